@@ -1,0 +1,85 @@
+"""The HTTP edge of the engine: event intake and run reads. Bad input gets a 4xx with a JSON reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from runs.exceptions import InvalidEvent, RunNotFound
+from runs.models import ApiToken
+from runs.store import intake, reads
+from runs.store.intake import MAX_EVENT_BYTES
+
+# A list of events may be larger than one event, but not without bound.
+MAX_BODY_BYTES = 8 * MAX_EVENT_BYTES
+
+
+def error(status: int, reason: str) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
+
+
+def as_json(value: Any, status: int = 200) -> JsonResponse:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return JsonResponse(value, status=status, encoder=DjangoJSONEncoder, safe=False)
+
+
+def _bearer(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else None
+
+
+def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """A logged-in session or an API token (Authorization: Bearer <token>); else 401 with a JSON reason."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if not request.user.is_authenticated:
+            token = _bearer(request)
+            found = ApiToken.objects.select_related("user").filter(key=token).first() if token else None
+            if found is None or not found.user.is_active:
+                return error(401, "log in, or send 'Authorization: Bearer <api token>'")
+            request.user = found.user
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@csrf_exempt  # authenticated by the event key, not by a session cookie
+@require_POST
+def post_events(request: HttpRequest) -> JsonResponse:
+    key = _bearer(request)
+    if not key or not hmac.compare_digest(key.encode(), settings.RUNS_EVENT_KEY.encode()):
+        return error(401, "missing or wrong event key (Authorization: Bearer <RUNS_EVENT_KEY>)")
+    if len(request.body) > MAX_BODY_BYTES:
+        return error(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        payload = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return error(400, f"body is not JSON: {exc}")
+    events = payload if isinstance(payload, list) else [payload]
+    try:
+        ids = intake.send_events(events)
+    except InvalidEvent as exc:
+        status = 413 if "limit is" in str(exc) else 400
+        return error(status, str(exc))
+    return JsonResponse({"ids": ids})
+
+
+@require_GET
+@api_login_required
+def get_run(request: HttpRequest, run_id: str) -> JsonResponse:
+    try:
+        return as_json(reads.get_run(run_id))
+    except RunNotFound as exc:
+        return error(404, str(exc))

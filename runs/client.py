@@ -1,0 +1,50 @@
+"""The Python client: send events, read runs, cancel. Sync functions with `a`-prefixed async twins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from runs.domain import RunInfo
+from runs.store import actions, intake, reads
+
+
+def send(name: str, data: dict[str, Any] | None = None, *, user: dict[str, Any] | None = None,
+         id: str | None = None) -> str:
+    """Send one event; returns its id. An id seen before is not processed twice."""
+    event: dict[str, Any] = {"name": name, "data": data, "user": user}
+    if id is not None:
+        event["id"] = id
+    return intake.send_events([event])[0]
+
+
+def send_many(events: list[dict[str, Any]]) -> list[str]:
+    return intake.send_events(events)
+
+
+def get_run(run_id: str) -> RunInfo:
+    return reads.get_run(run_id)
+
+
+def runs_for_event(event_id: str) -> list[RunInfo]:
+    return reads.runs_for_event(event_id)
+
+
+def list_runs(*, app_id: str | None = None, function_id: str | None = None, status: str | None = None,
+              parent_run_id: str | None = None, root_run_id: str | None = None, limit: int = 100) -> list[RunInfo]:
+    return reads.list_runs(app_id=app_id, function_id=function_id, status=status, parent_run_id=parent_run_id,
+                           root_run_id=root_run_id, limit=limit)
+
+
+def cancel_run(run_id: str, *, cascade: bool = False) -> RunInfo:
+    actions.cancel_run(run_id, cascade=cascade)
+    return reads.get_run(run_id)
+
+
+asend = sync_to_async(send)
+asend_many = sync_to_async(send_many)
+aget_run = sync_to_async(get_run)
+aruns_for_event = sync_to_async(runs_for_event)
+alist_runs = sync_to_async(list_runs)
+acancel_run = sync_to_async(cancel_run)

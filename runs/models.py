@@ -1,0 +1,134 @@
+"""Tables of the engine. Only `runs.store` writes to them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from runs.status import RunStatus, StepKind, StepStatus
+
+
+class Function(models.Model):
+    """A registered function, synced from code when a worker starts."""
+
+    app_id = models.CharField(max_length=200)
+    function_id = models.CharField(max_length=200)
+    trigger = models.CharField(max_length=200, blank=True)
+    config = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="function_unique_id")]
+        indexes = [models.Index(fields=["trigger"])]
+
+    def __str__(self) -> str:
+        return f"{self.app_id}/{self.function_id}"
+
+
+class Event(models.Model):
+    """An event received at intake (or sent by a step); each starts a run of every function it triggers."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    name = models.CharField(max_length=200)
+    data = models.JSONField(default=dict)
+    user = models.JSONField(default=dict)
+    ts = models.BigIntegerField(help_text="milliseconds since the epoch")
+    received_at = models.DateTimeField(auto_now_add=True)
+    sent_by_run_id = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["-received_at"]), models.Index(fields=["name"])]
+
+
+class Run(models.Model):
+    """One execution of a function for one event; invoke edges are `parent_run_id`/`parent_step_id`."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    app_id = models.CharField(max_length=200)
+    function_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    status_reason = models.TextField(blank=True, default="")
+    # The triggering event, copied so that executing a run needs no join.
+    event_id = models.CharField(max_length=64)
+    event_name = models.CharField(max_length=200)
+    event_data = models.JSONField(default=dict)
+    event_user = models.JSONField(default=dict)
+    event_ts = models.BigIntegerField()
+    output = models.JSONField(null=True)
+    error = models.JSONField(null=True)
+    attempts = models.IntegerField(default=1)
+    body_failures = models.IntegerField(default=0)
+    # Invocation graph: every run of one tree shares root_run_id, so a subtree is one indexed query.
+    parent_run_id = models.CharField(max_length=32, null=True)
+    parent_step_id = models.CharField(max_length=300, null=True)
+    parent_step_attempt = models.IntegerField(default=0)  # an operator's retry of the invoke step starts a new one
+    root_run_id = models.CharField(max_length=32)
+    depth = models.IntegerField(default=0)
+    triggered_by_run_id = models.CharField(max_length=32, null=True)
+    failure_cause_run_id = models.CharField(max_length=32, null=True)
+    # Scheduling: a run is claimable when ready_at <= now. A claim pushes ready_at to the lease expiry, so a
+    # crashed worker's run becomes claimable again by itself; wakeups counts wake-ups that came mid-execution.
+    ready_at = models.DateTimeField(null=True)
+    lease_owner = models.CharField(max_length=64, null=True)
+    wakeups = models.IntegerField(default=0)
+    version = models.IntegerField(default=1)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True)
+    ended_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["ready_at"], name="run_ready", condition=Q(ready_at__isnull=False)),
+            models.Index(fields=["root_run_id"], name="run_root"),
+            models.Index(fields=["parent_run_id"], name="run_parent"),
+            models.Index(fields=["event_id"], name="run_event"),
+            models.Index(fields=["-created_at"], name="run_created"),
+            models.Index(fields=["function_id", "status"], name="run_function_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent_run_id", "parent_step_id", "parent_step_attempt"],
+                condition=Q(parent_run_id__isnull=False),
+                name="run_one_child_per_invoke_attempt",
+            ),
+        ]
+        permissions = [("operate_run", "Can cancel and retry runs and send events")]
+
+
+class Step(models.Model):
+    """A durable step of a run: its memoised result, or what it waits for."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    step_id = models.CharField(max_length=300)
+    kind = models.CharField(max_length=16, choices=StepKind.choices)
+    status = models.CharField(max_length=16, choices=StepStatus.choices)
+    output = models.JSONField(null=True)
+    error = models.JSONField(null=True)
+    attempts = models.IntegerField(default=0)
+    position = models.IntegerField(default=0)
+    # Invoke: the child run; sleep/invoke/wait: when the wait ends; wait_for_event: what it waits for.
+    child_run_id = models.CharField(max_length=32, null=True)
+    target = models.CharField(max_length=400, blank=True, default="")
+    deadline = models.DateTimeField(null=True)
+    wait_event = models.CharField(max_length=200, null=True)
+    wait_match = models.CharField(max_length=200, null=True)
+    wait_value = models.JSONField(null=True)
+    input = models.JSONField(null=True)
+    history = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="step_unique_id")]
+        indexes = [
+            models.Index(fields=["wait_event"], name="step_wait_event", condition=Q(wait_event__isnull=False)),
+        ]
+
+
+class ApiToken(models.Model):
+    """A bearer token that lets scripts read the JSON API as a user."""
+
+    key = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)

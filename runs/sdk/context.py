@@ -1,0 +1,56 @@
+"""What a function receives: its event, run id, attempt, steps and a logger."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from runs.engine.passes import PassState
+
+StepT = TypeVar("StepT")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventData:
+    """The event that started the run (for an invoked run: the invoke's data and user)."""
+
+    id: str
+    name: str
+    data: dict[str, Any]
+    user: dict[str, Any]
+    ts: int
+
+
+class _ReplayQuietLogger(logging.LoggerAdapter):
+    """Drops log lines while the function replays memoised steps, so each line is logged once per run."""
+
+    def __init__(self, logger: logging.Logger, state: PassState) -> None:
+        super().__init__(logger, {})
+        self._state = state
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self._state.replaying:
+            super().log(level, msg, *args, **kwargs)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context(Generic[StepT]):
+    event: EventData
+    run_id: str
+    attempt: int
+    step: StepT
+    logger: logging.LoggerAdapter
+
+
+def make_context(state: PassState, step: Any) -> Context[Any]:
+    invocation = state.invocation
+    event = invocation.event
+    return Context(
+        event=EventData(id=event["id"], name=event["name"], data=event.get("data") or {},
+                        user=event.get("user") or {}, ts=event.get("ts", 0)),
+        run_id=invocation.run_id,
+        attempt=state.attempt_number(),
+        step=step,
+        logger=_ReplayQuietLogger(logging.getLogger(f"runs.functions.{invocation.function_id}"), state),
+    )

@@ -1,0 +1,244 @@
+"""`ctx.step`: durable steps. Async functions get `AsyncStep`, plain `def` functions get `SyncStep`.
+
+Both look memoised steps up synchronously (runs/engine/passes.py). A step that cannot resolve in this pass
+is planned; the async API then awaits a future that never resolves in this pass (so `asyncio.gather` plans
+every sibling at once), the sync API unwinds with `Blocked`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from runs.engine.ops import EventsSent, InvokePlanned, SleepPlanned, StepCompleted, StepMemo, WaitPlanned
+from runs.engine.passes import Blocked, PassState, now, step_error_from
+from runs.exceptions import InvalidEvent
+from runs.sdk.app import FunctionDef, FunctionRef
+from runs.sdk.durations import Duration, deadline
+from runs.sdk.values import json_roundtrip, lookup_path
+from runs.status import StepKind, StepStatus
+
+_BLOCK = object()
+
+
+class _StepCore:
+    """Memo lookups and planning, free of any way of waiting."""
+
+    def __init__(self, state: PassState) -> None:
+        self._state = state
+
+    def _replayed(self, memo: StepMemo) -> Any:
+        if memo.status == StepStatus.COMPLETED:
+            return memo.output
+        if memo.status == StepStatus.FAILED:
+            raise step_error_from(memo.error or {}, memo.step_id)
+        self._state.block()
+        return _BLOCK
+
+    def _begin_run(self, base_id: str) -> tuple[str, StepMemo | None, Any]:
+        state = self._state
+        step_id = state.step_id(base_id)
+        memo = state.recorded(step_id, StepKind.RUN)
+        if memo is not None and memo.status != StepStatus.RETRYING:
+            return step_id, memo, self._replayed(memo)
+        return step_id, memo, None
+
+    def _end_run(self, step_id: str, memo: StepMemo | None, position: int, started: Any,
+                 output: Any = None, exc: BaseException | None = None) -> Any:
+        state = self._state
+        attempt = state.step_attempt(memo)
+        if exc is None:
+            try:
+                value = json_roundtrip(output, f"step {step_id!r} output")
+            except Exception as serialization_error:
+                exc = serialization_error
+            else:
+                state.record(StepCompleted(step_id=step_id, kind=StepKind.RUN, output=value, attempt=attempt,
+                                           position=position, started_at=started, ended_at=now()))
+                return value
+        error = state.settle_failure(step_id, StepKind.RUN, exc, attempt, position, started)
+        if error is not None:
+            raise error from None
+        return _BLOCK
+
+    def _invoke(self, base_id: str, function: FunctionDef | FunctionRef, data: Any, user: Any,
+                timeout: Duration | None) -> Any:
+        state = self._state
+        step_id = state.step_id(base_id)
+        if isinstance(function, FunctionDef):
+            app_id, function_id = function.app_id, function.function_id
+        elif isinstance(function, FunctionRef):
+            app_id, function_id = function.app_id or state.invocation.app_id, function.function_id
+        else:
+            raise TypeError(f"step.invoke({step_id!r}) needs a function or reference_function(...), "
+                            f"not {type(function).__name__}")
+        memo = state.recorded(step_id, StepKind.INVOKE, f"{app_id}/{function_id}")
+        if memo is not None:
+            return self._replayed(memo)
+        payload = json_roundtrip({} if data is None else data, f"step.invoke({step_id!r}) data")
+        user_payload = json_roundtrip({} if user is None else user, f"step.invoke({step_id!r}) user")
+        state.record(InvokePlanned(step_id=step_id, app_id=app_id, function_id=function_id, data=payload,
+                                   user=user_payload, deadline=deadline(timeout, now()),
+                                   position=state.new_position()))
+        state.block()
+        return _BLOCK
+
+    def _sleep_until(self, base_id: str, until: Duration) -> Any:
+        state = self._state
+        step_id = state.step_id(base_id)
+        memo = state.recorded(step_id, StepKind.SLEEP)
+        if memo is not None:
+            return self._replayed(memo)
+        state.record(SleepPlanned(step_id=step_id, until=deadline(until, now()), position=state.new_position()))
+        state.block()
+        return _BLOCK
+
+    def _wait_for_event(self, base_id: str, event: str, match: str | None, timeout: Duration) -> Any:
+        state = self._state
+        step_id = state.step_id(base_id)
+        memo = state.recorded(step_id, StepKind.WAIT_FOR_EVENT, event)
+        if memo is not None:
+            return self._replayed(memo)
+        if not event:
+            raise ValueError(f"step.wait_for_event({step_id!r}) needs an event name")
+        value = lookup_path(state.invocation.event, match)
+        state.record(WaitPlanned(step_id=step_id, event=event, match=match, value=value,
+                                 deadline=deadline(timeout, now()), position=state.new_position()))
+        state.block()
+        return _BLOCK
+
+    def _send_event(self, base_id: str, events: dict[str, Any] | Sequence[dict[str, Any]]) -> list[str]:
+        from runs.store.intake import normalise_events
+
+        state = self._state
+        step_id = state.step_id(base_id)
+        memo = state.recorded(step_id, StepKind.SEND_EVENT)
+        if memo is not None:
+            return self._replayed(memo)
+        batch = [events] if isinstance(events, dict) else list(events)
+        for event in batch:
+            if isinstance(event, dict):
+                event.setdefault("id", uuid.uuid4().hex)
+        try:
+            normalised = normalise_events(batch)
+        except InvalidEvent as exc:
+            raise InvalidEvent(f"step.send_event({step_id!r}): {exc}") from None
+        state.record(EventsSent(step_id=step_id, events=normalised, position=state.new_position(),
+                                started_at=now()))
+        return [event["id"] for event in normalised]
+
+
+class AsyncStep(_StepCore):
+    """`ctx.step` of an `async def` function."""
+
+    def __init__(self, state: PassState, flush: Callable[[], Any]) -> None:
+        super().__init__(state)
+        self._flush = flush
+
+    async def _wait_forever(self) -> Any:
+        # Resolves in a later pass, never this one: the driver sees every task parked here and ends the pass.
+        return await asyncio.get_running_loop().create_future()
+
+    async def run(self, step_id: str, fn: Callable[..., Any], *args: Any) -> Any:
+        step_id, memo, value = self._begin_run(step_id)
+        if memo is not None and memo.status != StepStatus.RETRYING:
+            return await self._wait_forever() if value is _BLOCK else value
+        position = memo.position if memo else self._state.new_position()
+        await self._flush()  # earlier steps become durable before this side effect starts
+        started = now()
+        self._state.executing += 1
+        try:
+            output = fn(*args)
+            if inspect.isawaitable(output):
+                output = await output
+        except Exception as exc:
+            result = self._end_run(step_id, memo, position, started, exc=exc)
+        else:
+            result = self._end_run(step_id, memo, position, started, output=output)
+        finally:
+            self._state.executing -= 1
+            self._state.progress += 1
+        return await self._wait_forever() if result is _BLOCK else result
+
+    async def invoke(self, step_id: str, *, function: FunctionDef | FunctionRef, data: Any = None,
+                     user: Any = None, timeout: Duration | None = None) -> Any:
+        value = self._invoke(step_id, function, data, user, timeout)
+        return await self._wait_forever() if value is _BLOCK else value
+
+    async def sleep(self, step_id: str, duration: Duration) -> None:
+        value = self._sleep_until(step_id, duration)
+        if value is _BLOCK:
+            await self._wait_forever()
+
+    async def sleep_until(self, step_id: str, when: Duration) -> None:
+        await self.sleep(step_id, when)
+
+    async def wait_for_event(self, step_id: str, *, event: str, match: str | None = None,
+                             timeout: Duration) -> dict[str, Any] | None:
+        value = self._wait_for_event(step_id, event, match, timeout)
+        return await self._wait_forever() if value is _BLOCK else value
+
+    async def send_event(self, step_id: str, events: dict[str, Any] | Sequence[dict[str, Any]]) -> list[str]:
+        value = self._send_event(step_id, events)
+        return await self._wait_forever() if value is _BLOCK else value
+
+
+class SyncStep(_StepCore):
+    """`ctx.step` of a plain `def` function: the same steps, returning values directly."""
+
+    def _value(self, value: Any) -> Any:
+        if value is _BLOCK:
+            raise Blocked()
+        return value
+
+    def run(self, step_id: str, fn: Callable[..., Any], *args: Any) -> Any:
+        step_id, memo, value = self._begin_run(step_id)
+        if memo is not None and memo.status != StepStatus.RETRYING:
+            return self._value(value)
+        position = memo.position if memo else self._state.new_position()
+        self._state.flush()
+        started = now()
+        try:
+            output = fn(*args)
+            if inspect.isawaitable(output):
+                output = asyncio.run(_awaited(output))
+        except Exception as exc:
+            return self._value(self._end_run(step_id, memo, position, started, exc=exc))
+        return self._value(self._end_run(step_id, memo, position, started, output=output))
+
+    def invoke(self, step_id: str, *, function: FunctionDef | FunctionRef, data: Any = None, user: Any = None,
+               timeout: Duration | None = None) -> Any:
+        return self._value(self._invoke(step_id, function, data, user, timeout))
+
+    def sleep(self, step_id: str, duration: Duration) -> None:
+        self._value(self._sleep_until(step_id, duration))
+
+    def sleep_until(self, step_id: str, when: Duration) -> None:
+        self._value(self._sleep_until(step_id, when))
+
+    def wait_for_event(self, step_id: str, *, event: str, match: str | None = None,
+                       timeout: Duration) -> dict[str, Any] | None:
+        return self._value(self._wait_for_event(step_id, event, match, timeout))
+
+    def send_event(self, step_id: str, events: dict[str, Any] | Sequence[dict[str, Any]]) -> list[str]:
+        return self._value(self._send_event(step_id, events))
+
+    def parallel(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Run step calls side by side: every call that blocks is planned in this pass; results in order."""
+        results: list[Any] = []
+        blocked = False
+        for call in calls:
+            try:
+                results.append(call())
+            except Blocked:
+                blocked = True
+        if blocked:
+            raise Blocked()
+        return results
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

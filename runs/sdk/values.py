@@ -1,0 +1,43 @@
+"""Values crossing a run or step boundary are JSON with the standard library's semantics (S6)."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+from runs.exceptions import SerializationError, StepError
+
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+
+
+def json_roundtrip(value: Any, what: str) -> Any:
+    """`json.loads(json.dumps(value))`, or a SerializationError naming `what` and the offending type."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"{what} is not JSON-serialisable: {exc}") from None
+    if len(text.encode()) > MAX_OUTPUT_BYTES:
+        raise SerializationError(f"{what} is {len(text.encode())} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)")
+    return json.loads(text)
+
+
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    """The stored form of an error: name, message, stack (and the class to raise it again on replay)."""
+    if isinstance(exc, StepError):
+        return {"name": exc.name, "message": exc.message, "stack": exc.stack, "type": type(exc).__name__,
+                "run_id": exc.run_id}
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"name": type(exc).__name__, "message": str(exc), "stack": stack, "type": type(exc).__name__}
+
+
+def lookup_path(document: dict[str, Any], path: str | None) -> Any:
+    """The value at a dotted path (`data.user_id`, `event.data.x`); a missing field is None."""
+    if not path:
+        return None
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value

@@ -1,0 +1,85 @@
+"""What happens, in the same transaction, when a run ends: its parent's invoke step resolves and the
+`inngest/function.finished` event goes to functions triggered by it (S8)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F
+
+from runs.ids import new_id
+from runs.models import Function, Run, Step
+from runs.sdk.app import FUNCTION_FINISHED
+from runs.status import RunStatus, StepStatus
+from runs.store.rows import wake
+
+
+def end_run_txn(run: Run, status: str, *, now: datetime, output: Any = None, error: dict[str, Any] | None = None,
+                attempts: int | None = None, cause_run_id: str | None = None, reason: str = "") -> None:
+    """Mark `run` terminal and tell whoever waits on it. Call inside a transaction holding the run's row."""
+    Run.objects.filter(id=run.id).update(
+        status=status, output=output, error=error, ended_at=now, ready_at=None, lease_owner=None,
+        attempts=attempts if attempts is not None else run.attempts, failure_cause_run_id=cause_run_id,
+        status_reason=reason or run.status_reason, version=F("version") + 1,
+    )
+    if run.parent_run_id:
+        _resolve_parent_txn(run, status, output, error, now)
+    _emit_finished_txn(run, status, output, error)
+
+
+def _resolve_parent_txn(run: Run, status: str, output: Any, error: dict[str, Any] | None, now: datetime) -> None:
+    if status == RunStatus.COMPLETED:
+        fields: dict[str, Any] = {"status": StepStatus.COMPLETED, "output": output}
+    elif status == RunStatus.CANCELLED:
+        fields = {"status": StepStatus.FAILED, "error": {
+            "type": "InvokeCancelledError", "name": "InvokeCancelledError", "stack": None, "run_id": run.id,
+            "message": f"invoked function was cancelled ({run.app_id}/{run.function_id}, run {run.id})"}}
+    else:
+        error = error or {}
+        fields = {"status": StepStatus.FAILED, "error": {
+            "type": "StepError", "name": error.get("name", "Error"), "message": error.get("message", ""),
+            "stack": error.get("stack"), "run_id": run.id}}
+    # Only the step still waiting on this very child: a timed-out invoke has already failed (S5).
+    resolved = Step.objects.filter(run_id=run.parent_run_id, step_id=run.parent_step_id,
+                                   status=StepStatus.WAITING, child_run_id=run.id).update(ended_at=now, **fields)
+    if resolved:
+        wake([run.parent_run_id], now)  # type: ignore[list-item]
+
+
+# Functions triggered by the finished event change rarely; a short cache keeps one query off every run's end.
+_finished_listeners: tuple[float, list[tuple[str, str]]] = (0.0, [])
+
+
+def _listeners() -> list[tuple[str, str]]:
+    global _finished_listeners
+    loaded_at, listeners = _finished_listeners
+    if time.monotonic() - loaded_at > 2.0:
+        listeners = list(Function.objects.filter(trigger=FUNCTION_FINISHED).values_list("app_id", "function_id"))
+        _finished_listeners = (time.monotonic(), listeners)
+    return listeners
+
+
+def forget_listeners() -> None:
+    global _finished_listeners
+    _finished_listeners = (0.0, [])
+
+
+def _emit_finished_txn(run: Run, status: str, output: Any, error: dict[str, Any] | None) -> None:
+    # A function triggered by the finished event is not triggered by its own runs' ends (no loops); the
+    # event is stored only when some function listens (the parent, if any, was resolved directly above).
+    listeners = [key for key in _listeners() if key != (run.app_id, run.function_id)]
+    if not listeners:
+        return
+    from runs.store.intake import dispatch_events_txn
+
+    data: dict[str, Any] = {"function_id": run.function_id, "app_id": run.app_id, "run_id": run.id,
+                            "correlation_id": f"{run.parent_run_id}.{run.parent_step_id}" if run.parent_run_id
+                            else None, "status": status}
+    if status == RunStatus.COMPLETED:
+        data["result"] = output
+    else:
+        data["error"] = error or {"name": status, "message": f"run {status}"}
+    event = {"id": new_id(), "name": FUNCTION_FINISHED, "data": data, "user": {}, "ts": int(time.time() * 1000)}
+    dispatch_events_txn([event], only_functions=set(listeners))

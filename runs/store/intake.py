@@ -1,0 +1,122 @@
+"""Event intake: validate events, store them once, start the runs they trigger, resolve waits on them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from runs.exceptions import InvalidEvent
+from runs.models import Event, Function, Run, Step
+from runs.sdk.app import RESERVED_PREFIX
+from runs.sdk.values import lookup_path
+from runs.status import RunStatus, StepStatus
+from runs.store import notify
+from runs.store.rows import new_run, wake
+
+MAX_EVENT_BYTES = 512 * 1024
+
+
+def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:
+    """Validated copies of `events` with id and ts filled in; InvalidEvent names the first problem."""
+    if not isinstance(events, list | tuple) or not events:
+        raise InvalidEvent("expected an event or a non-empty list of events")
+    result = []
+    for index, event in enumerate(events):
+        where = f"event {index}" if len(events) > 1 else "event"
+        if not isinstance(event, dict):
+            raise InvalidEvent(f"{where} must be an object, not {type(event).__name__}")
+        name = event.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidEvent(f"{where} needs a non-empty string 'name'")
+        if name.startswith(RESERVED_PREFIX) and not internal:
+            raise InvalidEvent(f"{where}: names starting with {RESERVED_PREFIX!r} are reserved")
+        data = event.get("data")
+        data = {} if data is None else data
+        user = event.get("user")
+        user = {} if user is None else user
+        if not isinstance(data, dict):
+            raise InvalidEvent(f"{where}: 'data' must be an object, not {type(data).__name__}")
+        if not isinstance(user, dict):
+            raise InvalidEvent(f"{where}: 'user' must be an object, not {type(user).__name__}")
+        event_id = event.get("id") or uuid.uuid4().hex
+        if not isinstance(event_id, str) or len(event_id) > 64:
+            raise InvalidEvent(f"{where}: 'id' must be a string of at most 64 characters")
+        ts = event.get("ts") or int(time.time() * 1000)
+        if not isinstance(ts, int) or isinstance(ts, bool):
+            raise InvalidEvent(f"{where}: 'ts' must be integer milliseconds")
+        clean = {"id": event_id, "name": name, "data": data, "user": user, "ts": ts}
+        try:
+            size = len(json.dumps(clean).encode())
+        except (TypeError, ValueError) as exc:
+            raise InvalidEvent(f"{where}: data is not JSON: {exc}") from None
+        if size > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"{where} is {size} bytes; the limit is {MAX_EVENT_BYTES} (512 KiB)")
+        result.append(json.loads(json.dumps(clean)))
+    return result
+
+
+def send_events(events: Sequence[Any], *, internal: bool = False) -> list[str]:
+    """Store and dispatch events in one transaction; an id seen before is not processed twice."""
+    batch = normalise_events(events, internal=internal)
+    with transaction.atomic():
+        dispatch_events_txn(batch)
+    return [event["id"] for event in batch]
+
+
+def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | None = None,
+                        only_functions: set[tuple[str, str]] | None = None) -> list[Run]:
+    """Inside a transaction: store new events, start triggered runs, resolve waiting steps."""
+    known = set(Event.objects.filter(id__in=[e["id"] for e in batch]).values_list("id", flat=True))
+    fresh, seen = [], set(known)
+    for event in batch:
+        if event["id"] not in seen:
+            seen.add(event["id"])
+            fresh.append(event)
+    if not fresh:
+        return []
+    Event.objects.bulk_create([
+        Event(id=e["id"], name=e["name"], data=e["data"], user=e["user"], ts=e["ts"],
+              sent_by_run_id=sent_by_run_id or "") for e in fresh
+    ])
+    names = {e["name"] for e in fresh}
+    functions: dict[str, list[Function]] = {}
+    for function in Function.objects.filter(trigger__in=names):
+        if only_functions is not None and (function.app_id, function.function_id) not in only_functions:
+            continue
+        functions.setdefault(function.trigger, []).append(function)
+    now = timezone.now()
+    runs = [
+        new_run(app_id=f.app_id, function_id=f.function_id, event=e, now=now, triggered_by_run_id=sent_by_run_id)
+        for e in fresh for f in functions.get(e["name"], [])
+    ]
+    if runs:
+        Run.objects.bulk_create(runs)
+        notify.runs_ready()
+    _resolve_waits_txn(fresh, names, now)
+    return runs
+
+
+def _resolve_waits_txn(events: list[dict[str, Any]], names: set[str], now: Any) -> None:
+    waiting = list(Step.objects.filter(wait_event__in=names, status=StepStatus.WAITING)
+                   .filter(run__status__in=[RunStatus.WAITING, RunStatus.RUNNING, RunStatus.QUEUED])
+                   .only("id", "run_id", "wait_event", "wait_match", "wait_value"))
+    woken = []
+    for step in waiting:
+        for event in events:
+            if event["name"] != step.wait_event:
+                continue
+            if step.wait_match and lookup_path(event, step.wait_match) != step.wait_value:
+                continue
+            updated = Step.objects.filter(id=step.id, status=StepStatus.WAITING).update(
+                status=StepStatus.COMPLETED, output=event, ended_at=now, wait_event=None)
+            if updated:
+                woken.append(step.run_id)
+            break
+    if woken:
+        wake(woken, now)

@@ -1,0 +1,43 @@
+"""Wake-ups: tell idle workers that a run became ready, after the commit that made it so.
+
+In-process workers wait on a threading.Condition; workers in other processes LISTEN on PostgreSQL's
+`runs_ready` channel (pg_notify inside the transaction is delivered on commit, never before).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connection, transaction
+
+CHANNEL = "runs_ready"
+
+_condition = threading.Condition()
+_generation = 0
+
+
+def runs_ready() -> None:
+    """Call inside the transaction that makes runs claimable now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+    transaction.on_commit(wake_local)
+
+
+def wake_local() -> None:
+    global _generation
+    with _condition:
+        _generation += 1
+        _condition.notify_all()
+
+
+def generation() -> int:
+    return _generation
+
+
+def wait_for_wakeup(seen_generation: int, timeout: float) -> int:
+    """Block until a wake-up newer than `seen_generation` or the timeout; returns the current generation."""
+    with _condition:
+        if _generation == seen_generation:
+            _condition.wait(timeout)
+        return _generation

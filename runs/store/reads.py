@@ -1,0 +1,50 @@
+"""Reading runs back as plain records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runs.domain import RunInfo, StepInfo
+from runs.exceptions import RunNotFound
+from runs.models import Run, Step
+
+
+def get_run(run_id: str) -> RunInfo:
+    run = Run.objects.filter(id=run_id).first()
+    if run is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    steps = Step.objects.filter(run_id=run_id).order_by("position", "id")
+    return run_info(run, list(steps))
+
+
+def runs_for_event(event_id: str) -> list[RunInfo]:
+    return [run_info(run, []) for run in Run.objects.filter(event_id=event_id).order_by("created_at", "id")]
+
+
+def list_runs(*, app_id: str | None = None, function_id: str | None = None, status: str | None = None,
+              parent_run_id: str | None = None, root_run_id: str | None = None, limit: int = 100) -> list[RunInfo]:
+    filters: dict[str, Any] = {}
+    for field, value in (("app_id", app_id), ("function_id", function_id), ("status", status),
+                         ("parent_run_id", parent_run_id), ("root_run_id", root_run_id)):
+        if value is not None:
+            filters[field] = value
+    runs = Run.objects.filter(**filters).order_by("-created_at", "-id")[: max(0, limit)]
+    return [run_info(run, []) for run in runs]
+
+
+def run_info(run: Run, steps: list[Step]) -> RunInfo:
+    return RunInfo(
+        id=run.id, app_id=run.app_id, function_id=run.function_id, status=run.status, output=run.output,
+        error=run.error, attempts=run.attempts, event_id=run.event_id, event_name=run.event_name,
+        parent_run_id=run.parent_run_id, parent_step_id=run.parent_step_id, root_run_id=run.root_run_id,
+        failure_cause_run_id=run.failure_cause_run_id, triggered_by_run_id=run.triggered_by_run_id,
+        status_reason=run.status_reason, depth=run.depth, steps=[step_info(s) for s in steps],
+        created_at=run.created_at, started_at=run.started_at, ended_at=run.ended_at, version=run.version,
+    )
+
+
+def step_info(step: Step) -> StepInfo:
+    return StepInfo(step_id=step.step_id, kind=step.kind, status=step.status, output=step.output, error=step.error,
+                    attempts=step.attempts, child_run_id=step.child_run_id, started_at=step.started_at,
+                    ended_at=step.ended_at, position=step.position, target=step.target, deadline=step.deadline,
+                    history=tuple(step.history or ()))

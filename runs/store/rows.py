@@ -1,0 +1,57 @@
+"""Small row-level helpers shared by the store modules (always called inside a transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Case, F, Q, Value, When
+
+from runs.ids import new_id
+from runs.models import Run
+from runs.status import ACTIVE_RUN_STATUSES, RunStatus
+from runs.store import notify
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParentLink:
+    """The invoke step a child run answers to."""
+
+    run_id: str
+    step_id: str
+    root_run_id: str
+    depth: int
+    step_attempt: int = 0
+
+
+def new_run(*, app_id: str, function_id: str, event: dict[str, Any], now: datetime,
+            parent: ParentLink | None = None, triggered_by_run_id: str | None = None,
+            run_id: str | None = None) -> Run:
+    """An unsaved queued run, ready to be claimed at once."""
+    run_id = run_id or new_id()
+    return Run(
+        id=run_id, app_id=app_id, function_id=function_id, status=RunStatus.QUEUED,
+        event_id=event["id"], event_name=event["name"], event_data=event["data"], event_user=event["user"],
+        event_ts=event["ts"],
+        parent_run_id=parent.run_id if parent else None, parent_step_id=parent.step_id if parent else None,
+        parent_step_attempt=parent.step_attempt if parent else 0,
+        root_run_id=parent.root_run_id if parent else run_id, depth=parent.depth + 1 if parent else 0,
+        triggered_by_run_id=triggered_by_run_id, ready_at=now, created_at=now,
+    )
+
+
+def wake(run_ids: Iterable[str], now: datetime) -> None:
+    """Make runs replay soon: at once if no worker holds them, else when their holder commits (wakeups)."""
+    ids = list(run_ids)
+    if not ids:
+        return
+    Run.objects.filter(id__in=ids, status__in=list(ACTIVE_RUN_STATUSES)).update(
+        wakeups=F("wakeups") + 1,
+        ready_at=Case(
+            When(Q(lease_owner__isnull=True) & (Q(ready_at__isnull=True) | Q(ready_at__gt=now)), then=Value(now)),
+            default=F("ready_at"),
+        ),
+    )
+    notify.runs_ready()

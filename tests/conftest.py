@@ -1,0 +1,23 @@
+"""Shared fixtures. The database is PostgreSQL when DATABASE_URL names one, else a SQLite file (embedded)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runs import testing
+from runs.worker import Worker
+
+
+@pytest.fixture
+def fast_retries(settings):  # type: ignore[no-untyped-def]
+    settings.RUNS_RETRY_BASE_SECONDS = 0.01
+    return settings
+
+
+@pytest.fixture
+def worker(transactional_db, fast_retries) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
+    """An in-process worker against the test database (committed data: tests use transactional_db)."""
+    with testing.worker() as running:
+        yield running

@@ -55,6 +55,10 @@ class Worker:
             thread.join(timeout)
         self._threads.clear()
 
+    def request_stop(self) -> None:
+        """Ask the worker to stop (safe from a signal handler); run_forever returns soon after."""
+        self._stopping.set()
+
     def run_forever(self) -> None:
         self.start()
         try:

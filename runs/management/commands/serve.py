@@ -1,0 +1,48 @@
+"""`manage.py serve`: the embedded mode. Migrates, then serves the web app with Daphne and runs a worker in
+the same process (SQLite file by default; DATABASE_URL switches to PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from runs.loading import load_functions
+from runs.sdk.app import all_functions
+from runs.store.functions import sync_functions
+from runs.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Serve the dashboard and run a worker in one process (embedded mode)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="serve only; workers run elsewhere")
+
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from dashboard.asgi import application
+
+        call_command("migrate", interactive=False, verbosity=0)
+        load_functions()
+        sync_functions(all_functions())
+        worker = None if no_worker else Worker()
+        if worker:
+            worker.start()
+        database = settings.DATABASES["default"]
+        self.stdout.write(f"Tributary on http://{host}:{port}/  (database: {database['ENGINE'].rsplit('.', 1)[-1]} "
+                          f"{database['NAME']}; worker: {'in this process' if worker else 'none'})")
+        self.stdout.flush()
+        try:
+            Server(application=application,
+                   endpoints=build_endpoint_description_strings(host=host, port=port),
+                   signal_handlers=True).run()
+        finally:
+            if worker:
+                worker.stop()

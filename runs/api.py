@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import json
+import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -20,12 +22,45 @@ from runs.models import ApiToken
 from runs.store import intake, reads
 from runs.store.intake import MAX_EVENT_BYTES
 
-# A list of events may be larger than one event, but not without bound.
-MAX_BODY_BYTES = 8 * MAX_EVENT_BYTES
+# "Oversize (> 512 KiB)" is checked on the whole body, before it is read or parsed; intake checks each event too.
+MAX_BODY_BYTES = MAX_EVENT_BYTES
 
 
 def error(status: int, reason: str) -> JsonResponse:
     return JsonResponse({"error": reason}, status=status)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 parses to inf, which no database JSON column accepts.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity; ValueError for anything else malformed, too deep or not UTF-8."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _body_too_big(request: HttpRequest) -> bool:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return True
+    try:
+        return len(request.body) > MAX_BODY_BYTES
+    except RequestDataTooBig:
+        return True
 
 
 def as_json(value: Any, status: int = 200) -> JsonResponse:
@@ -48,7 +83,9 @@ def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonR
             token = _bearer(request)
             found = ApiToken.objects.select_related("user").filter(key=token).first() if token else None
             if found is None or not found.user.is_active:
-                return error(401, "log in, or send 'Authorization: Bearer <api token>'")
+                response = error(401, "log in, or send 'Authorization: Bearer <api token>'")
+                response["WWW-Authenticate"] = "Bearer"
+                return response
             request.user = found.user
         return view(request, *args, **kwargs)
 
@@ -61,11 +98,13 @@ def post_events(request: HttpRequest) -> JsonResponse:
     key = _bearer(request)
     if not key or not hmac.compare_digest(key.encode(), settings.RUNS_EVENT_KEY.encode()):
         return error(401, "missing or wrong event key (Authorization: Bearer <RUNS_EVENT_KEY>)")
-    if len(request.body) > MAX_BODY_BYTES:
-        return error(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if _body_too_big(request):
+        return error(413, f"request body is larger than {MAX_BODY_BYTES} bytes (512 KiB)")
+    if not request.body.strip():
+        return error(400, "body is empty; send an event object or a list of them")
     try:
-        payload = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = parse_json(request.body)
+    except ValueError as exc:  # includes UnicodeDecodeError
         return error(400, f"body is not JSON: {exc}")
     events = payload if isinstance(payload, list) else [payload]
     try:

@@ -1,0 +1,145 @@
+"""Invocation-graph analysis: pure functions over a networkx.DiGraph, no database.
+
+Nodes are run ids with the run's fields as attributes; edges go parent -> child, with `kind` "invoke" (a
+`step.invoke`, `step_id` set) or "event" (a run started by another run's `step.send_event`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import networkx as nx
+
+FAILED = "failed"
+
+
+def build_graph(runs: Iterable[Mapping[str, Any]]) -> nx.DiGraph:
+    """A graph from run rows (dicts with id, parent_run_id, parent_step_id, triggered_by_run_id, status, ...)."""
+    graph = nx.DiGraph()
+    rows = list(runs)
+    for row in rows:
+        graph.add_node(row["id"], **row)
+    for row in rows:
+        parent = row.get("parent_run_id")
+        if parent and parent in graph:
+            graph.add_edge(parent, row["id"], kind="invoke", step_id=row.get("parent_step_id"))
+        trigger = row.get("triggered_by_run_id")
+        if trigger and trigger in graph:
+            graph.add_edge(trigger, row["id"], kind="event", step_id=None)
+    return graph
+
+
+def invoke_parent(graph: nx.DiGraph, run_id: str) -> str | None:
+    for parent in graph.predecessors(run_id):
+        if graph.edges[parent, run_id]["kind"] == "invoke":
+            return parent
+    return None
+
+
+def ancestor_chain(graph: nx.DiGraph, run_id: str) -> list[str]:
+    """Run ids from the root of the invocation tree down to `run_id` (invoke edges only)."""
+    chain = [run_id]
+    seen = {run_id}
+    while (parent := invoke_parent(graph, chain[-1])) is not None and parent not in seen:
+        chain.append(parent)
+        seen.add(parent)
+    return list(reversed(chain))
+
+
+def invoke_children(graph: nx.DiGraph, run_id: str) -> list[str]:
+    return [child for child in graph.successors(run_id) if graph.edges[run_id, child]["kind"] == "invoke"]
+
+
+def descendants(graph: nx.DiGraph, run_id: str) -> set[str]:
+    """Every run below `run_id` through invoke edges (runs started by send_event are not part of it, O1b)."""
+    found: set[str] = set()
+    frontier = [run_id]
+    while frontier:
+        for child in invoke_children(graph, frontier.pop()):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def root_cause(graph: nx.DiGraph, run_id: str) -> str | None:
+    """For a failed run, the deepest run whose own code failed, following failure_cause_run_id links (O2)."""
+    if graph.nodes[run_id].get("status") != FAILED:
+        return None
+    current, seen = run_id, {run_id}
+    while (cause := graph.nodes[current].get("failure_cause_run_id")) and cause in graph and cause not in seen:
+        current = cause
+        seen.add(cause)
+    return current
+
+
+def root_causes(graph: nx.DiGraph) -> list[str]:
+    """Failed runs that failed by their own code or condition (no failure cause), ordered by depth then id."""
+    found = [node for node, data in graph.nodes(data=True)
+             if data.get("status") == FAILED and not data.get("failure_cause_run_id")]
+    return sorted(found, key=lambda node: (graph.nodes[node].get("depth", 0), node))
+
+
+def propagation_path(graph: nx.DiGraph, cause_id: str) -> list[str]:
+    """From a root cause up through every ancestor that failed because of it, in order."""
+    path = [cause_id]
+    while (parent := invoke_parent(graph, path[-1])) is not None:
+        data = graph.nodes[parent]
+        if data.get("status") != FAILED or data.get("failure_cause_run_id") != path[-1]:
+            break
+        path.append(parent)
+    return path
+
+
+def propagation_paths(graph: nx.DiGraph) -> list[list[str]]:
+    return [propagation_path(graph, cause) for cause in root_causes(graph)]
+
+
+def critical_path(graph: nx.DiGraph, run_id: str) -> list[str]:
+    """The chain of invoked runs that finished last at each level: what the run's duration waited on."""
+    path = [run_id]
+    while children := invoke_children(graph, path[-1]):
+        path.append(max(children, key=lambda c: (_ended(graph, c), c)))
+    return path
+
+
+def _ended(graph: nx.DiGraph, run_id: str) -> str:
+    ended = graph.nodes[run_id].get("ended_at")
+    return "\uffff" if ended is None else str(ended)  # still running sorts last: it is what we wait on
+
+
+def aggregate(graph: nx.DiGraph, *, focus: str | None = None, group_above: int = 20) -> nx.DiGraph:
+    """A smaller graph for display: more than `group_above` invoke children of one function under one
+    parent are replaced by one node per status, carrying counts. Runs on a failure's propagation path and
+    the focus run's ancestors are never grouped, nor are runs that have children of their own."""
+    keep: set[str] = set()
+    for path in propagation_paths(graph):
+        keep.update(path)
+    if focus is not None and focus in graph:
+        keep.update(ancestor_chain(graph, focus))
+        keep.add(focus)
+    shown = nx.DiGraph()
+    shown.add_nodes_from(graph.nodes(data=True))
+    shown.add_edges_from(graph.edges(data=True))
+    for parent in list(graph.nodes):
+        by_function: dict[str, list[str]] = defaultdict(list)
+        for child in invoke_children(graph, parent):
+            by_function[graph.nodes[child].get("function_id", "")].append(child)
+        for function_id, children in by_function.items():
+            if len(children) <= group_above:
+                continue
+            groupable = [c for c in children if c not in keep and graph.out_degree(c) == 0]
+            by_status: dict[str, list[str]] = defaultdict(list)
+            for child in groupable:
+                by_status[graph.nodes[child].get("status", "")].append(child)
+            for status, members in by_status.items():
+                group_id = f"group:{parent}:{function_id}:{status}"
+                first = graph.nodes[members[0]]
+                shown.remove_nodes_from(members)
+                shown.add_node(group_id, id=group_id, aggregate=True, count=len(members), status=status,
+                               function_id=function_id, app_id=first.get("app_id"), parent_run_id=parent,
+                               depth=first.get("depth", 0), members=sorted(members)[:50])
+                shown.add_edge(parent, group_id, kind="invoke", step_id=None)
+    return shown

@@ -15,6 +15,7 @@ urlpatterns = [
     path("runs/", views.runs_page, name="runs"),
     path("runs/<str:run_id>/", views.run_page, name="run"),
     path("api/events", api.post_events, name="api-events"),
+    path("api/events/<str:event_id>/runs", api.get_event_runs, name="api-event-runs"),
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("admin/", admin.site.urls),
 ]

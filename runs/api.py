@@ -11,14 +11,13 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.core.exceptions import RequestDataTooBig
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from runs.exceptions import InvalidEvent, RunNotFound
-from runs.models import ApiToken
+from runs.models import ApiToken, Event
 from runs.store import intake, reads
 from runs.store.intake import MAX_EVENT_BYTES
 
@@ -70,8 +69,32 @@ def as_json(value: Any, status: int = 200) -> JsonResponse:
 
 
 def _bearer(request: HttpRequest) -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.startswith("Bearer ") else None
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return (credentials.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _unauthorized(reason: str) -> JsonResponse:
+    response = error(401, reason)
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def allow(method: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
+    """Like require_http_methods, but the 405 carries a JSON reason like every other API error."""
+
+    def decorator(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            allowed = (method, "HEAD") if method == "GET" else (method,)
+            if request.method not in allowed:
+                response = error(405, f"method {request.method} not allowed; use {method}")
+                response["Allow"] = ", ".join(allowed)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -83,9 +106,7 @@ def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonR
             token = _bearer(request)
             found = ApiToken.objects.select_related("user").filter(key=token).first() if token else None
             if found is None or not found.user.is_active:
-                response = error(401, "log in, or send 'Authorization: Bearer <api token>'")
-                response["WWW-Authenticate"] = "Bearer"
-                return response
+                return _unauthorized("log in, or send 'Authorization: Bearer <api token>'")
             request.user = found.user
         return view(request, *args, **kwargs)
 
@@ -93,11 +114,11 @@ def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonR
 
 
 @csrf_exempt  # authenticated by the event key, not by a session cookie
-@require_POST
+@allow("POST")
 def post_events(request: HttpRequest) -> JsonResponse:
     key = _bearer(request)
     if not key or not hmac.compare_digest(key.encode(), settings.RUNS_EVENT_KEY.encode()):
-        return error(401, "missing or wrong event key (Authorization: Bearer <RUNS_EVENT_KEY>)")
+        return _unauthorized("missing or wrong event key (Authorization: Bearer <RUNS_EVENT_KEY>)")
     if _body_too_big(request):
         return error(413, f"request body is larger than {MAX_BODY_BYTES} bytes (512 KiB)")
     if not request.body.strip():
@@ -115,10 +136,19 @@ def post_events(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ids": ids})
 
 
-@require_GET
+@allow("GET")
 @api_login_required
 def get_run(request: HttpRequest, run_id: str) -> JsonResponse:
     try:
         return as_json(reads.get_run(run_id))
     except RunNotFound as exc:
         return error(404, str(exc))
+
+
+@allow("GET")
+@api_login_required
+def get_event_runs(request: HttpRequest, event_id: str) -> JsonResponse:
+    """The runs an event started (POST /api/events answers event ids; this finds their runs). No steps."""
+    if not Event.objects.filter(id=event_id).exists():
+        return error(404, f"no event with id {event_id!r}")
+    return as_json({"runs": [dataclasses.asdict(run) for run in reads.runs_for_event(event_id)]})

@@ -12,7 +12,16 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from runs.engine.ops import PassResult, RunFailed, RunFinished, StepOp, Suspended
+from runs.engine.ops import (
+    InvokePlanned,
+    PassResult,
+    RunFailed,
+    RunFinished,
+    SleepPlanned,
+    StepOp,
+    Suspended,
+    WaitPlanned,
+)
 from runs.engine.passes import Blocked, Invocation, PassState, retry_time
 from runs.exceptions import InvokeCancelledError, NonRetriableError, StepError
 from runs.sdk.app import FunctionDef
@@ -35,9 +44,10 @@ def execute(function: FunctionDef, invocation: Invocation, checkpoint: Checkpoin
         finished, value, error = _run_sync(function, state)
     ops = state.take_pending()
     if state.fatal is not None:
-        return PassResult(ops=ops, outcome=RunFailed(error=error_dict(state.fatal)))
+        return PassResult(ops=_unplanned(ops), outcome=RunFailed(error=error_dict(state.fatal)))
     if error is not None:
-        return PassResult(ops=ops, outcome=_failure(error, state))
+        outcome = _failure(error, state)
+        return PassResult(ops=ops if outcome.retry_at else _unplanned(ops), outcome=outcome)
     if not finished:
         return PassResult(ops=ops, outcome=Suspended())
     try:
@@ -45,6 +55,12 @@ def execute(function: FunctionDef, invocation: Invocation, checkpoint: Checkpoin
     except NonRetriableError as exc:
         return PassResult(ops=ops, outcome=RunFailed(error=error_dict(exc)))
     return PassResult(ops=ops, outcome=RunFinished(output=output))
+
+
+def _unplanned(ops: list[StepOp]) -> list[StepOp]:
+    """A run that failed for good starts nothing new: invokes, sleeps and waits planned in its last pass are
+    dropped (they would start children nobody waits for, or leave a finished run with waiting steps)."""
+    return [op for op in ops if not isinstance(op, InvokePlanned | SleepPlanned | WaitPlanned)]
 
 
 def _failure(exc: BaseException, state: PassState) -> RunFailed:

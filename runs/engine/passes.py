@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runs.engine.ops import StepFailed, StepMemo, StepOp
+from runs.engine.ops import StepCompleted, StepFailed, StepMemo, StepOp
 from runs.exceptions import (
     STEP_ERROR_CLASSES,
     LimitExceeded,
@@ -89,6 +89,7 @@ class PassState:
         self._seen: dict[str, int] = {}
         self._next_position = max((m.position for m in self.memo.values()), default=-1) + 1
         self._new_steps = 0
+        self._settled: set[str] = set()  # steps whose attempt ended in this pass (for ctx.attempt)
 
     # --- identity ---------------------------------------------------------------------------------------
 
@@ -132,6 +133,8 @@ class PassState:
     # --- recording ----------------------------------------------------------------------------------------
 
     def record(self, op: StepOp) -> None:
+        if isinstance(op, StepCompleted | StepFailed):
+            self._settled.add(op.step_id)
         self.pending.append(op)
 
     def block(self) -> None:
@@ -163,6 +166,11 @@ class PassState:
         return None
 
     def attempt_number(self) -> int:
-        """ctx.attempt (0-based): failures so far of the step being retried, or of the body."""
-        retrying = [m.attempts for m in self.memo.values() if m.status == "retrying"]
+        """ctx.attempt (0-based): failures so far of the step being retried, or of the body.
+
+        Read when asked, not once per pass: once the retried step settles, the steps after it start at
+        attempt 0 again (each step has its own budget, S15).
+        """
+        retrying = [m.attempts for m in self.memo.values()
+                    if m.status == "retrying" and m.step_id not in self._settled]
         return max(retrying) if retrying else self.invocation.body_failures

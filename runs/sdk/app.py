@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from runs.sdk.flow import Cancel, Concurrency, Debounce, RateLimit
 
 RESERVED_PREFIX = "inngest/"
 FUNCTION_FINISHED = "inngest/function.finished"
@@ -36,14 +38,24 @@ class FunctionDef:
     handler: Callable[..., Any]
     trigger: str | None
     retries: int = DEFAULT_RETRIES
-    options: dict[str, Any] = field(default_factory=dict)
+    concurrency: Concurrency | None = None
+    rate_limit: RateLimit | None = None
+    debounce: Debounce | None = None
+    cancel_on: tuple[Cancel, ...] = ()
 
     @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.handler)
 
     def config(self) -> dict[str, Any]:
-        return {"retries": self.retries, **self.options}
+        """The JSON configuration stored with the function: the engine reads flow control from it."""
+        return {
+            "retries": self.retries,
+            "concurrency": self.concurrency.config() if self.concurrency else None,
+            "rate_limit": self.rate_limit.config() if self.rate_limit else None,
+            "debounce": self.debounce.config() if self.debounce else None,
+            "cancel_on": [rule.config() for rule in self.cancel_on],
+        }
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.handler(*args, **kwargs)
@@ -65,15 +77,23 @@ class App:
         return self
 
     def function(self, *, id: str, trigger: str | None = None, retries: int = DEFAULT_RETRIES,
-                 **options: Any) -> Callable[[Callable[..., Any]], FunctionDef]:
-        if not id:
-            raise ValueError("a function needs an id")
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+                 concurrency: Concurrency | None = None, rate_limit: RateLimit | None = None,
+                 debounce: Debounce | None = None,
+                 cancel_on: Sequence[Cancel] = ()) -> Callable[[Callable[..., Any]], FunctionDef]:
+        if not id or not isinstance(id, str):
+            raise ValueError("a function needs a string id")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError("retries must be an int >= 0")
+        for value, kind in ((concurrency, Concurrency), (rate_limit, RateLimit), (debounce, Debounce)):
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"expected {kind.__name__}(...), not {type(value).__name__}")
+        if any(not isinstance(rule, Cancel) for rule in cancel_on):
+            raise TypeError("cancel_on takes a list of Cancel(...)")
 
         def register(handler: Callable[..., Any]) -> FunctionDef:
             definition = FunctionDef(app_id=self.id, function_id=id, handler=handler, trigger=trigger,
-                                     retries=retries, options=options)
+                                     retries=retries, concurrency=concurrency, rate_limit=rate_limit,
+                                     debounce=debounce, cancel_on=tuple(cancel_on))
             self.functions[id] = definition
             return definition
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from runs.engine.passes import PassState
@@ -38,9 +39,14 @@ class _ReplayQuietLogger(logging.LoggerAdapter):
 class Context(Generic[StepT]):
     event: EventData
     run_id: str
-    attempt: int
     step: StepT
     logger: logging.LoggerAdapter
+    _attempt: Callable[[], int] = field(repr=False, compare=False)
+
+    @property
+    def attempt(self) -> int:
+        """0-based attempt of the step being retried (or of the body); steps after it start at 0 (S15)."""
+        return self._attempt()
 
 
 def make_context(state: PassState, step: Any) -> Context[Any]:
@@ -50,7 +56,7 @@ def make_context(state: PassState, step: Any) -> Context[Any]:
         event=EventData(id=event["id"], name=event["name"], data=event.get("data") or {},
                         user=event.get("user") or {}, ts=event.get("ts", 0)),
         run_id=invocation.run_id,
-        attempt=state.attempt_number(),
+        _attempt=state.attempt_number,
         step=step,
         logger=_ReplayQuietLogger(logging.getLogger(f"runs.functions.{invocation.function_id}"), state),
     )

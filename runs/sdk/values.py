@@ -6,7 +6,7 @@ import json
 import traceback
 from typing import Any
 
-from runs.exceptions import SerializationError, StepError
+from runs.exceptions import LimitExceeded, SerializationError, StepError
 
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 
@@ -18,7 +18,8 @@ def json_roundtrip(value: Any, what: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"{what} is not JSON-serialisable: {exc}") from None
     if len(text.encode()) > MAX_OUTPUT_BYTES:
-        raise SerializationError(f"{what} is {len(text.encode())} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)")
+        # A size limit, not a type problem (S20): LimitExceeded, which is non-retriable too.
+        raise LimitExceeded(f"{what} is {len(text.encode())} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)")
     return json.loads(text)
 
 

@@ -69,6 +69,10 @@ def forget_listeners() -> None:
 def _emit_finished_txn(run: Run, status: str, output: Any, error: dict[str, Any] | None) -> None:
     # A function triggered by the finished event is not triggered by its own runs' ends (no loops); the
     # event is stored only when some function listens (the parent, if any, was resolved directly above).
+    if run.event_name == FUNCTION_FINISHED:
+        # A listener's own end is not news to other listeners: two listeners would otherwise trigger each
+        # other without end.
+        return
     listeners = [key for key in _listeners() if key != (run.app_id, run.function_id)]
     if not listeners:
         return

@@ -18,13 +18,9 @@ def sync_functions(functions: Iterable[FunctionDef]) -> int:
         for fn in functions:
             Function.objects.update_or_create(
                 app_id=fn.app_id, function_id=fn.function_id,
-                defaults={"trigger": fn.trigger or "", "config": _jsonable(fn.config())},
+                defaults={"trigger": fn.trigger or "", "config": fn.config()},
             )
             count += 1
     forget_listeners()
     return count
 
-
-def _jsonable(config: dict) -> dict:
-    return {key: value if isinstance(value, int | float | str | bool | type(None) | list | dict) else repr(value)
-            for key, value in config.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,6 +21,9 @@ from runs.store import notify
 from runs.store.rows import new_run, wake
 
 MAX_EVENT_BYTES = 512 * 1024
+MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
+# A JSON-escaped NUL: "\u0000" preceded by an even number of backslashes (else it is an escaped backslash).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:
@@ -34,6 +38,8 @@ def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[d
         name = event.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidEvent(f"{where} needs a non-empty string 'name'")
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidEvent(f"{where}: 'name' is longer than {MAX_NAME_CHARS} characters")
         if name.startswith(RESERVED_PREFIX) and not internal:
             raise InvalidEvent(f"{where}: names starting with {RESERVED_PREFIX!r} are reserved")
         data = event.get("data")
@@ -48,13 +54,18 @@ def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[d
         if not isinstance(event_id, str) or len(event_id) > 64:
             raise InvalidEvent(f"{where}: 'id' must be a string of at most 64 characters")
         ts = event.get("ts") or int(time.time() * 1000)
-        if not isinstance(ts, int) or isinstance(ts, bool):
-            raise InvalidEvent(f"{where}: 'ts' must be integer milliseconds")
+        if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < 2**63:
+            raise InvalidEvent(f"{where}: 'ts' must be integer milliseconds since the epoch")
         clean = {"id": event_id, "name": name, "data": data, "user": user, "ts": ts}
         try:
-            size = len(json.dumps(clean).encode())
-        except (TypeError, ValueError) as exc:
+            # ensure_ascii=False: a lone surrogate fails here (UnicodeEncodeError) instead of in the database.
+            text = json.dumps(clean, ensure_ascii=False, allow_nan=False)
+            size = len(text.encode())
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidEvent(f"{where}: data is not JSON: {exc}") from None
+        if _JSON_NUL.search(text):
+            # PostgreSQL text and jsonb cannot hold U+0000.
+            raise InvalidEvent(f"{where} contains a NUL character (\\u0000), which cannot be stored")
         if size > MAX_EVENT_BYTES:
             raise InvalidEvent(f"{where} is {size} bytes; the limit is {MAX_EVENT_BYTES} (512 KiB)")
         result.append(json.loads(json.dumps(clean)))

@@ -1,0 +1,110 @@
+"""`manage.py bench`: the benchmarks of tests/benchmarks on PostgreSQL with one `manage.py worker` process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+DEFAULT_URL = "postgres://root@127.0.0.1:5432/tributary_bench"
+WORKLOAD_MODULE = "tests.benchmarks.workloads"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the benchmark workloads (W1 chain of 50 invokes, W2 fan-out of 200 children, W3 1000 one-step "
+        "runs) against PostgreSQL with ONE `manage.py worker` subprocess, printing one JSON line per workload "
+        "(median of --reps, and every rep). The database is --database-url (default $BENCH_DATABASE_URL or "
+        f"{DEFAULT_URL}), never $DATABASE_URL: it is created if missing, migrated, and its runs tables are "
+        "TRUNCATED between workloads. The bench process sends events itself, so when its DATABASE_URL is not "
+        "that database it re-executes itself with DATABASE_URL set to it."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--reps", type=int, default=3, help="measured repetitions per workload (default 3)")
+        parser.add_argument("--only", default="W1,W2,W3", help="comma-separated workloads, e.g. W1,W3")
+        parser.add_argument("--database-url", default=None, help="PostgreSQL URL of the bench database")
+        parser.add_argument("--worker-threads", type=int, default=None,
+                            help="executor threads of the worker (default: RUNS_WORKER_THREADS)")
+        parser.add_argument("--timeout", type=float, default=300.0, help="seconds one rep may take")
+
+    def handle(self, *args: Any, reps: int, only: str, database_url: str | None, worker_threads: int | None,
+               timeout: float, **options: Any) -> None:
+        from tests.benchmarks.measure import WORKLOADS
+
+        url = database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise CommandError("the benchmark needs a PostgreSQL database URL")
+        names = [name.strip().upper() for name in only.split(",") if name.strip()]
+        unknown = [name for name in names if name not in WORKLOADS]
+        if unknown or not names or reps < 1:
+            raise CommandError(f"--only takes {', '.join(WORKLOADS)}; --reps at least 1 (got {only!r}, {reps})")
+        _create_database(url)
+        if os.environ.get("DATABASE_URL") != url:
+            self._reexec(url, reps=reps, names=names, worker_threads=worker_threads, timeout=timeout)
+        self._manage("migrate", "--verbosity", "0", url=url, check=True)
+        self._run(url, names=names, reps=reps, worker_threads=worker_threads, timeout=timeout)
+
+    def _run(self, url: str, *, names: list[str], reps: int, worker_threads: int | None, timeout: float) -> None:
+        from tests.benchmarks.measure import run_benchmarks, truncate_runs
+
+        truncate_runs()
+        threads = ["--threads", str(worker_threads)] if worker_threads else []
+        worker = self._manage("worker", *threads, url=url, stdout=subprocess.PIPE,
+                              extra_env={"RUNS_FUNCTION_MODULES": WORKLOAD_MODULE})
+        try:
+            assert worker.stdout is not None
+            ready = worker.stdout.readline()  # printed once the bench functions are synced into the database
+            if not ready:
+                raise CommandError(f"the worker exited with code {worker.wait()} before it was ready")
+            self.stderr.write(f"bench: {ready.strip()}")
+            run_benchmarks(names, reps=reps, timeout=timeout, out=self.stdout)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+    def _reexec(self, url: str, *, reps: int, names: list[str], worker_threads: int | None,
+                timeout: float) -> None:
+        argv = [sys.executable, str(_manage_py()), "bench", "--reps", str(reps), "--only", ",".join(names),
+                "--database-url", url, "--timeout", str(timeout)]
+        if worker_threads:
+            argv += ["--worker-threads", str(worker_threads)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, argv, {**os.environ, "DATABASE_URL": url})
+
+    def _manage(self, *command: str, url: str, check: bool = False, stdout: int | None = None,
+                extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        env = {**os.environ, "DATABASE_URL": url, **(extra_env or {})}
+        process = subprocess.Popen([sys.executable, str(_manage_py()), *command], env=env, stdout=stdout,
+                                   text=True, cwd=settings.BASE_DIR)
+        if check and process.wait() != 0:
+            raise CommandError(f"manage.py {' '.join(command)} failed with code {process.returncode}")
+        return process
+
+
+def _manage_py() -> Path:
+    return Path(settings.BASE_DIR) / "manage.py"
+
+
+def _create_database(url: str) -> None:
+    """CREATE DATABASE if it is missing (autocommit: CREATE DATABASE cannot run in a transaction)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = str(conninfo_to_dict(url).get("dbname") or "")
+    if not name:
+        raise CommandError(f"no database name in {url!r}")
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

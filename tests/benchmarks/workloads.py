@@ -1,0 +1,50 @@
+"""Benchmark functions (app "bench"), loaded by the bench worker through RUNS_FUNCTION_MODULES.
+
+W1: f(n) invokes f(n-1) down to 0 (a chain of n invokes).
+W2: a parent invokes n children in parallel (asyncio.gather); each child is one step.run of x*x.
+W3: every event starts a run of one step.run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from runs.sdk import App, Context
+
+app = App("bench")
+
+CHAIN_EVENT = "bench/chain"
+FANOUT_EVENT = "bench/fanout"
+ONE_STEP_EVENT = "bench/one-step"
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+@app.function(id="chain", trigger=CHAIN_EVENT, retries=0)
+async def chain(ctx: Context) -> int:
+    n = int(ctx.event.data["n"])
+    if n == 0:
+        return 0
+    below = await ctx.step.invoke("down", function=chain, data={"n": n - 1})
+    return int(below) + 1
+
+
+@app.function(id="square-child", retries=0)
+async def square_child(ctx: Context) -> int:
+    return await ctx.step.run("square", _square, int(ctx.event.data["x"]))
+
+
+@app.function(id="fanout", trigger=FANOUT_EVENT, retries=0)
+async def fanout(ctx: Context) -> int:
+    n = int(ctx.event.data["n"])
+    results = await asyncio.gather(*[
+        ctx.step.invoke(f"child-{i}", function=square_child, data={"x": i}) for i in range(n)
+    ])
+    return sum(int(r) for r in results)
+
+
+@app.function(id="one-step", trigger=ONE_STEP_EVENT, retries=0)
+async def one_step(ctx: Context) -> int:
+    return await ctx.step.run("square", _square, int(ctx.event.data["x"]))

@@ -1,0 +1,132 @@
+"""`manage.py serve` end to end: the embedded mode serves HTTP and runs the worker in one process.
+
+The server is a subprocess with its own SQLite file (whatever DATABASE_URL the suite runs with), so this test
+touches no pytest-django database: it requests no `db` fixture and reaches the server only over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runs.status import ACTIVE_RUN_STATUSES
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT_KEY = "serve-test-event-key"
+STARTUP_SECONDS = 60
+RUN_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",  # sqlite:////tmp/... (absolute path)
+        "RUNS_DATA_DIR": str(tmp_path),
+        "RUNS_FUNCTION_MODULES": "tests.integration.serve_functions",
+        "RUNS_EVENT_KEY": EVENT_KEY,
+        "DJANGO_SUPERUSER_USERNAME": "admin",
+        "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+        "DJANGO_SUPERUSER_PASSWORD": "serve-test-password",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def wait_until_listening(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"serve exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"serve did not accept connections on port {port} within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def http(method: str, url: str, *, token: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def test_serve_takes_an_event_over_http_and_runs_it(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until_listening(server, port, log)
+        assert f"http://127.0.0.1:{port}/" in log.read_text()  # it prints its URL
+
+        # The API token comes from the same SQLite file, written by separate processes while serve runs.
+        manage(env, "createsuperuser", "--noinput")
+        token = manage(env, "create_api_token", "admin").strip()
+        assert token
+
+        assert http("POST", f"{base}/api/events", token="wrong", body={"name": "serve-test/report"})[0] == 401
+        status, answer = http("POST", f"{base}/api/events", token=EVENT_KEY,
+                              body={"name": "serve-test/report", "data": {"n": 7}})
+        assert status == 200, answer
+        [event_id] = answer["ids"]
+
+        status, answer = http("GET", f"{base}/api/events/{event_id}/runs", token=token)
+        assert status == 200, answer
+        [run] = answer["runs"]
+        assert run["function_id"] == "report"
+
+        deadline = time.monotonic() + RUN_SECONDS
+        while True:
+            status, info = http("GET", f"{base}/api/runs/{run['id']}", token=token)
+            assert status == 200, info
+            if info["status"] not in ACTIVE_RUN_STATUSES:
+                break
+            assert time.monotonic() < deadline, f"run still {info['status']} after {RUN_SECONDS} s"
+            time.sleep(0.1)
+        assert info["status"] == "completed", info
+        assert info["output"] == "Square of 7 is 49."
+        [step] = info["steps"]
+        assert step["kind"] == "invoke" and step["child_run_id"]
+        status, child = http("GET", f"{base}/api/runs/{step['child_run_id']}", token=token)
+        assert status == 200 and child["output"] == 49
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -60,10 +61,10 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL")
     if url:
-        db = dj_database_url.parse(url, conn_max_age=0)
+        db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
         if db["ENGINE"] == "django.db.backends.sqlite3":
             db.update(_sqlite_options(db["NAME"]))
         return db
@@ -72,7 +73,7 @@ def _database() -> dict:
     return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, **_sqlite_options(name)}
 
 
-def _sqlite_options(name: str) -> dict:
+def _sqlite_options(name: str) -> dict[str, Any]:
     # A file database shared by the web thread and the worker threads: WAL so readers never block the writer,
     # a busy timeout instead of "database is locked", and IMMEDIATE transactions so a read is never upgraded
     # to a write lock mid-transaction (the worker's compare-and-set claims rely on that).

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Union
 
-Duration = Union[int, float, str, timedelta, datetime]
+Duration = int | float | str | timedelta | datetime
 
 _UNIT_MS = {
     "ms": 1, "msec": 1, "msecs": 1, "millisecond": 1, "milliseconds": 1,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from runs import client
 from runs.sdk import App, Context
 from runs.testing import wait_for_run
-from runs import client
 
 app = App("my-python-app")
 

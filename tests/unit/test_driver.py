@@ -6,7 +6,15 @@ import asyncio
 from typing import Any
 
 from runs.engine import driver
-from runs.engine.ops import InvokePlanned, RunFailed, RunFinished, StepCompleted, StepFailed, StepMemo, Suspended
+from runs.engine.ops import (
+    InvokePlanned,
+    RunFailed,
+    RunFinished,
+    StepCompleted,
+    StepFailed,
+    StepMemo,
+    Suspended,
+)
 from runs.engine.passes import Invocation
 from runs.sdk import App, Context, NonRetriableError
 

@@ -70,3 +70,10 @@ class ClaimedRun:
     wakeups: int
     lease_owner: str
     has_steps: bool
+    version: int = 1
+    parent_run_id: str | None = None
+    parent_step_id: str | None = None
+
+    @property
+    def event_name(self) -> str:
+        return self.event["name"]

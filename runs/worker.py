@@ -18,25 +18,29 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from runs.domain import ClaimedRun
+from runs.engine.driver import close_thread_loop
 from runs.engine.executor import execute_claimed
 from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
 from runs.store import notify
-from runs.store.claims import claim_runs, next_due, renew_leases
+from runs.store.claims import claim_runs, next_due, release, renew_leases
 
 logger = logging.getLogger("runs.worker")
 
 
 class Worker:
     def __init__(self, *, threads: int | None = None, app_ids: Iterable[str] | None = None,
-                 idle_poll: float = 2.0, name: str | None = None) -> None:
+                 idle_poll: float = 2.0, name: str | None = None, claim_batch: int | None = None) -> None:
         self.threads = threads or settings.RUNS_WORKER_THREADS
+        # Runs claimed per query: fewer claim round trips under load, while leases keep them from others.
+        self.claim_batch = claim_batch or settings.RUNS_CLAIM_BATCH
         self.app_ids = sorted(app_ids) if app_ids is not None else sorted(registered_apps())
         self.idle_poll = idle_poll
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._held: set[str] = set()
+        self._held: dict[str, int] = {}  # lease tokens this worker holds (a batch shares one), counted
         self._held_lock = threading.Lock()
 
     # --- lifecycle --------------------------------------------------------------------------------------
@@ -50,7 +54,7 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
-        notify.wake_local()
+        notify.wake_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -72,6 +76,7 @@ class Worker:
             try:
                 target()  # type: ignore[operator]
             finally:
+                close_thread_loop()
                 connection.close()  # each thread owns its connection; pytest-django drops the database later
 
         thread = threading.Thread(target=run, name=name, daemon=True)
@@ -84,7 +89,7 @@ class Worker:
         while not self._stopping.is_set():
             seen = notify.generation()
             try:
-                claims = claim_runs(self.name, self.app_ids, limit=1)
+                claims = claim_runs(self.name, self.app_ids, limit=self.claim_batch)
             except Exception:
                 logger.exception("claiming runs failed")
                 close_old_connections()
@@ -93,18 +98,38 @@ class Worker:
             if not claims:
                 self._idle(seen)
                 continue
-            for claim in claims:
-                self._hold(claim.lease_owner, True)
-                try:
-                    execute_claimed(claim)
-                except LeaseLost as exc:
-                    logger.warning("%s", exc)
-                except Exception:
-                    # The lease expires and another attempt replays the run; nothing half-written stays.
-                    logger.exception("executing run %s failed", claim.id)
-                    close_old_connections()
-                finally:
-                    self._hold(claim.lease_owner, False)
+            # More may be due: let one more idle thread look, as this one is busy now.
+            notify.wake_local()
+            self._hold(claims[0].lease_owner)  # one token leases the whole batch
+            try:
+                for index, claim in enumerate(claims):
+                    if self._stopping.is_set():
+                        for unexecuted in claims[index:]:
+                            release(unexecuted)
+                        break
+                    self._execute_chain(claim)
+            finally:
+                self._hold_release(claims[0].lease_owner)
+
+    def _execute_chain(self, claim: ClaimedRun | None) -> None:
+        """Execute a claimed run, then whatever run its commit handed to this thread, and so on."""
+        while claim is not None and not self._stopping.is_set():
+            token = claim.lease_owner
+            self._hold(token)
+            try:
+                claim = execute_claimed(claim)
+            except LeaseLost as exc:
+                logger.warning("%s", exc)
+                claim = None
+            except Exception:
+                # The lease expires and another attempt replays the run; nothing half-written stays.
+                logger.exception("executing a run failed")
+                close_old_connections()
+                claim = None
+            finally:
+                self._hold_release(token)
+        if claim is not None:
+            release(claim)  # stopping: give the handed-over run back at once rather than at lease expiry
 
     def _idle(self, seen: int) -> None:
         timeout = self.idle_poll
@@ -117,9 +142,16 @@ class Worker:
         if timeout > 0:
             notify.wait_for_wakeup(seen, timeout)
 
-    def _hold(self, token: str, held: bool) -> None:
+    def _hold(self, token: str) -> None:
         with self._held_lock:
-            (self._held.add if held else self._held.discard)(token)
+            self._held[token] = self._held.get(token, 0) + 1
+
+    def _hold_release(self, token: str) -> None:
+        with self._held_lock:
+            if self._held.get(token, 0) <= 1:
+                self._held.pop(token, None)
+            else:
+                self._held[token] -= 1
 
     def _heartbeat_loop(self) -> None:
         interval = max(0.2, settings.RUNS_LEASE_SECONDS / 3)
@@ -147,8 +179,9 @@ class Worker:
                     listener.execute(f"LISTEN {notify.CHANNEL}")
                     notify.wake_local()  # anything committed before LISTEN took effect is seen now
                     while not self._stopping.is_set():
-                        for _ in listener.notifies(timeout=0.5, stop_after=1):
-                            notify.wake_local()
+                        for note in listener.notifies(timeout=0.5, stop_after=1):
+                            if note.payload != notify.PROCESS_TOKEN:
+                                notify.wake_local()
             except Exception:
                 if not self._stopping.is_set():
                     logger.exception("LISTEN connection failed; reconnecting")

@@ -9,6 +9,7 @@ functions run directly in the worker thread and unwind with `Blocked` at the fir
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -89,15 +90,38 @@ def _run_sync(function: FunctionDef, state: PassState) -> tuple[bool, Any, BaseE
         return False, None, exc
 
 
+_thread = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per worker thread, reused by every pass (a new loop costs a socketpair and epoll)."""
+    loop = getattr(_thread, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread.loop = asyncio.new_event_loop()
+    return loop
+
+
+def close_thread_loop() -> None:
+    """Close this thread's loop; worker threads call it on exit."""
+    loop = getattr(_thread, "loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    _thread.loop = None
+
+
 def _run_async(function: FunctionDef, state: PassState) -> tuple[bool, Any, BaseException | None]:
-    loop = asyncio.new_event_loop()
+    loop = _thread_loop()
     flush_requests: list[asyncio.Future[None]] = []
+    activity = asyncio.Event()
+    state.on_activity = activity.set
 
     async def request_flush() -> None:
         if not state.pending:
             return
         future: asyncio.Future[None] = loop.create_future()
         flush_requests.append(future)
+        activity.set()
         await future
 
     context = make_context(state, AsyncStep(state, request_flush))
@@ -114,13 +138,16 @@ def _run_async(function: FunctionDef, state: PassState) -> tuple[bool, Any, Base
                 quiet_rounds, last_progress = 0, state.progress
             else:
                 quiet_rounds += 1
-            if state.blocked and not state.executing and quiet_rounds >= _QUIET_ROUNDS:
+            if quiet_rounds < _QUIET_ROUNDS:
+                await asyncio.sleep(0)  # let sibling tasks (asyncio.gather) reach their own steps
+                continue
+            if state.blocked and not state.executing:
                 return "stuck"
-            if quiet_rounds >= _QUIET_ROUNDS:
-                # Nothing parked on a step: the function awaits something else (I/O); wait for it.
-                await asyncio.wait({main}, timeout=0.01)
-            else:
-                await asyncio.sleep(0)
+            # Something is awaiting real I/O: sleep until the function finishes or a step moves.
+            activity.clear()
+            waiter = loop.create_task(activity.wait())
+            await asyncio.wait({main, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
 
     try:
         while True:
@@ -139,14 +166,14 @@ def _run_async(function: FunctionDef, state: PassState) -> tuple[bool, Any, Base
             return (exc is None), (main.result() if exc is None else None), exc
         return False, None, None
     finally:
-        _close(loop)
+        state.on_activity = None
+        _cancel_leftovers(loop)
 
 
-def _close(loop: asyncio.AbstractEventLoop) -> None:
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """End the tasks still parked on steps, so the next pass starts from a clean loop."""
     tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in tasks:
         task.cancel()
     if tasks:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()

@@ -16,19 +16,19 @@ from runs.store.passes import commit_checkpoint, finish_pass, load_memo
 logger = logging.getLogger("runs.worker")
 
 
-def execute_claimed(claim: ClaimedRun) -> None:
+def execute_claimed(claim: ClaimedRun) -> ClaimedRun | None:
+    """Run one pass of a claimed run; returns a run handed to this worker to execute next, if any."""
     function = find_function(claim.app_id, claim.function_id)
     memo = load_memo(claim)
     if function is None:
         error = {"name": "FunctionNotFoundError", "type": "FunctionNotFoundError", "stack": None,
                  "message": f"function {claim.function_id!r} of app {claim.app_id!r} is not defined in this "
                             f"worker's code"}
-        finish_pass(claim, [], RunFailed(error=error), memo)
-        return
+        return finish_pass(claim, [], RunFailed(error=error), memo)
     invocation = Invocation(
         run_id=claim.id, app_id=claim.app_id, function_id=claim.function_id, event=claim.event, memo=memo,
         body_failures=claim.body_failures, depth=claim.depth,
         retry_base_seconds=settings.RUNS_RETRY_BASE_SECONDS, max_depth=settings.RUNS_MAX_INVOKE_DEPTH,
     )
     result = driver.execute(function, invocation, lambda ops: commit_checkpoint(claim, ops))
-    finish_pass(claim, result.ops, result.outcome, memo)
+    return finish_pass(claim, result.ops, result.outcome, memo)

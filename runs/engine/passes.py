@@ -85,6 +85,7 @@ class PassState:
         self.fatal: BaseException | None = None  # fails the run even if user code caught it
         self.progress = 0  # bumped by every step call; lets the async driver see when tasks stop moving
         self.executing = 0  # step.run bodies in flight (async functions)
+        self.on_activity: Callable[[], None] | None = None  # the async driver's wake-up for step activity
         self.replaying = bool(self.memo)
         self._seen: dict[str, int] = {}
         self._next_position = max((m.position for m in self.memo.values()), default=-1) + 1
@@ -99,7 +100,7 @@ class PassState:
             raise ValueError("a step needs a non-empty string id")
         count = self._seen.get(base, 0)
         self._seen[base] = count + 1
-        self.progress += 1
+        self.touch()
         return base if count == 0 else f"{base}:{count}"
 
     def recorded(self, step_id: str, kind: str, target: str = "") -> StepMemo | None:
@@ -124,6 +125,11 @@ class PassState:
         position = self._next_position
         self._next_position += 1
         return position
+
+    def touch(self) -> None:
+        self.progress += 1
+        if self.on_activity is not None:
+            self.on_activity()
 
     def fail_fatally(self, exc: BaseException) -> None:
         if self.fatal is None:

@@ -160,7 +160,7 @@ class AsyncStep(_StepCore):
             result = self._end_run(step_id, memo, position, started, output=output)
         finally:
             self._state.executing -= 1
-            self._state.progress += 1
+            self._state.touch()
         return await self._wait_forever() if result is _BLOCK else result
 
     async def invoke(self, step_id: str, *, function: FunctionDef | FunctionRef, data: Any = None,

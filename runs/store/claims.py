@@ -20,23 +20,31 @@ from django.utils import timezone
 from runs.domain import ClaimedRun
 from runs.models import Run
 
-_CLAIM = """
+_LEASE = """
 UPDATE runs_run SET
     status = CASE WHEN status IN ('queued', 'waiting') THEN 'running' ELSE status END,
     version = version + CASE WHEN status IN ('queued', 'waiting') THEN 1 ELSE 0 END,
     started_at = COALESCE(started_at, %s),
     lease_owner = %s,
     ready_at = %s
+"""
+_RETURNING = """
+RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
+          body_failures, depth, root_run_id, attempts, wakeups, started_at, version, parent_run_id, parent_step_id
+"""
+# Claim the oldest due runs of the given apps.
+_CLAIM = _LEASE + """
 WHERE id IN (
     SELECT id FROM runs_run
     WHERE ready_at IS NOT NULL AND ready_at <= %s AND app_id IN ({apps})
     ORDER BY ready_at
     LIMIT %s
     {lock}
-)
-RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
-          body_failures, depth, root_run_id, attempts, wakeups, started_at
-"""
+)""" + _RETURNING
+# Take one run this worker just made due (a child it created, a parent it resumed), if nobody holds it.
+_HAND_OFF = _LEASE + """
+WHERE id = %s AND lease_owner IS NULL AND status IN ('queued', 'running', 'waiting')
+""" + _RETURNING
 
 
 def lease_duration() -> timedelta:
@@ -48,7 +56,7 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
     if not app_ids:
         return []
     now = timezone.now()
-    token = f"{worker_name}:{uuid.uuid4().hex[:12]}"
+    token = new_token(worker_name)
     adapt = connection.ops.adapt_datetimefield_value
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     sql = _CLAIM.format(apps=", ".join(["%s"] * len(app_ids)), lock=lock)
@@ -60,18 +68,39 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
     return [_claimed(row, token, fresh=row[13] == fresh_marker or row[13] == now) for row in rows]
 
 
+def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
+    """Lease a run to this worker directly, inside the caller's transaction; None if someone holds it."""
+    now = timezone.now()
+    token = new_token(worker_name)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(_HAND_OFF, [adapt(now), token, adapt(now + lease_duration()), run_id])
+        row = cursor.fetchone()
+    return _claimed(row, token, fresh=False) if row else None
+
+
+def new_token(worker_name: str) -> str:
+    """A lease token: the worker's name and a random part, so each claim is told apart."""
+    return f"{worker_name}:{uuid.uuid4().hex[:12]}"
+
+
+def worker_of(token: str) -> str:
+    return token.rsplit(":", 1)[0]
+
+
 def _load_json(value: object) -> dict:
     return json.loads(value) if isinstance(value, str | bytes) else (value or {})  # type: ignore[return-value]
 
 
 def _claimed(row: tuple, token: str, *, fresh: bool) -> ClaimedRun:
     (run_id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
-     body_failures, depth, root_run_id, attempts, wakeups, _started) = row
+     body_failures, depth, root_run_id, attempts, wakeups, _started, version, parent_run_id, parent_step_id) = row
     event = {"id": event_id, "name": event_name, "data": _load_json(event_data), "user": _load_json(event_user),
              "ts": event_ts}
     return ClaimedRun(id=run_id, app_id=app_id, function_id=function_id, event=event,
                       body_failures=body_failures, depth=depth, root_run_id=root_run_id, attempts=attempts,
-                      wakeups=wakeups, lease_owner=token, has_steps=not (fresh and body_failures == 0))
+                      wakeups=wakeups, lease_owner=token, has_steps=not (fresh and body_failures == 0),
+                      version=version, parent_run_id=parent_run_id, parent_step_id=parent_step_id)
 
 
 def renew_leases(tokens: Iterable[str]) -> None:
@@ -79,6 +108,11 @@ def renew_leases(tokens: Iterable[str]) -> None:
     tokens = list(tokens)
     if tokens:
         Run.objects.filter(lease_owner__in=tokens).update(ready_at=timezone.now() + lease_duration())
+
+
+def release(claim: ClaimedRun) -> None:
+    """Give a claimed run back unexecuted: due at once, for any worker."""
+    Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(lease_owner=None, ready_at=timezone.now())
 
 
 def next_due() -> datetime | None:

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from django.db.models import F
 
@@ -15,21 +15,73 @@ from runs.sdk.app import FUNCTION_FINISHED
 from runs.status import RunStatus, StepStatus
 from runs.store.rows import wake
 
+# A parent whose invoke resolved while other steps of it still wait is replayed a little later, so that a
+# fan-out of many children finishing together replays the parent a few times, not once per child.
+COALESCE_WAKEUPS = timedelta(milliseconds=100)
 
-def end_run_txn(run: Run, status: str, *, now: datetime, output: Any = None, error: dict[str, Any] | None = None,
-                attempts: int | None = None, cause_run_id: str | None = None, reason: str = "") -> None:
+
+class EndingRun(Protocol):
+    """What ending a run needs to know of it (a Run row or a worker's ClaimedRun)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def function_id(self) -> str: ...
+    @property
+    def parent_run_id(self) -> str | None: ...
+    @property
+    def parent_step_id(self) -> str | None: ...
+    @property
+    def event_name(self) -> str: ...
+
+
+def end_run_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
+                error: dict[str, Any] | None = None, attempts: int | None = None, cause_run_id: str | None = None,
+                reason: str = "") -> None:
     """Mark `run` terminal and tell whoever waits on it. Call inside a transaction holding the run's row."""
-    Run.objects.filter(id=run.id).update(
-        status=status, output=output, error=error, ended_at=now, ready_at=None, lease_owner=None,
-        attempts=attempts if attempts is not None else run.attempts, failure_cause_run_id=cause_run_id,
-        status_reason=reason or run.status_reason, version=F("version") + 1,
-    )
-    if run.parent_run_id:
-        _resolve_parent_txn(run, status, output, error, now)
+    mark_ended_txn(run.id, status, now=now, output=output, error=error, attempts=attempts,
+                   cause_run_id=cause_run_id, reason=reason)
+    after_end_txn(run, status, now=now, output=output, error=error)
+
+
+def mark_ended_txn(run_id: str, status: str, *, now: datetime, output: Any = None,
+                   error: dict[str, Any] | None = None, attempts: int | None = None,
+                   cause_run_id: str | None = None, reason: str = "", lease_owner: str | None = None) -> bool:
+    """The terminal state of the run's row; with `lease_owner`, only while that lease still holds it."""
+    fields: dict[str, Any] = {
+        "status": status, "output": output, "error": error, "ended_at": now, "ready_at": None,
+        "lease_owner": None, "failure_cause_run_id": cause_run_id, "version": F("version") + 1,
+    }
+    if attempts is not None:
+        fields["attempts"] = attempts
+    if reason:
+        fields["status_reason"] = reason
+    rows = Run.objects.filter(id=run_id)
+    if lease_owner is not None:
+        rows = rows.filter(lease_owner=lease_owner)
+    return rows.update(**fields) == 1
+
+
+def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
+                  error: dict[str, Any] | None = None, hand_off: bool = False) -> str | None:
+    """Resolve the parent's invoke step and emit the finished event.
+
+    With `hand_off`, a parent that can resume at once is not woken but returned: the caller may execute it
+    next itself (and must wake it if it cannot).
+    """
+    parent_due = _resolve_parent_txn(run, status, output, error, now) if run.parent_run_id else None
     _emit_finished_txn(run, status, output, error)
+    if parent_due and not hand_off:
+        wake([parent_due], now)
+        return None
+    return parent_due
 
 
-def _resolve_parent_txn(run: Run, status: str, output: Any, error: dict[str, Any] | None, now: datetime) -> None:
+def _resolve_parent_txn(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None,
+                        now: datetime) -> str | None:
+    """Resolve the parent's invoke step; returns the parent's id when it should resume at once."""
     if status == RunStatus.COMPLETED:
         fields: dict[str, Any] = {"status": StepStatus.COMPLETED, "output": output}
     elif status == RunStatus.CANCELLED:
@@ -44,8 +96,12 @@ def _resolve_parent_txn(run: Run, status: str, output: Any, error: dict[str, Any
     # Only the step still waiting on this very child: a timed-out invoke has already failed (S5).
     resolved = Step.objects.filter(run_id=run.parent_run_id, step_id=run.parent_step_id,
                                    status=StepStatus.WAITING, child_run_id=run.id).update(ended_at=now, **fields)
-    if resolved:
-        wake([run.parent_run_id], now)  # type: ignore[list-item]
+    if not resolved:
+        return None
+    if Step.objects.filter(run_id=run.parent_run_id, status=StepStatus.WAITING).exists():
+        wake([run.parent_run_id], now, delay=COALESCE_WAKEUPS)  # type: ignore[list-item]
+        return None
+    return run.parent_run_id
 
 
 # Functions triggered by the finished event change rarely; a short cache keeps one query off every run's end.
@@ -66,7 +122,7 @@ def forget_listeners() -> None:
     _finished_listeners = (0.0, [])
 
 
-def _emit_finished_txn(run: Run, status: str, output: Any, error: dict[str, Any] | None) -> None:
+def _emit_finished_txn(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None) -> None:
     # A function triggered by the finished event is not triggered by its own runs' ends (no loops); the
     # event is stored only when some function listens (the parent, if any, was resolved directly above).
     if run.event_name == FUNCTION_FINISHED:

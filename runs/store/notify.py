@@ -7,10 +7,13 @@ In-process workers wait on a threading.Condition; workers in other processes LIS
 from __future__ import annotations
 
 import threading
+import uuid
 
 from django.db import connection, transaction
 
 CHANNEL = "runs_ready"
+# Sent as the NOTIFY payload, so a process ignores the echo of its own notifications (it woke itself already).
+PROCESS_TOKEN = uuid.uuid4().hex
 
 _condition = threading.Condition()
 _generation = 0
@@ -20,11 +23,19 @@ def runs_ready() -> None:
     """Call inside the transaction that makes runs claimable now."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, PROCESS_TOKEN])
     transaction.on_commit(wake_local)
 
 
-def wake_local() -> None:
+def wake_local(threads: int = 1) -> None:
+    """Wake `threads` idle executor threads (one by default: a thread that finds work wakes the next)."""
+    global _generation
+    with _condition:
+        _generation += 1
+        _condition.notify(threads)
+
+
+def wake_all() -> None:
     global _generation
     with _condition:
         _generation += 1

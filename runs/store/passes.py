@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from runs.domain import ClaimedRun
@@ -35,9 +35,10 @@ from runs.models import Function, Run, Step
 from runs.sdk.app import FUNCTION_INVOKED
 from runs.status import RunStatus, StepKind, StepStatus
 from runs.store import notify
-from runs.store.ending import end_run_txn
+from runs.store.claims import hand_off, lease_duration, new_token, worker_of
+from runs.store.ending import after_end_txn, mark_ended_txn
 from runs.store.intake import dispatch_events_txn
-from runs.store.rows import ParentLink, new_run
+from runs.store.rows import ParentLink, new_run, wake
 
 _STEP_FIELDS = ("step_id", "kind", "status", "output", "error", "attempts", "target", "position", "deadline",
                 "child_run_id")
@@ -51,7 +52,8 @@ def load_memo(claim: ClaimedRun) -> dict[str, StepMemo]:
     now = timezone.now()
     if any(r["status"] == StepStatus.WAITING and r["deadline"] and r["deadline"] <= now for r in rows):
         with transaction.atomic():
-            _locked_run(claim)
+            if not Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(version=F("version")):
+                raise LeaseLost(f"run {claim.id} is no longer held by {claim.lease_owner}")
             _expire_waits_txn(claim.id, now)
         rows = list(Step.objects.filter(run_id=claim.id).values(*_STEP_FIELDS))
     return {r["step_id"]: StepMemo(step_id=r["step_id"], kind=r["kind"], status=r["status"], output=r["output"],
@@ -79,126 +81,149 @@ def _expire_waits_txn(run_id: str, now: datetime) -> None:
 
 def commit_checkpoint(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
     """Make steps durable mid-pass, before the function's next side effect starts."""
+    refusals = _invoke_refusals(claim, ops)
+    fields: dict[str, Any] = {"attempts": _attempts(claim, ops)}
+    if refusals:
+        # An invoke failed at once: count it as a wake-up, so the pass's end schedules a replay now.
+        fields["wakeups"] = F("wakeups") + 1
     with transaction.atomic():
-        run = _locked_run(claim)
-        if run.status == RunStatus.CANCELLED:
-            _apply_ops_txn(run, [op for op in ops if isinstance(op, StepCompleted | StepFailed)])
+        # Updating the row under the lease both checks the lease and locks the run for this transaction.
+        if not Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(**fields):
+            _commit_without_lease_txn(claim, ops)
             return
-        _apply_ops_txn(run, ops)
-        if any(isinstance(op, StepFailed | StepCompleted) for op in ops):
-            Run.objects.filter(id=run.id).update(attempts=_attempts(run, ops))
+        _apply_ops_txn(claim, ops, refusals)
 
 
 def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
-                memo: dict[str, StepMemo]) -> None:
-    """Commit a pass's remaining steps and its outcome; release the lease."""
+                memo: dict[str, StepMemo]) -> ClaimedRun | None:
+    """Commit a pass's remaining steps and its outcome; release the lease.
+
+    Returns a run this worker should execute next, already leased to it: the first child the pass invoked,
+    or the parent this run's end resumed. Handing it over in-process saves a claim and a wake-up.
+    """
+    worker = worker_of(claim.lease_owner)
+    refusals = _invoke_refusals(claim, ops)
+    attempts = _attempts(claim, ops)
+    status, output, error, cause = "", None, None, None
+    if isinstance(outcome, RunFinished):
+        status, output = RunStatus.COMPLETED, outcome.output
+    elif isinstance(outcome, RunFailed) and outcome.retry_at is None:
+        status, error, cause = RunStatus.FAILED, outcome.error, outcome.cause_run_id
     with transaction.atomic():
-        run = _locked_run(claim)
         now = timezone.now()
-        if run.status == RunStatus.CANCELLED:
-            # Cancelled mid-pass: a step that was executing keeps its result; nothing new is started.
-            _apply_ops_txn(run, [op for op in ops if isinstance(op, StepCompleted | StepFailed)])
-            Run.objects.filter(id=run.id).update(lease_owner=None, ready_at=None)
-            return
-        replay_now = _apply_ops_txn(run, ops)
-        attempts = _attempts(run, ops)
-        if isinstance(outcome, RunFinished):
-            end_run_txn(run, RunStatus.COMPLETED, now=now, output=outcome.output, attempts=attempts)
-        elif isinstance(outcome, RunFailed) and outcome.retry_at is None:
-            end_run_txn(run, RunStatus.FAILED, now=now, error=outcome.error, attempts=attempts,
-                        cause_run_id=outcome.cause_run_id)
+        # The run's own row first: the update succeeds only under this worker's lease, and locks the row.
+        if status:
+            held = mark_ended_txn(claim.id, status, now=now, output=output, error=error, attempts=attempts,
+                                  cause_run_id=cause, lease_owner=claim.lease_owner)
         else:
-            _suspend_txn(run, claim, ops, outcome, memo, now, attempts, replay_now)
+            held = _suspend_txn(claim, ops, outcome, memo, now, attempts, replay_now=bool(refusals))
+        if not held:
+            _commit_without_lease_txn(claim, ops)
+            return None
+        next_run = _apply_ops_txn(claim, ops, refusals, hand_off_to=worker)
+        if not status:
+            return next_run
+        parent_due = after_end_txn(claim, status, now=now, output=output, error=error, hand_off=True)
+        if parent_due:
+            resumed = hand_off(parent_due, worker) if next_run is None else None
+            if resumed is None:
+                wake([parent_due], now)
+            next_run = next_run or resumed
+        return next_run
 
 
-def _suspend_txn(run: Run, claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
-                 memo: dict[str, StepMemo], now: datetime, attempts: int, replay_now: bool) -> None:
+def _commit_without_lease_txn(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
+    """The lease is gone. Cancelled mid-pass: a step that was executing keeps its result and nothing new
+    starts. Taken over by another worker: this worker's results are discarded."""
+    status = Run.objects.filter(id=claim.id).values_list("status", flat=True).first()
+    if status != RunStatus.CANCELLED:
+        raise LeaseLost(f"run {claim.id} is no longer held by {claim.lease_owner}")
+    _apply_ops_txn(claim, [op for op in ops if isinstance(op, StepCompleted | StepFailed)], {})
+
+
+def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
+                 now: datetime, attempts: int, replay_now: bool) -> bool:
     """The run waits: for a retry, a timer, a child or an event. Schedule its next replay."""
-    body_failures = run.body_failures
+    body_failures = claim.body_failures
     due: list[datetime] = []
+    fields: dict[str, Any] = {}
     if isinstance(outcome, RunFailed):  # the body failed, another attempt is due
         body_failures += 1
         attempts = max(attempts, body_failures + 1)
         due.append(outcome.retry_at or now)
+        fields["error"] = outcome.error
     resolved_here = {op.step_id for op in ops if isinstance(op, StepCompleted | StepFailed)}
     waiting = [m.deadline for m in memo.values()
                if m.status == StepStatus.WAITING and m.deadline and m.step_id not in resolved_here]
     waiting += [op.deadline for op in ops if isinstance(op, InvokePlanned | WaitPlanned)]
     waiting += [op.until for op in ops if isinstance(op, SleepPlanned)]
     due += [op.retry_at for op in ops if isinstance(op, StepFailed) and op.retry_at]
-    if replay_now or run.wakeups != claim.wakeups:
-        due.append(now)  # a step resolved while this pass ran: look again at once
+    if replay_now:
+        due.append(now)
     retrying = bool(due) and not waiting
     ready_at = min(due + waiting) if (due or waiting) else None
-    Run.objects.filter(id=run.id).update(
+    held = Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(
         status=RunStatus.RUNNING if retrying else RunStatus.WAITING,
-        ready_at=ready_at, lease_owner=None, attempts=attempts, body_failures=body_failures,
-        version=F("version") + 1,
-        error=outcome.error if isinstance(outcome, RunFailed) else run.error,
-    )
-    if ready_at is not None and ready_at <= now:
+        # A step of this run resolved while the pass ran (a child ended, an event came): look again at once.
+        ready_at=Case(When(~Q(wakeups=claim.wakeups), then=Value(now)), default=Value(ready_at)),
+        lease_owner=None, attempts=attempts, body_failures=body_failures, version=F("version") + 1, **fields,
+    ) == 1
+    if held and ready_at is not None and ready_at <= now:
         notify.runs_ready()
+    return held
 
 
-def _locked_run(claim: ClaimedRun) -> Run:
-    run = Run.objects.select_for_update().filter(id=claim.id).first()
-    if run is None or run.lease_owner != claim.lease_owner:
-        raise LeaseLost(f"run {claim.id} is no longer held by {claim.lease_owner}")
-    return run
-
-
-def _attempts(run: Run, ops: Sequence[StepOp]) -> int:
+def _attempts(claim: ClaimedRun, ops: Sequence[StepOp]) -> int:
     step_attempts = [op.attempt for op in ops if isinstance(op, StepCompleted | StepFailed)]
-    return max([run.attempts, run.body_failures + 1, *step_attempts])
+    return max([claim.attempts, claim.body_failures + 1, *step_attempts])
 
 
-def _apply_ops_txn(run: Run, ops: Sequence[StepOp]) -> bool:
-    """Write the step ops. Returns True when the run must replay at once (an invoke failed at once)."""
+def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str, dict[str, Any]],
+                   hand_off_to: str | None = None) -> ClaimedRun | None:
+    """Write the step ops. Returns the first child run created, leased to `hand_off_to` when given."""
     now = timezone.now()
     new_steps: list[Step] = []
     children: list[Run] = []
-    replay_now = False
-    invokes = [op for op in ops if isinstance(op, InvokePlanned)]
-    known = _registered({(op.app_id, op.function_id) for op in invokes})
     for op in ops:
         if isinstance(op, StepCompleted | StepFailed):
-            _record_attempt_txn(run, op, new_steps)
+            _record_attempt_txn(claim, op, new_steps)
         elif isinstance(op, InvokePlanned):
-            error = _invoke_refusal(run, op, known)
-            step = Step(run_id=run.id, step_id=op.step_id, kind=StepKind.INVOKE, position=op.position,
+            step = Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.INVOKE, position=op.position,
                         target=f"{op.app_id}/{op.function_id}", input={"data": op.data, "user": op.user},
                         deadline=op.deadline, started_at=now, attempts=1)
+            error = refusals.get(op.step_id)
             if error:
                 step.status, step.error, step.ended_at = StepStatus.FAILED, error, now
-                replay_now = True
             else:
-                child = _child_run(run, op, now)
+                child = _child_run(claim, op, now)
                 children.append(child)
                 step.status, step.child_run_id = StepStatus.WAITING, child.id
             new_steps.append(step)
         elif isinstance(op, SleepPlanned):
-            new_steps.append(Step(run_id=run.id, step_id=op.step_id, kind=StepKind.SLEEP, position=op.position,
+            new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.SLEEP, position=op.position,
                                   status=StepStatus.WAITING, deadline=op.until, started_at=now, attempts=1))
         elif isinstance(op, WaitPlanned):
-            new_steps.append(Step(run_id=run.id, step_id=op.step_id, kind=StepKind.WAIT_FOR_EVENT,
+            new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.WAIT_FOR_EVENT,
                                   position=op.position, status=StepStatus.WAITING, target=op.event,
                                   wait_event=op.event, wait_match=op.match, wait_value=op.value,
                                   deadline=op.deadline, started_at=now, attempts=1))
         elif isinstance(op, EventsSent):
-            dispatch_events_txn(op.events, sent_by_run_id=run.id)
-            new_steps.append(Step(run_id=run.id, step_id=op.step_id, kind=StepKind.SEND_EVENT,
+            dispatch_events_txn(op.events, sent_by_run_id=claim.id)
+            new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.SEND_EVENT,
                                   position=op.position, status=StepStatus.COMPLETED,
                                   output=[e["id"] for e in op.events], input=op.events, started_at=op.started_at,
                                   ended_at=now, attempts=1))
+    handed = _lease_first_child(children, hand_off_to, now) if hand_off_to else None
     if children:
         Run.objects.bulk_create(children)
-        notify.runs_ready()
+        if len(children) > (1 if handed else 0):
+            notify.runs_ready()
     if new_steps:
         Step.objects.bulk_create(new_steps)
-    return replay_now
+    return handed
 
 
-def _record_attempt_txn(run: Run, op: StepCompleted | StepFailed, new_steps: list[Step]) -> None:
+def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_steps: list[Step]) -> None:
     completed = isinstance(op, StepCompleted)
     status = StepStatus.COMPLETED if completed else (
         StepStatus.RETRYING if op.retry_at else StepStatus.FAILED)  # type: ignore[union-attr]
@@ -206,9 +231,9 @@ def _record_attempt_txn(run: Run, op: StepCompleted | StepFailed, new_steps: lis
              "ended_at": op.ended_at.isoformat(), "error": None if completed else op.error}  # type: ignore[union-attr]
     output = op.output if completed else None  # type: ignore[union-attr]
     error = None if completed else op.error  # type: ignore[union-attr]
-    existing = Step.objects.filter(run_id=run.id, step_id=op.step_id).first() if op.attempt > 1 else None
+    existing = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first() if op.attempt > 1 else None
     if existing is None:
-        new_steps.append(Step(run_id=run.id, step_id=op.step_id, kind=op.kind, position=op.position,
+        new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=op.kind, position=op.position,
                               status=status, output=output, error=error, attempts=op.attempt,
                               history=[entry], started_at=op.started_at, ended_at=op.ended_at))
         return
@@ -218,29 +243,65 @@ def _record_attempt_txn(run: Run, op: StepCompleted | StepFailed, new_steps: lis
     existing.save(update_fields=["status", "output", "error", "attempts", "ended_at", "history"])
 
 
+# Functions seen registered: an invoke target checked once needs no query again (functions are not unregistered
+# while a worker runs; a missing one is looked up every time, so registering it later works).
+_known_functions: set[tuple[str, str]] = set()
+
+
 def _registered(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    if not keys:
-        return set()
-    apps = {app for app, _ in keys}
-    rows = Function.objects.filter(app_id__in=apps, function_id__in={f for _, f in keys})
-    return {(app, fn) for app, fn in rows.values_list("app_id", "function_id")} & keys
+    unknown = keys - _known_functions
+    if unknown:
+        rows = Function.objects.filter(app_id__in={app for app, _ in unknown},
+                                       function_id__in={f for _, f in unknown})
+        _known_functions.update(set(rows.values_list("app_id", "function_id")) & unknown)
+    return keys & _known_functions
 
 
-def _invoke_refusal(run: Run, op: InvokePlanned, known: set[tuple[str, str]]) -> dict[str, Any] | None:
+def _invoke_refusals(claim: ClaimedRun, ops: Sequence[StepOp]) -> dict[str, dict[str, Any]]:
+    """Invokes that fail at once (S9, S20): the target is not registered, or the chain is too deep."""
+    invokes = [op for op in ops if isinstance(op, InvokePlanned)]
+    if not invokes:
+        return {}
+    known = _registered({(op.app_id, op.function_id) for op in invokes})
+    refusals = {}
+    for op in invokes:
+        error = _invoke_refusal(claim, op, known)
+        if error:
+            refusals[op.step_id] = error
+    return refusals
+
+
+def _invoke_refusal(claim: ClaimedRun, op: InvokePlanned, known: set[tuple[str, str]]) -> dict[str, Any] | None:
     if (op.app_id, op.function_id) not in known:
         return {"type": "FunctionNotFoundError", "name": "FunctionNotFoundError", "stack": None, "run_id": None,
                 "message": f"function {op.function_id!r} of app {op.app_id!r} is not registered "
                            f"(step {op.step_id!r})"}
     limit = settings.RUNS_MAX_INVOKE_DEPTH
-    if run.depth + 1 > limit:
+    if claim.depth + 1 > limit:
         return {"type": "InvokeDepthError", "name": "InvokeDepthError", "stack": None, "run_id": None,
                 "message": f"step {op.step_id!r} would invoke {op.app_id}/{op.function_id} at depth "
-                           f"{run.depth + 1}; the limit is {limit} (RUNS_MAX_INVOKE_DEPTH)"}
+                           f"{claim.depth + 1}; the limit is {limit} (RUNS_MAX_INVOKE_DEPTH)"}
     return None
 
 
-def _child_run(run: Run, op: InvokePlanned, now: datetime) -> Run:
+def _child_run(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Run:
     event = {"id": new_id(), "name": FUNCTION_INVOKED, "data": op.data, "user": op.user,
              "ts": int(time.time() * 1000)}
-    parent = ParentLink(run_id=run.id, step_id=op.step_id, root_run_id=run.root_run_id, depth=run.depth)
+    parent = ParentLink(run_id=claim.id, step_id=op.step_id, root_run_id=claim.root_run_id, depth=claim.depth)
     return new_run(app_id=op.app_id, function_id=op.function_id, event=event, now=now, parent=parent)
+
+
+def _lease_first_child(children: list[Run], worker: str, now: datetime) -> ClaimedRun | None:
+    """Create the first child already leased to this worker, which executes it next (no claim, no wake-up)."""
+    if not children:
+        return None
+    child = children[0]
+    token = new_token(worker)
+    child.status, child.lease_owner, child.started_at = RunStatus.RUNNING, token, now
+    child.ready_at, child.version = now + lease_duration(), 2
+    return ClaimedRun(id=child.id, app_id=child.app_id, function_id=child.function_id,
+                      event={"id": child.event_id, "name": child.event_name, "data": child.event_data,
+                             "user": child.event_user, "ts": child.event_ts},
+                      body_failures=0, depth=child.depth, root_run_id=child.root_run_id, attempts=1, wakeups=0,
+                      lease_owner=token, has_steps=False, version=2, parent_run_id=child.parent_run_id,
+                      parent_step_id=child.parent_step_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Case, F, Q, Value, When
@@ -42,16 +42,22 @@ def new_run(*, app_id: str, function_id: str, event: dict[str, Any], now: dateti
     )
 
 
-def wake(run_ids: Iterable[str], now: datetime) -> None:
-    """Make runs replay soon: at once if no worker holds them, else when their holder commits (wakeups)."""
+def wake(run_ids: Iterable[str], now: datetime, delay: timedelta | None = None) -> None:
+    """Make runs replay soon: at once (or after `delay`) if no worker holds them, else when their holder
+    commits (the holder sees `wakeups` changed and replays again)."""
     ids = list(run_ids)
     if not ids:
         return
-    Run.objects.filter(id__in=ids, status__in=list(ACTIVE_RUN_STATUSES)).update(
+    due = now + delay if delay else now
+    # A run already due by then and held by nobody needs no write (and no row lock: many children of one
+    # parent finishing together would otherwise queue on the parent's row).
+    already_due = Q(lease_owner__isnull=True, ready_at__isnull=False, ready_at__lte=due)
+    Run.objects.filter(id__in=ids, status__in=list(ACTIVE_RUN_STATUSES)).exclude(already_due).update(
         wakeups=F("wakeups") + 1,
         ready_at=Case(
-            When(Q(lease_owner__isnull=True) & (Q(ready_at__isnull=True) | Q(ready_at__gt=now)), then=Value(now)),
+            When(Q(lease_owner__isnull=True) & (Q(ready_at__isnull=True) | Q(ready_at__gt=due)), then=Value(due)),
             default=F("ready_at"),
         ),
     )
-    notify.runs_ready()
+    if not delay:
+        notify.runs_ready()

@@ -19,6 +19,9 @@ from django.utils import timezone
 
 from runs.domain import ClaimedRun
 from runs.models import Run
+from runs.status import RunStatus
+from runs.store import live
+from runs.store.rows import run_delta
 
 _LEASE = """
 UPDATE runs_run SET
@@ -65,7 +68,10 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     fresh_marker = adapt(now)
-    return [_claimed(row, token, fresh=row[13] == fresh_marker or row[13] == now) for row in rows]
+    claims = [_claimed(row, token, fresh=row[13] == fresh_marker or row[13] == now) for row in rows]
+    for claim in claims:
+        live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
+    return claims
 
 
 def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
@@ -76,7 +82,11 @@ def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
     with connection.cursor() as cursor:
         cursor.execute(_HAND_OFF, [adapt(now), token, adapt(now + lease_duration()), run_id])
         row = cursor.fetchone()
-    return _claimed(row, token, fresh=False) if row else None
+    if not row:
+        return None
+    claim = _claimed(row, token, fresh=False)
+    live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
+    return claim
 
 
 def new_token(worker_name: str) -> str:

@@ -7,13 +7,12 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from django.db.models import F
-
 from runs.ids import new_id
 from runs.models import Function, Run, Step
 from runs.sdk.app import FUNCTION_FINISHED
 from runs.status import RunStatus, StepStatus
-from runs.store.rows import wake
+from runs.store import live
+from runs.store.rows import run_delta, wake
 
 # A parent whose invoke resolved while other steps of it still wait is replayed a little later, so that a
 # fan-out of many children finishing together replays the parent a few times, not once per child.
@@ -35,33 +34,40 @@ class EndingRun(Protocol):
     def parent_step_id(self) -> str | None: ...
     @property
     def event_name(self) -> str: ...
+    @property
+    def root_run_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
 
 
 def end_run_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
                 error: dict[str, Any] | None = None, attempts: int | None = None, cause_run_id: str | None = None,
                 reason: str = "") -> None:
     """Mark `run` terminal and tell whoever waits on it. Call inside a transaction holding the run's row."""
-    mark_ended_txn(run.id, status, now=now, output=output, error=error, attempts=attempts,
+    mark_ended_txn(run, status, now=now, output=output, error=error, attempts=attempts,
                    cause_run_id=cause_run_id, reason=reason)
     after_end_txn(run, status, now=now, output=output, error=error)
 
 
-def mark_ended_txn(run_id: str, status: str, *, now: datetime, output: Any = None,
+def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
                    error: dict[str, Any] | None = None, attempts: int | None = None,
                    cause_run_id: str | None = None, reason: str = "", lease_owner: str | None = None) -> bool:
     """The terminal state of the run's row; with `lease_owner`, only while that lease still holds it."""
     fields: dict[str, Any] = {
         "status": status, "output": output, "error": error, "ended_at": now, "ready_at": None,
-        "lease_owner": None, "failure_cause_run_id": cause_run_id, "version": F("version") + 1,
+        "lease_owner": None, "failure_cause_run_id": cause_run_id, "version": run.version + 1,
     }
     if attempts is not None:
         fields["attempts"] = attempts
     if reason:
         fields["status_reason"] = reason
-    rows = Run.objects.filter(id=run_id)
+    rows = Run.objects.filter(id=run.id)
     if lease_owner is not None:
         rows = rows.filter(lease_owner=lease_owner)
-    return rows.update(**fields) == 1
+    if rows.update(**fields) != 1:
+        return False
+    live.run_changed(run_delta(run, status, run.version + 1))
+    return True
 
 
 def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,

@@ -18,7 +18,7 @@ from runs.sdk.app import RESERVED_PREFIX
 from runs.sdk.values import lookup_path
 from runs.status import RunStatus, StepStatus
 from runs.store import notify
-from runs.store.rows import new_run, wake
+from runs.store.rows import new_run, publish_new_runs, wake
 
 MAX_EVENT_BYTES = 512 * 1024
 MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
@@ -108,6 +108,7 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
     ]
     if runs:
         Run.objects.bulk_create(runs)
+        publish_new_runs(runs)
         notify.runs_ready()
     _resolve_waits_txn(fresh, names, now)
     return runs

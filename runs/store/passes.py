@@ -34,11 +34,11 @@ from runs.ids import new_id
 from runs.models import Function, Run, Step
 from runs.sdk.app import FUNCTION_INVOKED
 from runs.status import RunStatus, StepKind, StepStatus
-from runs.store import notify
+from runs.store import live, notify
 from runs.store.claims import hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, mark_ended_txn
 from runs.store.intake import dispatch_events_txn
-from runs.store.rows import ParentLink, new_run, wake
+from runs.store.rows import ParentLink, new_run, publish_new_runs, run_delta, wake
 
 _STEP_FIELDS = ("step_id", "kind", "status", "output", "error", "attempts", "target", "position", "deadline",
                 "child_run_id")
@@ -113,7 +113,7 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
         now = timezone.now()
         # The run's own row first: the update succeeds only under this worker's lease, and locks the row.
         if status:
-            held = mark_ended_txn(claim.id, status, now=now, output=output, error=error, attempts=attempts,
+            held = mark_ended_txn(claim, status, now=now, output=output, error=error, attempts=attempts,
                                   cause_run_id=cause, lease_owner=claim.lease_owner)
         else:
             held = _suspend_txn(claim, ops, outcome, memo, now, attempts, replay_now=bool(refusals))
@@ -166,8 +166,10 @@ def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, mem
         status=RunStatus.RUNNING if retrying else RunStatus.WAITING,
         # A step of this run resolved while the pass ran (a child ended, an event came): look again at once.
         ready_at=Case(When(~Q(wakeups=claim.wakeups), then=Value(now)), default=Value(ready_at)),
-        lease_owner=None, attempts=attempts, body_failures=body_failures, version=F("version") + 1, **fields,
+        lease_owner=None, attempts=attempts, body_failures=body_failures, version=claim.version + 1, **fields,
     ) == 1
+    if held:
+        live.run_changed(run_delta(claim, RunStatus.RUNNING if retrying else RunStatus.WAITING, claim.version + 1))
     if held and ready_at is not None and ready_at <= now:
         notify.runs_ready()
     return held
@@ -216,6 +218,7 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
     handed = _lease_first_child(children, hand_off_to, now) if hand_off_to else None
     if children:
         Run.objects.bulk_create(children)
+        publish_new_runs(children)
         if len(children) > (1 if handed else 0):
             notify.runs_ready()
     if new_steps:

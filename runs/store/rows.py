@@ -12,7 +12,7 @@ from django.db.models import Case, F, Q, Value, When
 from runs.ids import new_id
 from runs.models import Run
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus
-from runs.store import notify
+from runs.store import live, notify
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,3 +61,14 @@ def wake(run_ids: Iterable[str], now: datetime, delay: timedelta | None = None) 
     )
     if not delay:
         notify.runs_ready()
+
+
+def run_delta(run: Any, status: str, version: int) -> dict[str, Any]:
+    """What a live update says of a run (runs/store/live.py)."""
+    return {"id": run.id, "root_run_id": run.root_run_id, "parent_run_id": run.parent_run_id,
+            "app_id": run.app_id, "function_id": run.function_id, "status": status, "version": version}
+
+
+def publish_new_runs(runs: Iterable[Run]) -> None:
+    for run in runs:
+        live.run_changed(run_delta(run, run.status, run.version))

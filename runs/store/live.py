@@ -1,0 +1,118 @@
+"""Live updates: after a commit changes runs, small deltas go to channel-layer groups.
+
+Groups: `runs` (the runs page) and `graph.<root run id>` (one invocation tree). Each delta carries the run's
+version, so a browser that sees a gap (or reconnects) fetches a fresh snapshot instead.
+
+Publishing never blocks a worker: deltas go onto a queue after commit, and one publisher thread sends them.
+With the in-memory channel layer (embedded mode) the consumers live on the web server's event loop, so the
+publisher hands its sends to that loop; with Redis it sends from a loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger("runs.live")
+
+RUNS_GROUP = "runs"
+_queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+_lock = threading.Lock()
+_publisher: threading.Thread | None = None
+_home_loop: asyncio.AbstractEventLoop | None = None
+
+
+def graph_group(root_run_id: str) -> str:
+    return f"graph.{root_run_id}"
+
+
+def _uses_redis() -> bool:
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    return "redis" in backend.lower()
+
+
+def enabled() -> bool:
+    """Someone can listen: a cross-process layer (Redis), or websocket consumers in this very process."""
+    return _uses_redis() or _home_loop is not None
+
+
+def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by consumers on connect: deltas for in-process consumers are sent on their loop."""
+    global _home_loop
+    _home_loop = loop
+
+
+def run_changed(run: dict[str, Any]) -> None:
+    """Inside a transaction: publish this run's new state once the transaction commits.
+
+    `run` holds id, root_run_id, status and version, and whatever else the pages show (function_id, ...).
+    """
+    if not enabled():
+        return
+    delta = {**run, "ts": int(time.time() * 1000)}
+    transaction.on_commit(lambda: _enqueue(delta))
+
+
+def _enqueue(delta: dict[str, Any]) -> None:
+    _ensure_publisher()
+    _queue.put(delta)
+
+
+def _ensure_publisher() -> None:
+    global _publisher
+    with _lock:
+        if _publisher is None or not _publisher.is_alive():
+            _publisher = threading.Thread(target=_publish_forever, name="runs-live-publisher", daemon=True)
+            _publisher.start()
+
+
+def _publish_forever() -> None:
+    own_loop = asyncio.new_event_loop()
+    while True:
+        batch = [_queue.get()]
+        while len(batch) < 500:
+            try:
+                batch.append(_queue.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            _send(batch, own_loop)
+        except Exception:
+            logger.exception("publishing %d live updates failed", len(batch))
+
+
+def _send(batch: list[dict[str, Any]], own_loop: asyncio.AbstractEventLoop) -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for delta in batch:
+        by_group[RUNS_GROUP].append(delta)
+        by_group[graph_group(delta["root_run_id"])].append(delta)
+
+    async def send_all() -> None:
+        for group, deltas in by_group.items():
+            await layer.group_send(group, {"type": "runs.delta", "deltas": deltas})
+
+    home = _home_loop
+    if home is not None and not home.is_closed() and not _uses_redis():
+        asyncio.run_coroutine_threadsafe(send_all(), home).result(timeout=5)
+    else:
+        own_loop.run_until_complete(send_all())
+
+
+def flush(timeout: float = 5.0) -> None:
+    """Wait until queued deltas were handed to the channel layer (tests)."""
+    deadline = time.monotonic() + timeout
+    while not _queue.empty() and time.monotonic() < deadline:
+        time.sleep(0.005)

@@ -73,6 +73,8 @@ class ClaimedRun:
     version: int = 1
     parent_run_id: str | None = None
     parent_step_id: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int = 0
 
     @property
     def event_name(self) -> str:

@@ -75,6 +75,10 @@ class InvokeDepthError(StepError):
     """The invocation chain is deeper than RUNS_MAX_INVOKE_DEPTH."""
 
 
+class RateLimitedError(StepError):
+    """The invoked function was rate limited: its run was skipped (S12)."""
+
+
 class NondeterminismError(NonRetriableError):
     """The function's code no longer matches the steps recorded for this run."""
 
@@ -88,5 +92,6 @@ class LimitExceeded(NonRetriableError):
 
 
 STEP_ERROR_CLASSES: dict[str, type[StepError]] = {
-    cls.__name__: cls for cls in (InvokeTimeoutError, FunctionNotFoundError, InvokeCancelledError, InvokeDepthError)
+    cls.__name__: cls for cls in (InvokeTimeoutError, FunctionNotFoundError, InvokeCancelledError, InvokeDepthError,
+                                  RateLimitedError)
 }

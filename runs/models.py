@@ -71,6 +71,15 @@ class Run(models.Model):
     # crashed worker's run becomes claimable again by itself; wakeups counts wake-ups that came mid-execution.
     ready_at = models.DateTimeField(null=True)
     lease_owner = models.CharField(max_length=64, null=True)
+    # Flow control (runs/store/flow.py). A run over its concurrency limit is `throttled`: not due until a
+    # run of the same key releases its slot. Keys are "<app>/<function>:<JSON of the key value>".
+    concurrency_key = models.CharField(max_length=300, null=True)
+    concurrency_limit = models.IntegerField(default=0)
+    throttled = models.BooleanField(default=False)
+    rate_key = models.CharField(max_length=300, null=True)
+    debounce_key = models.CharField(max_length=300, null=True)
+    debounce_started_at = models.DateTimeField(null=True)
+    superseded_by_run_id = models.CharField(max_length=32, null=True)
     wakeups = models.IntegerField(default=0)
     version = models.IntegerField(default=1)
     created_at = models.DateTimeField()
@@ -85,6 +94,11 @@ class Run(models.Model):
             models.Index(fields=["event_id"], name="run_event"),
             models.Index(fields=["-created_at"], name="run_created"),
             models.Index(fields=["function_id", "status"], name="run_function_status"),
+            models.Index(fields=["concurrency_key", "created_at"], name="run_concurrency",
+                         condition=Q(concurrency_key__isnull=False)),
+            models.Index(fields=["rate_key", "created_at"], name="run_rate", condition=Q(rate_key__isnull=False)),
+            models.Index(fields=["debounce_key", "status"], name="run_debounce",
+                         condition=Q(debounce_key__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -124,6 +138,19 @@ class Step(models.Model):
         indexes = [
             models.Index(fields=["wait_event"], name="step_wait_event", condition=Q(wait_event__isnull=False)),
         ]
+
+
+class CancelRule(models.Model):
+    """A function's cancel-on rule, synced from code: an incoming `event` cancels its matching active runs."""
+
+    app_id = models.CharField(max_length=200)
+    function_id = models.CharField(max_length=200)
+    event = models.CharField(max_length=200)
+    match = models.CharField(max_length=200, null=True)
+    timeout_ms = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["event"])]
 
 
 class ApiToken(models.Model):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
 from runs.exceptions import ActionRefused, RunNotFound
 from runs.models import Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
+from runs.store import flow
 from runs.store.ending import end_run_txn
 
 
@@ -26,17 +29,23 @@ def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled")
         targets = [run]
         if cascade:
             targets += _active_descendants(run)
-        now = timezone.now()
-        # Leaves first, so a parent in the subtree ends cancelled rather than failed by its child.
-        cancelled = []
-        for target in sorted(targets, key=lambda r: -r.depth):
-            Step.objects.filter(run_id=target.id, status=StepStatus.WAITING).update(
-                status=StepStatus.FAILED, ended_at=now, wait_event=None,
-                error={"type": "InvokeCancelledError", "name": "Cancelled", "message": "the run was cancelled",
-                       "stack": None})
-            end_run_txn(target, RunStatus.CANCELLED, now=now, reason=reason)
-            cancelled.append(target.id)
-        return cancelled
+        return cancel_runs_txn(targets, reason=reason, now=timezone.now())
+
+
+def cancel_runs_txn(targets: list[Run], *, reason: str, now: datetime) -> list[str]:
+    """Cancel active runs (rows locked by the caller). Leaves first, so a parent in the set ends cancelled
+    rather than failed by its child; a parent outside the set that waits on one gets S14."""
+    cancelled = []
+    for target in sorted(targets, key=lambda r: -r.depth):
+        Step.objects.filter(run_id=target.id, status=StepStatus.WAITING).update(
+            status=StepStatus.FAILED, ended_at=now, wait_event=None,
+            error={"type": "InvokeCancelledError", "name": "Cancelled", "message": "the run was cancelled",
+                   "stack": None})
+        end_run_txn(target, RunStatus.CANCELLED, now=now, reason=reason)
+        if target.lease_owner:  # it was executing: its concurrency slot is free now
+            flow.release_slot_txn(target.concurrency_key, target.concurrency_limit, now)
+        cancelled.append(target.id)
+    return cancelled
 
 
 def _active_descendants(run: Run) -> list[Run]:

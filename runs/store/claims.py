@@ -20,7 +20,7 @@ from django.utils import timezone
 from runs.domain import ClaimedRun
 from runs.models import Run
 from runs.status import RunStatus
-from runs.store import live
+from runs.store import flow, live
 from runs.store.rows import run_delta
 
 _LEASE = """
@@ -33,7 +33,8 @@ UPDATE runs_run SET
 """
 _RETURNING = """
 RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
-          body_failures, depth, root_run_id, attempts, wakeups, started_at, version, parent_run_id, parent_step_id
+          body_failures, depth, root_run_id, attempts, wakeups, started_at, version, parent_run_id, parent_step_id,
+          concurrency_key, concurrency_limit
 """
 # Claim the oldest due runs of the given apps.
 _CLAIM = _LEASE + """
@@ -47,6 +48,7 @@ WHERE id IN (
 # Take one run this worker just made due (a child it created, a parent it resumed), if nobody holds it.
 _HAND_OFF = _LEASE + """
 WHERE id = %s AND lease_owner IS NULL AND status IN ('queued', 'running', 'waiting')
+  AND concurrency_key IS NULL
 """ + _RETURNING
 
 
@@ -64,11 +66,18 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     sql = _CLAIM.format(apps=", ".join(["%s"] * len(app_ids)), lock=lock)
     params = [adapt(now), token, adapt(now + lease_duration()), adapt(now), *app_ids, limit]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     fresh_marker = adapt(now)
-    claims = [_claimed(row, token, fresh=row[13] == fresh_marker or row[13] == now) for row in rows]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        fresh = {row[0] for row in rows if row[13] == fresh_marker or row[13] == now}
+        claims = [_claimed(row, token, fresh=row[0] in fresh) for row in rows]
+        # Runs beyond their concurrency limit go back, throttled, until a slot frees (S17).
+        refused = flow.over_limit(claims, now)
+        if refused:
+            flow.throttle_txn(refused, fresh)
+            claims = [claim for claim in claims if claim.id not in refused]
     for claim in claims:
         live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claims
@@ -104,13 +113,15 @@ def _load_json(value: object) -> dict:
 
 def _claimed(row: tuple, token: str, *, fresh: bool) -> ClaimedRun:
     (run_id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
-     body_failures, depth, root_run_id, attempts, wakeups, _started, version, parent_run_id, parent_step_id) = row
+     body_failures, depth, root_run_id, attempts, wakeups, _started, version, parent_run_id, parent_step_id,
+     concurrency_key, concurrency_limit) = row
     event = {"id": event_id, "name": event_name, "data": _load_json(event_data), "user": _load_json(event_user),
              "ts": event_ts}
     return ClaimedRun(id=run_id, app_id=app_id, function_id=function_id, event=event,
                       body_failures=body_failures, depth=depth, root_run_id=root_run_id, attempts=attempts,
                       wakeups=wakeups, lease_owner=token, has_steps=not (fresh and body_failures == 0),
-                      version=version, parent_run_id=parent_run_id, parent_step_id=parent_step_id)
+                      version=version, parent_run_id=parent_run_id, parent_step_id=parent_step_id,
+                      concurrency_key=concurrency_key, concurrency_limit=concurrency_limit)
 
 
 def renew_leases(tokens: Iterable[str]) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from runs.models import Function
+from runs.models import CancelRule, Function
 from runs.sdk.app import FunctionDef
 from runs.store.ending import forget_listeners
+from runs.store.passes import forget_function_configs
 
 
 def sync_functions(functions: Iterable[FunctionDef]) -> int:
@@ -20,7 +21,12 @@ def sync_functions(functions: Iterable[FunctionDef]) -> int:
                 app_id=fn.app_id, function_id=fn.function_id,
                 defaults={"trigger": fn.trigger or "", "config": fn.config()},
             )
+            CancelRule.objects.filter(app_id=fn.app_id, function_id=fn.function_id).delete()
+            CancelRule.objects.bulk_create([
+                CancelRule(app_id=fn.app_id, function_id=fn.function_id, event=rule["event"], match=rule["match"],
+                           timeout_ms=rule["timeout_ms"]) for rule in fn.config()["cancel_on"]])
             count += 1
     forget_listeners()
+    forget_function_configs()
     return count
 

@@ -7,17 +7,18 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from runs.exceptions import InvalidEvent
-from runs.models import Event, Function, Run, Step
+from runs.models import CancelRule, Event, Function, Run, Step
 from runs.sdk.app import RESERVED_PREFIX
 from runs.sdk.values import lookup_path
-from runs.status import RunStatus, StepStatus
-from runs.store import notify
+from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
+from runs.store import flow, notify
 from runs.store.rows import new_run, publish_new_runs, wake
 
 MAX_EVENT_BYTES = 512 * 1024
@@ -102,16 +103,49 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
             continue
         functions.setdefault(function.trigger, []).append(function)
     now = timezone.now()
+    _cancel_matching_runs_txn(fresh, names, now)
     runs = [
         new_run(app_id=f.app_id, function_id=f.function_id, event=e, now=now, triggered_by_run_id=sent_by_run_id)
         for e in fresh for f in functions.get(e["name"], [])
     ]
     if runs:
+        configs = {(f.app_id, f.function_id): f.config or {} for group in functions.values() for f in group}
+        superseded = flow.admit_txn(runs, configs, now)
         Run.objects.bulk_create(runs)
-        publish_new_runs(runs)
-        notify.runs_ready()
+        publish_new_runs([*runs, *superseded])
+        if any(run.status == RunStatus.QUEUED for run in runs):
+            notify.runs_ready()
     _resolve_waits_txn(fresh, names, now)
     return runs
+
+
+def _cancel_matching_runs_txn(events: list[dict[str, Any]], names: set[str], now: datetime) -> None:
+    """Cancel-on rules: an incoming event cancels active runs of a function whose events agree on `match`."""
+    rules = list(CancelRule.objects.filter(event__in=names))
+    if not rules:
+        return
+    from runs.store.actions import cancel_runs_txn
+
+    done: set[str] = set()
+    for rule in rules:
+        candidates = Run.objects.select_for_update().filter(
+            app_id=rule.app_id, function_id=rule.function_id, status__in=list(ACTIVE_RUN_STATUSES))
+        if rule.timeout_ms:
+            candidates = candidates.filter(created_at__gte=now - timedelta(milliseconds=rule.timeout_ms))
+        for event in events:
+            if event["name"] != rule.event:
+                continue
+            expected = lookup_path(event, rule.match) if rule.match else None
+            doomed = [run for run in candidates if run.id not in done
+                      and (not rule.match or lookup_path(_event_of(run), rule.match) == expected)]
+            if doomed:
+                cancel_runs_txn(doomed, reason=f"cancelled by event {event['name']} ({event['id']})", now=now)
+                done.update(run.id for run in doomed)
+
+
+def _event_of(run: Run) -> dict[str, Any]:
+    return {"id": run.event_id, "name": run.event_name, "data": run.event_data, "user": run.event_user,
+            "ts": run.event_ts}
 
 
 def _resolve_waits_txn(events: list[dict[str, Any]], names: set[str], now: Any) -> None:

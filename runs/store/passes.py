@@ -34,7 +34,7 @@ from runs.ids import new_id
 from runs.models import Function, Run, Step
 from runs.sdk.app import FUNCTION_INVOKED
 from runs.status import RunStatus, StepKind, StepStatus
-from runs.store import live, notify
+from runs.store import flow, live, notify
 from runs.store.claims import hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, mark_ended_txn
 from runs.store.intake import dispatch_events_txn
@@ -91,7 +91,9 @@ def commit_checkpoint(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
         if not Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(**fields):
             _commit_without_lease_txn(claim, ops)
             return
-        _apply_ops_txn(claim, ops, refusals)
+        _, replay_now = _apply_ops_txn(claim, ops, refusals)
+        if replay_now:
+            Run.objects.filter(id=claim.id).update(wakeups=F("wakeups") + 1)
 
 
 def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
@@ -120,7 +122,12 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
         if not held:
             _commit_without_lease_txn(claim, ops)
             return None
-        next_run = _apply_ops_txn(claim, ops, refusals, hand_off_to=worker)
+        flow.release_slot_txn(claim.concurrency_key, claim.concurrency_limit, now)
+        next_run, replay_now = _apply_ops_txn(claim, ops, refusals, hand_off_to=worker)
+        if replay_now and not status:
+            # An invoked child was rate limited (S12): its invoke step failed at once, so replay now.
+            Run.objects.filter(id=claim.id).update(ready_at=now)
+            notify.runs_ready()
         if not status:
             return next_run
         parent_due = after_end_txn(claim, status, now=now, output=output, error=error, hand_off=True)
@@ -139,6 +146,7 @@ def _commit_without_lease_txn(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
     if status != RunStatus.CANCELLED:
         raise LeaseLost(f"run {claim.id} is no longer held by {claim.lease_owner}")
     _apply_ops_txn(claim, [op for op in ops if isinstance(op, StepCompleted | StepFailed)], {})
+    # (its concurrency slot was released by the cancel)
 
 
 def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
@@ -181,8 +189,9 @@ def _attempts(claim: ClaimedRun, ops: Sequence[StepOp]) -> int:
 
 
 def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str, dict[str, Any]],
-                   hand_off_to: str | None = None) -> ClaimedRun | None:
-    """Write the step ops. Returns the first child run created, leased to `hand_off_to` when given."""
+                   hand_off_to: str | None = None) -> tuple[ClaimedRun | None, bool]:
+    """Write the step ops. Returns the first child run created, leased to `hand_off_to` when given, and
+    whether an invoke failed at once because its child was rate limited."""
     now = timezone.now()
     new_steps: list[Step] = []
     children: list[Run] = []
@@ -215,15 +224,33 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
                                   position=op.position, status=StepStatus.COMPLETED,
                                   output=[e["id"] for e in op.events], input=op.events, started_at=op.started_at,
                                   ended_at=now, attempts=1))
+    rate_limited = False
+    if children:
+        superseded = flow.admit_txn(children, {key: _function_configs.get(key, {}) for key in
+                                               {(c.app_id, c.function_id) for c in children}}, now)
+        publish_new_runs(superseded)
+        steps_by_child = {step.child_run_id: step for step in new_steps if step.child_run_id}
+        for child in children:
+            if child.status == RunStatus.SKIPPED and not child.superseded_by_run_id:
+                _fail_rate_limited(steps_by_child[child.id], child, now)
+                rate_limited = True
     handed = _lease_first_child(children, hand_off_to, now) if hand_off_to else None
     if children:
         Run.objects.bulk_create(children)
         publish_new_runs(children)
-        if len(children) > (1 if handed else 0):
+        if any(c.status == RunStatus.QUEUED for c in children):
             notify.runs_ready()
     if new_steps:
         Step.objects.bulk_create(new_steps)
-    return handed
+    return handed, rate_limited
+
+
+def _fail_rate_limited(step: Step, child: Run, now: datetime) -> None:
+    """S12: an invoke of a rate-limited function fails at once (the skipped child is kept, for the record)."""
+    step.status, step.ended_at = StepStatus.FAILED, now
+    step.error = {"type": "RateLimitedError", "name": "RateLimitedError", "stack": None, "run_id": child.id,
+                  "message": f"invoked function {child.app_id}/{child.function_id} was rate limited "
+                             f"(run {child.id} skipped): {child.status_reason}"}
 
 
 def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_steps: list[Step]) -> None:
@@ -246,18 +273,24 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
     existing.save(update_fields=["status", "output", "error", "attempts", "ended_at", "history"])
 
 
-# Functions seen registered: an invoke target checked once needs no query again (functions are not unregistered
-# while a worker runs; a missing one is looked up every time, so registering it later works).
-_known_functions: set[tuple[str, str]] = set()
+# Configurations of functions seen registered: an invoke target checked once needs no query again (a worker
+# is restarted to deploy new code; a missing function is looked up every time, so registering it later works).
+_function_configs: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 def _registered(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    unknown = keys - _known_functions
+    unknown = keys - _function_configs.keys()
     if unknown:
         rows = Function.objects.filter(app_id__in={app for app, _ in unknown},
                                        function_id__in={f for _, f in unknown})
-        _known_functions.update(set(rows.values_list("app_id", "function_id")) & unknown)
-    return keys & _known_functions
+        for app_id, function_id, config in rows.values_list("app_id", "function_id", "config"):
+            if (app_id, function_id) in unknown:
+                _function_configs[(app_id, function_id)] = config or {}
+    return keys & _function_configs.keys()
+
+
+def forget_function_configs() -> None:
+    _function_configs.clear()
 
 
 def _invoke_refusals(claim: ClaimedRun, ops: Sequence[StepOp]) -> dict[str, dict[str, Any]]:
@@ -295,10 +328,14 @@ def _child_run(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Run:
 
 
 def _lease_first_child(children: list[Run], worker: str, now: datetime) -> ClaimedRun | None:
-    """Create the first child already leased to this worker, which executes it next (no claim, no wake-up)."""
-    if not children:
+    """Create the first child already leased to this worker, which executes it next (no claim, no wake-up).
+
+    Only a child that is due now and has no concurrency limit: the others go through claims (S17-S19)."""
+    eligible = [c for c in children if c.status == RunStatus.QUEUED and not c.concurrency_key
+                and c.ready_at is not None and c.ready_at <= now]
+    if not eligible:
         return None
-    child = children[0]
+    child = eligible[0]
     token = new_token(worker)
     child.status, child.lease_owner, child.started_at = RunStatus.RUNNING, token, now
     child.ready_at, child.version = now + lease_duration(), 2

@@ -22,19 +22,28 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-worker", action="store_true", help="serve only; workers run elsewhere")
+        parser.add_argument("--demo", action="store_true",
+                            help="also load the example functions, a demo/demo login and example runs")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, demo: bool = False,
+               **options: Any) -> None:
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
         from dashboard.asgi import application
 
         call_command("migrate", interactive=False, verbosity=0)
+        if demo:  # imports dashboard.demo_functions, so the worker below runs them too
+            call_command("demo", "--no-runs", stdout=self.stdout)
         load_functions()
         sync_functions(all_functions())
         worker = None if no_worker else Worker()
         if worker:
             worker.start()
+        if demo:
+            from dashboard.management.commands.demo import send_demo_events
+
+            send_demo_events()
         database = settings.DATABASES["default"]
         self.stdout.write(f"Tributary on http://{host}:{port}/  (database: {database['ENGINE'].rsplit('.', 1)[-1]} "
                           f"{database['NAME']}; worker: {'in this process' if worker else 'none'})")

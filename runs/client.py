@@ -6,8 +6,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from runs import operations
 from runs.domain import RunInfo
-from runs.store import actions, intake, reads
+from runs.store import intake, reads
 
 
 def send(name: str, data: dict[str, Any] | None = None, *, user: dict[str, Any] | None = None,
@@ -38,8 +39,26 @@ def list_runs(*, app_id: str | None = None, function_id: str | None = None, stat
 
 
 def cancel_run(run_id: str, *, cascade: bool = False) -> RunInfo:
-    actions.cancel_run(run_id, cascade=cascade)
+    """Cancel a run (with `cascade`, its descendants too); ActionRefused if it has finished."""
+    operations.cancel(run_id, cascade=cascade)
     return reads.get_run(run_id)
+
+
+def retry_run(run_id: str, *, mode: str = "from_failure") -> RunInfo:
+    """Retry a failed run: "from_failure", "from_start" (a new linked run) or "root_cause" (O5).
+
+    Returns the run that will execute."""
+    return reads.get_run(operations.retry(run_id, mode=mode))
+
+
+def bulk_cancel(**filters: Any) -> int:
+    """Cancel every active run matching the runs page's filters; returns how many were cancelled."""
+    return operations.bulk("cancel", filters)["done"]
+
+
+def bulk_retry(**filters: Any) -> int:
+    """Retry from failure every failed run matching the filters; returns how many were retried."""
+    return operations.bulk("retry", filters)["done"]
 
 
 asend = sync_to_async(send)
@@ -48,3 +67,6 @@ aget_run = sync_to_async(get_run)
 aruns_for_event = sync_to_async(runs_for_event)
 alist_runs = sync_to_async(list_runs)
 acancel_run = sync_to_async(cancel_run)
+aretry_run = sync_to_async(retry_run)
+abulk_cancel = sync_to_async(bulk_cancel)
+abulk_retry = sync_to_async(bulk_retry)

@@ -80,6 +80,7 @@ class Run(models.Model):
     debounce_key = models.CharField(max_length=300, null=True)
     debounce_started_at = models.DateTimeField(null=True)
     superseded_by_run_id = models.CharField(max_length=32, null=True)
+    rerun_of_run_id = models.CharField(max_length=32, null=True)  # "rerun from start" links back (O4)
     wakeups = models.IntegerField(default=0)
     version = models.IntegerField(default=1)
     created_at = models.DateTimeField()
@@ -97,6 +98,7 @@ class Run(models.Model):
             models.Index(fields=["concurrency_key", "created_at"], name="run_concurrency",
                          condition=Q(concurrency_key__isnull=False)),
             models.Index(fields=["rate_key", "created_at"], name="run_rate", condition=Q(rate_key__isnull=False)),
+            models.Index(fields=["rerun_of_run_id"], name="run_rerun_of", condition=Q(rerun_of_run_id__isnull=False)),
             models.Index(fields=["debounce_key", "status"], name="run_debounce",
                          condition=Q(debounce_key__isnull=False)),
         ]
@@ -151,6 +153,25 @@ class CancelRule(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["event"])]
+
+
+class OperatorAction(models.Model):
+    """The audit trail (O6): who did what, when, to which runs, and how it went."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150)
+    action = models.CharField(max_length=40)  # cancel, cancel_cascade, retry_from_failure, ..., bulk_cancel
+    run_ids = models.JSONField(default=list)
+    filters = models.JSONField(null=True)
+    outcome = models.CharField(max_length=20, default="done")  # done, refused, running (bulk in progress)
+    detail = models.TextField(blank=True, default="")
+    total = models.IntegerField(default=0)
+    processed = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="action_created")]
 
 
 class ApiToken(models.Model):

@@ -62,6 +62,7 @@ class InvokePlanned:
     user: Any
     deadline: datetime
     position: int
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -76,13 +76,15 @@ class _StepCore:
             raise TypeError(f"step.invoke({step_id!r}) needs a function or reference_function(...), "
                             f"not {type(function).__name__}")
         memo = state.recorded(step_id, StepKind.INVOKE, f"{app_id}/{function_id}")
-        if memo is not None:
+        if memo is not None and memo.status != StepStatus.RETRYING:
             return self._replayed(memo)
+        # New, or reopened by an operator's retry (O4): invoke (again), as the step's next attempt (S2).
         payload = json_roundtrip({} if data is None else data, f"step.invoke({step_id!r}) data")
         user_payload = json_roundtrip({} if user is None else user, f"step.invoke({step_id!r}) user")
         state.record(InvokePlanned(step_id=step_id, app_id=app_id, function_id=function_id, data=payload,
                                    user=user_payload, deadline=deadline(timeout, now()),
-                                   position=state.new_position()))
+                                   position=memo.position if memo else state.new_position(),
+                                   attempt=state.step_attempt(memo)))
         state.block()
         return _BLOCK
 

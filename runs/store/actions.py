@@ -1,35 +1,71 @@
-"""Operator actions on runs: cancel (and, with the operator-actions issue, retry)."""
+"""Operator actions on runs (O3-O5): cancel, cascading cancel, retry from failure, rerun from start, retry of a
+failed chain's root cause, and bulk versions. Each is one transaction (bulk: one per batch)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from runs.exceptions import ActionRefused, RunNotFound
-from runs.models import Run, Step
-from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
-from runs.store import flow
+from runs.ids import new_id
+from runs.models import Function, Run, Step
+from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepKind, StepStatus
+from runs.store import flow, live, notify
 from runs.store.ending import end_run_txn
+from runs.store.rows import new_run, publish_new_runs, run_delta
+
+RETRY_MODES = ("from_failure", "from_start", "root_cause")
+
+
+# --- cancel -------------------------------------------------------------------------------------------------
 
 
 def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled") -> list[str]:
     """Cancel a queued, running or waiting run (and with `cascade`, its active descendants).
 
     Returns the ids cancelled. A run being executed stops at its next step boundary: its worker's commit
-    sees the status and starts nothing new.
+    finds its lease gone, keeps the step that was executing and starts nothing new.
     """
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(id=run_id).first()
-        if run is None:
-            raise RunNotFound(f"no run with id {run_id!r}")
+        run = _locked(run_id)
         if run.status not in ACTIVE_RUN_STATUSES:
             raise ActionRefused(f"run {run_id} is {run.status}; only queued, running or waiting runs can be cancelled")
-        targets = [run]
+        targets = {run.id: run}
         if cascade:
-            targets += _active_descendants(run)
-        return cancel_runs_txn(targets, reason=reason, now=timezone.now())
+            _lock_active_subtree(run, targets)
+        return cancel_runs_txn(list(targets.values()), reason=reason, now=timezone.now())
+
+
+def _lock_active_subtree(run: Run, targets: dict[str, Run]) -> None:
+    """Lock every active descendant of `run` (invoke edges; send_event runs are other trees, O1b).
+
+    Race-free: a run of the subtree can only start a child by updating its own row under its lease; once
+    locked here that update waits for this transaction and then fails. A child committed just before its
+    parent was locked shows up in the next round, so the loop runs until a round finds nothing new.
+    """
+    while True:
+        tree = Run.objects.select_for_update().filter(root_run_id=run.root_run_id,
+                                                      status__in=list(ACTIVE_RUN_STATUSES))
+        found = [node for node in _below(run.id, list(tree)) if node.id not in targets]
+        if not found:
+            return
+        targets.update((node.id, node) for node in found)
+
+
+def _below(run_id: str, tree: list[Run]) -> list[Run]:
+    children: dict[str, list[Run]] = {}
+    for node in tree:
+        if node.parent_run_id:
+            children.setdefault(node.parent_run_id, []).append(node)
+    found, frontier = [], [run_id]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child.id)
+    return found
 
 
 def cancel_runs_txn(targets: list[Run], *, reason: str, now: datetime) -> list[str]:
@@ -48,17 +84,133 @@ def cancel_runs_txn(targets: list[Run], *, reason: str, now: datetime) -> list[s
     return cancelled
 
 
-def _active_descendants(run: Run) -> list[Run]:
-    """Active runs below `run` in its invocation tree: one query for the tree, then a walk in memory."""
-    tree = list(Run.objects.select_for_update().filter(root_run_id=run.root_run_id,
-                                                       status__in=list(ACTIVE_RUN_STATUSES)))
-    children: dict[str, list[Run]] = {}
-    for node in tree:
-        if node.parent_run_id:
-            children.setdefault(node.parent_run_id, []).append(node)
-    found, frontier = [], [run.id]
-    while frontier:
-        for child in children.get(frontier.pop(), []):
-            found.append(child)
-            frontier.append(child.id)
-    return found
+# --- retry --------------------------------------------------------------------------------------------------
+
+
+def retry_run(run_id: str, *, mode: str = "from_failure", reason: str = "") -> str:
+    """Retry a failed run; returns the id of the run that will execute (O4, O5)."""
+    if mode not in RETRY_MODES:
+        raise ActionRefused(f"unknown retry mode {mode!r}; use one of {', '.join(RETRY_MODES)}")
+    with transaction.atomic():
+        run = _locked(run_id)
+        now = timezone.now()
+        if mode == "from_start":
+            return _rerun_from_start_txn(run, now, reason)
+        if run.status != RunStatus.FAILED:
+            raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
+        if mode == "from_failure":
+            _reopen_txn(run, now, reason or "retried from its failed step")
+            return run.id
+        return _retry_root_cause_txn(run, now, reason)
+
+
+def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
+    """Resume a failed run from its failed step under the same id: earlier steps replay, attempts go on.
+
+    A failed invoke step invokes again when replayed: a new child, recorded as the step's next attempt."""
+    failed = (Step.objects.filter(run_id=run.id, status=StepStatus.FAILED,
+                                  kind__in=[StepKind.RUN, StepKind.INVOKE])
+              .order_by("-position", "-id").first())
+    if failed is not None:
+        Step.objects.filter(id=failed.id).update(status=StepStatus.RETRYING, ended_at=None)
+    else:  # the body itself failed: its next attempt is numbered after the ones it had
+        Run.objects.filter(id=run.id).update(body_failures=F("attempts"))
+    Run.objects.filter(id=run.id).update(
+        status=RunStatus.QUEUED, ready_at=now, error=None, output=None, ended_at=None, failure_cause_run_id=None,
+        lease_owner=None, status_reason=reason, version=F("version") + 1)
+    live.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
+    notify.runs_ready()
+
+
+def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
+    """A new run of the same function with the same event, linked to the original (a new root)."""
+    if run.status not in (RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.SKIPPED):
+        raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
+    event = {"id": run.event_id, "name": run.event_name, "data": run.event_data, "user": run.event_user,
+             "ts": run.event_ts}
+    rerun = new_run(app_id=run.app_id, function_id=run.function_id, event=event, now=now, run_id=new_id())
+    rerun.rerun_of_run_id = run.id
+    rerun.status_reason = reason or f"rerun from the start of run {run.id}"
+    config = Function.objects.filter(app_id=run.app_id, function_id=run.function_id).values_list(
+        "config", flat=True).first() or {}
+    superseded = flow.admit_txn([rerun], {(run.app_id, run.function_id): config}, now)
+    rerun.save(force_insert=True)
+    publish_new_runs([rerun, *superseded])
+    notify.runs_ready()
+    return rerun.id
+
+
+def root_cause_of(run: Run) -> tuple[Run, list[Run]]:
+    """The root cause of a failed run's chain and the propagation path from it up (O2), rows locked."""
+    chain = [run]
+    while chain[-1].failure_cause_run_id:
+        cause = Run.objects.select_for_update().filter(id=chain[-1].failure_cause_run_id).first()
+        if cause is None or cause.status != RunStatus.FAILED or cause in chain:
+            break
+        chain.append(cause)
+    cause = chain[-1]
+    path = [cause]
+    while path[-1].parent_run_id:
+        parent = Run.objects.select_for_update().filter(id=path[-1].parent_run_id).first()
+        if parent is None or parent.status != RunStatus.FAILED or parent.failure_cause_run_id != path[-1].id:
+            break
+        path.append(parent)
+    return cause, path
+
+
+def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:
+    """O5: retry the chain's root cause; every ancestor that failed only because of it waits on it again, from
+    its failed invoke step (same child, no new run), and resumes with the new result when it ends."""
+    cause, path = root_cause_of(run)
+    for child, parent in zip(path, path[1:], strict=False):
+        Step.objects.filter(run_id=parent.id, step_id=child.parent_step_id, child_run_id=child.id).update(
+            status=StepStatus.WAITING, error=None, ended_at=None, deadline=None)
+        Run.objects.filter(id=parent.id).update(
+            status=RunStatus.WAITING, ready_at=None, error=None, ended_at=None, failure_cause_run_id=None,
+            status_reason=f"waiting on the retried root cause {cause.id}", version=F("version") + 1)
+        live.run_changed(run_delta(parent, RunStatus.WAITING, parent.version + 1))
+    _reopen_txn(cause, now, reason or f"root cause of the failure of run {run.id}, retried")
+    return cause.id
+
+
+# --- bulk ---------------------------------------------------------------------------------------------------
+
+BULK_BATCH = 200
+
+
+def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-untyped-def]
+    """The runs a bulk action applies to: the filters, narrowed to the runs the action can act on."""
+    from runs.store.reads import filtered_runs
+
+    runs = filtered_runs(filters)
+    if action == "cancel":
+        return runs.filter(status__in=list(ACTIVE_RUN_STATUSES))
+    if action == "retry":
+        return runs.filter(status=RunStatus.FAILED)
+    raise ActionRefused(f"unknown bulk action {action!r}; use cancel or retry")
+
+
+def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None) -> int:  # type: ignore[no-untyped-def]
+    """Cancel or retry every matching run, in batches of their own transactions; returns how many it did."""
+    ids = list(matching_runs(action, filters).order_by("created_at", "id").values_list("id", flat=True))
+    done = 0
+    for start in range(0, len(ids), BULK_BATCH):
+        for run_id in ids[start:start + BULK_BATCH]:
+            try:
+                if action == "cancel":
+                    cancel_run(run_id, reason="cancelled in bulk")
+                else:
+                    retry_run(run_id, mode="from_failure", reason="retried in bulk")
+                done += 1
+            except ActionRefused:
+                pass  # it changed since it matched (finished, retried): nothing to do
+        if on_progress is not None:
+            on_progress(min(start + BULK_BATCH, len(ids)), len(ids))
+    return done
+
+
+def _locked(run_id: str) -> Run:
+    run = Run.objects.select_for_update().filter(id=run_id).first()
+    if run is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    return run

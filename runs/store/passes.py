@@ -194,22 +194,21 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
     whether an invoke failed at once because its child was rate limited."""
     now = timezone.now()
     new_steps: list[Step] = []
+    reopened: list[Step] = []  # invoke steps an operator's retry reopened (O4): they invoke again
     children: list[Run] = []
     for op in ops:
         if isinstance(op, StepCompleted | StepFailed):
             _record_attempt_txn(claim, op, new_steps)
         elif isinstance(op, InvokePlanned):
-            step = Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.INVOKE, position=op.position,
-                        target=f"{op.app_id}/{op.function_id}", input={"data": op.data, "user": op.user},
-                        deadline=op.deadline, started_at=now, attempts=1)
+            step = _invoke_step(claim, op, now)
             error = refusals.get(op.step_id)
             if error:
                 step.status, step.error, step.ended_at = StepStatus.FAILED, error, now
             else:
                 child = _child_run(claim, op, now)
                 children.append(child)
-                step.status, step.child_run_id = StepStatus.WAITING, child.id
-            new_steps.append(step)
+                step.status, step.child_run_id, step.error = StepStatus.WAITING, child.id, None
+            (new_steps if step.pk is None else reopened).append(step)
         elif isinstance(op, SleepPlanned):
             new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.SLEEP, position=op.position,
                                   status=StepStatus.WAITING, deadline=op.until, started_at=now, attempts=1))
@@ -229,7 +228,7 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
         superseded = flow.admit_txn(children, {key: _function_configs.get(key, {}) for key in
                                                {(c.app_id, c.function_id) for c in children}}, now)
         publish_new_runs(superseded)
-        steps_by_child = {step.child_run_id: step for step in new_steps if step.child_run_id}
+        steps_by_child = {step.child_run_id: step for step in [*new_steps, *reopened] if step.child_run_id}
         for child in children:
             if child.status == RunStatus.SKIPPED and not child.superseded_by_run_id:
                 _fail_rate_limited(steps_by_child[child.id], child, now)
@@ -242,7 +241,27 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
             notify.runs_ready()
     if new_steps:
         Step.objects.bulk_create(new_steps)
+    for step in reopened:
+        step.save()
     return handed, rate_limited
+
+
+def _invoke_step(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Step:
+    """The step row of a planned invoke: new, or (a retried invoke) the existing row with its history kept."""
+    fields = {"kind": StepKind.INVOKE, "position": op.position, "target": f"{op.app_id}/{op.function_id}",
+              "input": {"data": op.data, "user": op.user}, "deadline": op.deadline, "attempts": op.attempt}
+    if op.attempt > 1:
+        step = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first()
+        if step is not None:
+            step.history = [*step.history, {"attempt": op.attempt - 1, "status": step.status,
+                                            "child_run_id": step.child_run_id, "error": step.error,
+                                            "started_at": step.started_at.isoformat(),
+                                            "ended_at": step.ended_at.isoformat() if step.ended_at else None}]
+            for name, value in fields.items():
+                setattr(step, name, value)
+            step.started_at, step.ended_at, step.output = now, None, None
+            return step
+    return Step(run_id=claim.id, step_id=op.step_id, started_at=now, **fields)
 
 
 def _fail_rate_limited(step: Step, child: Run, now: datetime) -> None:
@@ -323,7 +342,8 @@ def _invoke_refusal(claim: ClaimedRun, op: InvokePlanned, known: set[tuple[str, 
 def _child_run(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Run:
     event = {"id": new_id(), "name": FUNCTION_INVOKED, "data": op.data, "user": op.user,
              "ts": int(time.time() * 1000)}
-    parent = ParentLink(run_id=claim.id, step_id=op.step_id, root_run_id=claim.root_run_id, depth=claim.depth)
+    parent = ParentLink(run_id=claim.id, step_id=op.step_id, root_run_id=claim.root_run_id, depth=claim.depth,
+                        step_attempt=op.attempt - 1)
     return new_run(app_id=op.app_id, function_id=op.function_id, event=event, now=now, parent=parent)
 
 

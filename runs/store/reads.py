@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+
 from runs.domain import RunInfo, StepInfo
-from runs.exceptions import RunNotFound
+from runs.exceptions import ActionRefused, RunNotFound
 from runs.models import Run, Step
 
 
@@ -48,3 +51,28 @@ def step_info(step: Step) -> StepInfo:
                     attempts=step.attempts, child_run_id=step.child_run_id, started_at=step.started_at,
                     ended_at=step.ended_at, position=step.position, target=step.target, deadline=step.deadline,
                     history=tuple(step.history or ()))
+
+
+def filtered_runs(filters: dict[str, Any]) -> QuerySet[Run]:
+    """Runs matching the runs page's filters: function, app, status, since/until (datetimes or ISO text),
+    root_run_id (a whole tree), root_only."""
+    known = {"function", "function_id", "app", "app_id", "status", "since", "until", "root_run_id", "root_only"}
+    unknown = set(filters) - known
+    if unknown:
+        raise ActionRefused(f"unknown filters: {', '.join(sorted(unknown))}")
+    runs = Run.objects.all()
+    for key, field in (("function", "function_id"), ("function_id", "function_id"), ("app", "app_id"),
+                       ("app_id", "app_id"), ("status", "status"), ("root_run_id", "root_run_id")):
+        value = filters.get(key)
+        if value:
+            runs = runs.filter(**{field: value})
+    for key, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
+        value = filters.get(key)
+        if value:
+            moment = parse_datetime(value) if isinstance(value, str) else value
+            if moment is None:
+                raise ActionRefused(f"{key} must be an ISO date-time, not {value!r}")
+            runs = runs.filter(**{lookup: moment})
+    if filters.get("root_only"):
+        runs = runs.filter(parent_run_id__isnull=True)
+    return runs

@@ -1,0 +1,84 @@
+"""HTTP edge of operator actions (O3-O6): cancel, retry, bulk. Each needs the permission `runs.operate_run`;
+a browser session must also pass CSRF (an API token holder has no cookie to forge)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from runs import operations
+from runs.api import _bearer, allow, api_login_required, as_json, error, parse_json
+from runs.exceptions import ActionRefused, RunNotFound
+from runs.store import reads
+from runs.store.actions import RETRY_MODES
+
+PERMISSION = "runs.operate_run"
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    checker = CsrfViewMiddleware(lambda req: HttpResponse())
+    return checker.process_view(request, lambda req: HttpResponse(), (), {})
+
+
+def operator_action(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """POST only; logged in (session or API token); CSRF for sessions; the operate permission; JSON body."""
+
+    @csrf_exempt
+    @allow("POST")
+    @api_login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if _bearer(request) is None and _csrf_failure(request) is not None:
+            return error(403, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header")
+        if not request.user.has_perm(PERMISSION):
+            return error(403, f"you need the permission {PERMISSION} to act on runs")
+        try:
+            body = parse_json(request.body) if request.body.strip() else {}
+        except ValueError as exc:
+            return error(400, f"body is not JSON: {exc}")
+        if not isinstance(body, dict):
+            return error(400, "body must be a JSON object")
+        try:
+            return view(request, body, *args, **kwargs)
+        except RunNotFound as exc:
+            return error(404, str(exc))
+        except ActionRefused as exc:
+            return error(409, str(exc))
+
+    return wrapped
+
+
+@operator_action
+def cancel_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
+    cascade = body.get("cascade", False)
+    if not isinstance(cascade, bool):
+        return error(400, "'cascade' must be true or false")
+    cancelled = operations.cancel(run_id, cascade=cascade, actor=request.user)
+    return as_json({"cancelled": cancelled, "run": dataclasses.asdict(reads.get_run(run_id))})
+
+
+@operator_action
+def retry_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
+    mode = body.get("mode", "from_failure")
+    if mode not in RETRY_MODES:
+        return error(400, f"'mode' must be one of {', '.join(RETRY_MODES)}")
+    executing = operations.retry(run_id, mode=mode, actor=request.user)
+    return as_json({"run": dataclasses.asdict(reads.get_run(executing))})
+
+
+@operator_action
+def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
+    action, filters, dry_run = body.get("action"), body.get("filters", {}), body.get("dry_run", False)
+    if action not in ("cancel", "retry"):
+        return error(400, "'action' must be cancel or retry")
+    if not isinstance(filters, dict) or not isinstance(dry_run, bool):
+        return error(400, "'filters' must be an object and 'dry_run' true or false")
+    if not filters:
+        return error(400, "bulk actions need at least one filter")
+    return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))

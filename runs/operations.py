@@ -1,0 +1,47 @@
+"""Operator actions with their audit records: the one entry point for the client, the HTTP API and the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runs.exceptions import ActionRefused, RunNotFound
+from runs.store import actions, audit
+
+
+def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list[str]:
+    name = "cancel_cascade" if cascade else "cancel"
+    try:
+        cancelled = actions.cancel_run(run_id, cascade=cascade, reason=f"cancelled by {_name(actor)}")
+    except (ActionRefused, RunNotFound) as exc:
+        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
+        raise
+    audit.record_action(user=actor, action=name, run_ids=cancelled, detail=f"{len(cancelled)} run(s) cancelled")
+    return cancelled
+
+
+def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
+    name = f"retry_{mode}"
+    try:
+        executing = actions.retry_run(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
+    except (ActionRefused, RunNotFound) as exc:
+        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
+        raise
+    ids = [run_id] if executing == run_id else [run_id, executing]
+    audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {executing} will execute")
+    return executing
+
+
+def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: Any = "python") -> dict[str, int]:
+    """Preview (dry_run) or apply a bulk cancel/retry; returns {"matched": n} or {"matched": n, "done": k}."""
+    matched = actions.matching_runs(action, filters).count()
+    if dry_run:
+        return {"matched": matched}
+    record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[], filters=filters,
+                                 outcome="running", total=matched)
+    done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total))
+    audit.finish(record, outcome="done", processed=done, detail=f"{done} of {matched} matched run(s)")
+    return {"matched": matched, "done": done}
+
+
+def _name(actor: Any) -> str:
+    return actor.get_username() if hasattr(actor, "get_username") else str(actor)

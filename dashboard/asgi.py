@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (added by the dashboard)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (login and Origin checked)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,24 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from dashboard.consumers import GraphConsumer, RunsConsumer  # noqa: E402
+
+websocket_urlpatterns = [
+    path("ws/runs/", RunsConsumer.as_asgi()),
+    # Group names allow ASCII letters, digits, '-', '_' and '.' only, below 100 characters.
+    re_path(r"^ws/graph/(?P<root_run_id>[A-Za-z0-9_-]{1,64})/$", GraphConsumer.as_asgi()),
+]
+
+application = ProtocolTypeRouter({
+    # Static files (css, js, vendored Cytoscape) come from the app itself: embedded mode has no other web server.
+    "http": ASGIStaticFilesHandler(django_asgi_app),
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+})

@@ -19,15 +19,13 @@ def build_graph(runs: Iterable[Mapping[str, Any]]) -> nx.DiGraph:
     """A graph from run rows (dicts with id, parent_run_id, parent_step_id, triggered_by_run_id, status, ...)."""
     graph = nx.DiGraph()
     rows = list(runs)
-    for row in rows:
-        graph.add_node(row["id"], **row)
-    for row in rows:
-        parent = row.get("parent_run_id")
-        if parent and parent in graph:
-            graph.add_edge(parent, row["id"], kind="invoke", step_id=row.get("parent_step_id"))
-        trigger = row.get("triggered_by_run_id")
-        if trigger and trigger in graph:
-            graph.add_edge(trigger, row["id"], kind="event", step_id=None)
+    graph.add_nodes_from((row["id"], row) for row in rows)
+    graph.add_edges_from(
+        (row["parent_run_id"], row["id"], {"kind": "invoke", "step_id": row.get("parent_step_id")})
+        for row in rows if row.get("parent_run_id") in graph)
+    graph.add_edges_from(
+        (row["triggered_by_run_id"], row["id"], {"kind": "event", "step_id": None})
+        for row in rows if row.get("triggered_by_run_id") in graph)
     return graph
 
 
@@ -120,26 +118,29 @@ def aggregate(graph: nx.DiGraph, *, focus: str | None = None, group_above: int =
     if focus is not None and focus in graph:
         keep.update(ancestor_chain(graph, focus))
         keep.add(focus)
-    shown = nx.DiGraph()
-    shown.add_nodes_from(graph.nodes(data=True))
-    shown.add_edges_from(graph.edges(data=True))
-    for parent in list(graph.nodes):
+    grouped: set[str] = set()
+    groups: list[tuple[str, str, str, list[str]]] = []  # (parent, function, status, members)
+    for parent in graph.nodes:
         by_function: dict[str, list[str]] = defaultdict(list)
         for child in invoke_children(graph, parent):
             by_function[graph.nodes[child].get("function_id", "")].append(child)
         for function_id, children in by_function.items():
             if len(children) <= group_above:
                 continue
-            groupable = [c for c in children if c not in keep and graph.out_degree(c) == 0]
             by_status: dict[str, list[str]] = defaultdict(list)
-            for child in groupable:
-                by_status[graph.nodes[child].get("status", "")].append(child)
+            for child in children:
+                if child not in keep and graph.out_degree(child) == 0:
+                    by_status[graph.nodes[child].get("status", "")].append(child)
             for status, members in by_status.items():
-                group_id = f"group:{parent}:{function_id}:{status}"
-                first = graph.nodes[members[0]]
-                shown.remove_nodes_from(members)
-                shown.add_node(group_id, id=group_id, aggregate=True, count=len(members), status=status,
-                               function_id=function_id, app_id=first.get("app_id"), parent_run_id=parent,
-                               depth=first.get("depth", 0), members=sorted(members)[:50])
-                shown.add_edge(parent, group_id, kind="invoke", step_id=None)
+                groups.append((parent, function_id, status, members))
+                grouped.update(members)
+    # Build the smaller graph from what stays (copying all of a 10,000-run graph first costs ~100 ms).
+    shown = nx.DiGraph(graph.subgraph([node for node in graph.nodes if node not in grouped]))
+    for parent, function_id, status, members in groups:
+        group_id = f"group:{parent}:{function_id}:{status}"
+        first = graph.nodes[members[0]]
+        shown.add_node(group_id, id=group_id, aggregate=True, count=len(members), status=status,
+                       function_id=function_id, app_id=first.get("app_id"), parent_run_id=parent,
+                       depth=first.get("depth", 0), members=sorted(members)[:50])
+        shown.add_edge(parent, group_id, kind="invoke", step_id=None)
     return shown

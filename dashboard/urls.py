@@ -19,6 +19,7 @@ urlpatterns = [
     path("functions/", views.functions_page, name="functions"),
     path("events/", views.events_page, name="events"),
     path("events/send", views.send_event, name="send-event"),
+    path("audit/", views.audit_page, name="audit"),
     # JSON API: intake and run reads (runs/api.py), the dashboard's reads (dashboard/api.py)
     path("api/events", dashboard_api.events, name="api-events"),
     path("api/events/<str:event_id>/runs", api.get_event_runs, name="api-event-runs"),

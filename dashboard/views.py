@@ -1,33 +1,130 @@
-"""Operator pages. A plain runs list and run page until the dashboard issue lands."""
+"""Operator pages: server-rendered first (they work without scripts), then kept live by static/js/*.js."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import json
+from typing import Any
+from urllib.parse import urlencode
 
-from runs.exceptions import RunNotFound
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import pages, params, queries
+from dashboard.exceptions import BadParameter
+from runs import client
+from runs.exceptions import InvalidEvent, RunNotFound
 from runs.status import RunStatus
-from runs.store import reads
+
+OPERATE = "runs.operate_run"
+FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q")
 
 
 @require_GET
 @login_required
 def runs_page(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status") or None
-    if status not in (None, *RunStatus.values):
-        status = None
-    runs = reads.list_runs(status=status, limit=100)
-    return render(request, "runs/list.html", {"runs": runs, "statuses": RunStatus.choices, "status": status})
+    raw = {name: request.GET.get(name, "").strip() for name in FILTER_NAMES}
+    try:
+        filters, cursor = params.run_filters(request.GET), params.cursor(request.GET)
+    except BadParameter as exc:  # a hand-edited URL: say what is wrong, show the unfiltered first page
+        messages.error(request, f"Ignored the filters: {exc}")
+        raw = dict.fromkeys(FILTER_NAMES, "")
+        filters, cursor = params.RunFilters(), None
+    page = queries.list_runs(filters, cursor=cursor, limit=params.DEFAULT_LIMIT)
+    query = {name: value for name, value in raw.items() if value}
+    if filters.root_only:
+        query["root_only"] = "1"
+    return render(request, "runs/list.html", {
+        "rows": page.rows, "filters": {**raw, "root_only": filters.root_only}, "statuses": RunStatus.choices,
+        "since_choices": pages.SINCE_CHOICES, "options": pages.filter_options(),
+        "older_url": f"?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else "",
+        "newest_url": f"?{urlencode(query)}" if cursor else "",
+        "live_filters": {**raw, "root_only": filters.root_only, "first_page": cursor is None},
+        "can_operate": request.user.has_perm(OPERATE), "bulk_config": pages.bulk_config(filters),
+    })
 
 
 @require_GET
 @login_required
 def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
     try:
-        run = reads.get_run(run_id)
+        page = pages.run_page(run_id)
     except RunNotFound:
         raise Http404(f"no run {run_id}") from None
-    children = reads.list_runs(parent_run_id=run.id, limit=1000)
-    return render(request, "runs/detail.html", {"run": run, "children": children})
+    run = page.run
+    return render(request, "runs/detail.html", {
+        "page": page, "run": run, "can_operate": request.user.has_perm(OPERATE),
+        "graph_config": {
+            "run_id": run.id, "root_run_id": run.root_run_id, "version": run.version, "status": run.status,
+            "propagation": [r.id for r in page.propagation],
+        },
+    })
+
+
+@require_GET
+@login_required
+def functions_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "runs/functions.html", {"rows": queries.function_stats(), "statuses": RunStatus.choices})
+
+
+def _events_context(request: HttpRequest, form: dict[str, str]) -> dict[str, Any]:
+    try:
+        cursor = params.cursor(request.GET)
+    except BadParameter:
+        cursor = None
+    page = queries.list_events(cursor=cursor, limit=params.DEFAULT_LIMIT)
+    return {"rows": page.rows, "can_send": request.user.has_perm(OPERATE), "form": form,
+            "older_url": f"?{urlencode({'cursor': page.next_cursor})}" if page.next_cursor else "",
+            "newest_url": "?" if cursor else ""}
+
+
+@require_GET
+@login_required
+def events_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "runs/events.html", _events_context(request, {"name": "", "data": "{}"}))
+
+
+def _parse_payload(raw: str) -> dict[str, Any]:
+    data = json.loads(raw or "{}")
+    if not isinstance(data, dict):
+        raise ValueError("data must be a JSON object")
+    return data
+
+
+@require_POST
+@login_required
+def send_event(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(OPERATE):
+        return HttpResponseForbidden("You may not send events (needs the runs.operate_run permission).")
+    name = request.POST.get("name", "").strip()
+    raw = request.POST.get("data", "")
+    try:
+        data = _parse_payload(raw)
+        event_id = client.send(name, data)
+    except (ValueError, InvalidEvent) as exc:  # json.JSONDecodeError is a ValueError
+        messages.error(request, f"Not sent: {exc}")
+        return render(request, "runs/events.html", _events_context(request, {"name": name, "data": raw}),
+                      status=400)
+    messages.success(request, f"Sent {name} ({event_id}).")
+    return redirect("events")
+
+
+@require_GET
+@login_required
+def audit_page(request: HttpRequest) -> HttpResponse:
+    """Operator actions, newest first (O6): who, when, what, which runs, outcome, progress of bulk ones."""
+    form = {name: request.GET.get(name, "").strip()[:200] for name in pages.AUDIT_FILTERS}
+    try:
+        before = int(request.GET.get("before") or 0) or None
+    except ValueError:
+        before = None
+    entries, older = pages.audit_entries(form, before=before)
+    query = {name: value for name, value in form.items() if value}
+    return render(request, "runs/audit.html", {
+        "entries": entries, "form": form, "actions": pages.ACTION_LABELS.items(), "outcomes": pages.OUTCOMES,
+        "older_url": f"?{urlencode({**query, 'before': older})}" if older else "",
+        "newest_url": f"?{urlencode(query)}" if before else "",
+        "in_progress": any(entry.outcome == "running" for entry in entries),
+    })

@@ -15,10 +15,15 @@ from django.views.decorators.csrf import csrf_exempt
 from runs import operations
 from runs.api import _bearer, allow, api_login_required, as_json, error, parse_json
 from runs.exceptions import ActionRefused, RunNotFound
-from runs.store import reads
+from runs.models import Run
+from runs.store import actions, reads
 from runs.store.actions import RETRY_MODES
 
 PERMISSION = "runs.operate_run"
+
+
+def _brief(run: Run) -> dict[str, Any]:
+    return {"id": run.id, "function_id": run.function_id, "app_id": run.app_id, "status": run.status}
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
@@ -56,18 +61,27 @@ def operator_action(view: Callable[..., JsonResponse]) -> Callable[..., JsonResp
 
 @operator_action
 def cancel_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
-    cascade = body.get("cascade", False)
-    if not isinstance(cascade, bool):
-        return error(400, "'cascade' must be true or false")
+    cascade, dry_run = body.get("cascade", False), body.get("dry_run", False)
+    if not isinstance(cascade, bool) or not isinstance(dry_run, bool):
+        return error(400, "'cascade' and 'dry_run' must be true or false")
+    if dry_run:  # the count a confirm dialog shows; nothing changes, nothing is audited
+        ids = actions.cancel_preview(run_id, cascade=cascade)
+        return as_json({"would_cancel": len(ids), "run_ids": ids})
     cancelled = operations.cancel(run_id, cascade=cascade, actor=request.user)
     return as_json({"cancelled": cancelled, "run": dataclasses.asdict(reads.get_run(run_id))})
 
 
 @operator_action
 def retry_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
-    mode = body.get("mode", "from_failure")
+    mode, dry_run = body.get("mode", "from_failure"), body.get("dry_run", False)
     if mode not in RETRY_MODES:
         return error(400, f"'mode' must be one of {', '.join(RETRY_MODES)}")
+    if not isinstance(dry_run, bool):
+        return error(400, "'dry_run' must be true or false")
+    if dry_run:  # what a confirm dialog names: the run that executes and the chain that resumes after it
+        executes, chain = actions.retry_preview(run_id, mode=mode)
+        return as_json({"would_execute": _brief(executes), "chain": [_brief(run) for run in chain],
+                        "new_run": mode == "from_start"})
     executing = operations.retry(run_id, mode=mode, actor=request.user)
     return as_json({"run": dataclasses.asdict(reads.get_run(executing))})
 

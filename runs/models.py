@@ -99,6 +99,8 @@ class Run(models.Model):
                          condition=Q(concurrency_key__isnull=False)),
             models.Index(fields=["rate_key", "created_at"], name="run_rate", condition=Q(rate_key__isnull=False)),
             models.Index(fields=["rerun_of_run_id"], name="run_rerun_of", condition=Q(rerun_of_run_id__isnull=False)),
+            models.Index(fields=["triggered_by_run_id"], name="run_triggered_by",
+                         condition=Q(triggered_by_run_id__isnull=False)),
             models.Index(fields=["debounce_key", "status"], name="run_debounce",
                          condition=Q(debounce_key__isnull=False)),
         ]

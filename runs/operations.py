@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from runs.exceptions import ActionRefused, RunNotFound
@@ -21,12 +22,16 @@ def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list
 
 def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
     name = f"retry_{mode}"
+    chain: list[str] = []
+    if mode == "root_cause":  # name every run of the chain that heals, so each run page shows the action
+        with contextlib.suppress(ActionRefused, RunNotFound):  # if so, retry_run refuses below (recorded)
+            chain = [run.id for run in actions.retry_preview(run_id, mode=mode)[1]]
     try:
         executing = actions.retry_run(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
     except (ActionRefused, RunNotFound) as exc:
         audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
         raise
-    ids = [run_id] if executing == run_id else [run_id, executing]
+    ids = list(dict.fromkeys([run_id, executing, *chain]))
     audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {executing} will execute")
     return executing
 

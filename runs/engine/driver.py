@@ -23,7 +23,7 @@ from runs.engine.ops import (
     Suspended,
     WaitPlanned,
 )
-from runs.engine.passes import Blocked, Invocation, PassState, retry_time
+from runs.engine.passes import Aborted, Blocked, Invocation, PassState, retry_time
 from runs.exceptions import InvokeCancelledError, NonRetriableError, StepError
 from runs.sdk.app import FunctionDef
 from runs.sdk.context import make_context
@@ -86,6 +86,8 @@ def _run_sync(function: FunctionDef, state: PassState) -> tuple[bool, Any, BaseE
         return True, function.handler(context), None
     except Blocked:
         return False, None, None
+    except Aborted as aborted:
+        raise aborted.cause from None
     except Exception as exc:
         return False, None, exc
 
@@ -155,7 +157,10 @@ def _run_async(function: FunctionDef, state: PassState) -> tuple[bool, Any, Base
             if pause != "flush":
                 break
             # The loop is stopped here, so the store may use the database from this thread.
-            state.flush()
+            try:
+                state.flush()
+            except Aborted as aborted:
+                raise aborted.cause from None
             for future in flush_requests:
                 future.set_result(None)
             flush_requests.clear()

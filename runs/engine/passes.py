@@ -14,6 +14,7 @@ from typing import Any
 from runs.engine.ops import StepCompleted, StepFailed, StepMemo, StepOp
 from runs.exceptions import (
     STEP_ERROR_CLASSES,
+    LeaseLost,
     LimitExceeded,
     NondeterminismError,
     NonRetriableError,
@@ -31,6 +32,15 @@ class Blocked(BaseException):
 
     A BaseException, so that a user's `except Exception` cannot swallow it.
     """
+
+
+class Aborted(BaseException):
+    """Unwinds a function whose pass cannot go on (its run was cancelled or taken over mid-pass); carries the
+    store's LeaseLost. A BaseException for the same reason as Blocked."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,7 +163,10 @@ class PassState:
     def flush(self) -> None:
         """Commit what this pass did so far before a new side effect starts."""
         if self.pending:
-            self.checkpoint(self.take_pending())
+            try:
+                self.checkpoint(self.take_pending())
+            except LeaseLost as exc:
+                raise Aborted(exc) from None
 
     def step_attempt(self, memo: StepMemo | None) -> int:
         return (memo.attempts if memo else 0) + 1

@@ -39,6 +39,20 @@ def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled")
         return cancel_runs_txn(list(targets.values()), reason=reason, now=timezone.now())
 
 
+def cancel_preview(run_id: str, *, cascade: bool = False) -> list[str]:
+    """The ids `cancel_run` would cancel now (a read, nothing locked): what a confirm dialog counts."""
+    run = Run.objects.filter(id=run_id).first()
+    if run is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    if run.status not in ACTIVE_RUN_STATUSES:
+        raise ActionRefused(f"run {run_id} is {run.status}; only queued, running or waiting runs can be cancelled")
+    if not cascade:
+        return [run.id]
+    tree = Run.objects.filter(root_run_id=run.root_run_id, status__in=list(ACTIVE_RUN_STATUSES)).only(
+        "id", "parent_run_id")
+    return [run.id, *(node.id for node in _below(run.id, list(tree)))]
+
+
 def _lock_active_subtree(run: Run, targets: dict[str, Run]) -> None:
     """Lock every active descendant of `run` (invoke edges; send_event runs are other trees, O1b).
 
@@ -78,8 +92,8 @@ def cancel_runs_txn(targets: list[Run], *, reason: str, now: datetime) -> list[s
             error={"type": "InvokeCancelledError", "name": "Cancelled", "message": "the run was cancelled",
                    "stack": None})
         end_run_txn(target, RunStatus.CANCELLED, now=now, reason=reason)
-        if target.lease_owner:  # it was executing: its concurrency slot is free now
-            flow.release_slot_txn(target.concurrency_key, target.concurrency_limit, now)
+        # Executing, it frees its slot; queued, it may have been woken for a freed slot: pass that on.
+        flow.release_slot_txn(target.concurrency_key, target.concurrency_limit, now)
         cancelled.append(target.id)
     return cancelled
 
@@ -140,18 +154,39 @@ def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
     return rerun.id
 
 
-def root_cause_of(run: Run) -> tuple[Run, list[Run]]:
+def retry_preview(run_id: str, *, mode: str = "from_failure") -> tuple[Run, list[Run]]:
+    """What `retry_run` would do now (a read, nothing locked): the run that would execute (for from_start, the
+    original, whose function runs again) and the runs that resume after it, from it up (root_cause: the chain
+    that heals). Refuses exactly as `retry_run` would."""
+    if mode not in RETRY_MODES:
+        raise ActionRefused(f"unknown retry mode {mode!r}; use one of {', '.join(RETRY_MODES)}")
+    run = Run.objects.filter(id=run_id).first()
+    if run is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    if mode == "from_start":
+        if run.status in ACTIVE_RUN_STATUSES:
+            raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
+        return run, [run]
+    if run.status != RunStatus.FAILED:
+        raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
+    if mode == "from_failure":
+        return run, [run]
+    return root_cause_of(run, lock=False)
+
+
+def root_cause_of(run: Run, *, lock: bool = True) -> tuple[Run, list[Run]]:
     """The root cause of a failed run's chain and the propagation path from it up (O2), rows locked."""
+    runs = Run.objects.select_for_update() if lock else Run.objects.all()
     chain = [run]
     while chain[-1].failure_cause_run_id:
-        cause = Run.objects.select_for_update().filter(id=chain[-1].failure_cause_run_id).first()
+        cause = runs.filter(id=chain[-1].failure_cause_run_id).first()
         if cause is None or cause.status != RunStatus.FAILED or cause in chain:
             break
         chain.append(cause)
     cause = chain[-1]
     path = [cause]
     while path[-1].parent_run_id:
-        parent = Run.objects.select_for_update().filter(id=path[-1].parent_run_id).first()
+        parent = runs.filter(id=path[-1].parent_run_id).first()
         if parent is None or parent.status != RunStatus.FAILED or parent.failure_cause_run_id != path[-1].id:
             break
         path.append(parent)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from runs.domain import ClaimedRun
 from runs.models import Run
@@ -29,12 +30,13 @@ UPDATE runs_run SET
     version = version + CASE WHEN status IN ('queued', 'waiting') THEN 1 ELSE 0 END,
     started_at = COALESCE(started_at, %s),
     lease_owner = %s,
-    ready_at = %s
+    ready_at = %s,
+    throttled = FALSE
 """
 _RETURNING = """
 RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
           body_failures, depth, root_run_id, attempts, wakeups, started_at, version, parent_run_id, parent_step_id,
-          concurrency_key, concurrency_limit
+          concurrency_key, concurrency_limit, created_at
 """
 # Claim the oldest due runs of the given apps.
 _CLAIM = _LEASE + """
@@ -66,21 +68,38 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     sql = _CLAIM.format(apps=", ".join(["%s"] * len(app_ids)), lock=lock)
     params = [adapt(now), token, adapt(now + lease_duration()), adapt(now), *app_ids, limit]
-    fresh_marker = adapt(now)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        fresh = {row[0] for row in rows if row[13] == fresh_marker or row[13] == now}
+        fresh = {row[0] for row in rows if _is_instant(row[13], now)}
         claims = [_claimed(row, token, fresh=row[0] in fresh) for row in rows]
-        # Runs beyond their concurrency limit go back, throttled, until a slot frees (S17).
-        refused = flow.over_limit(claims, now)
-        if refused:
+        # Runs beyond their concurrency limit go back, throttled until a slot frees; runs that must not
+        # start before an older run of their key, or that this batch cannot start at once, go back due (S17).
+        created = {row[0]: _as_aware(row[19]) or now for row in rows if row[17]}
+        refused, again = flow.over_limit(claims, created, now)
+        if refused or again:
             flow.throttle_txn(refused, fresh)
-            claims = [claim for claim in claims if claim.id not in refused]
+            flow.give_back_txn(again, fresh)
+            claims = [claim for claim in claims if claim.id not in refused and claim.id not in again]
     for claim in claims:
         live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claims
+
+
+def _as_aware(value: object) -> datetime | None:
+    """A datetime read back from RETURNING: SQLite hands it back as text or as a naive datetime (UTC),
+    PostgreSQL as an aware datetime."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if not isinstance(value, datetime):
+        return None
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
+
+
+def _is_instant(value: object, now: datetime) -> bool:
+    """Whether a started_at read back from RETURNING is `now` (this claim set it: the run is fresh)."""
+    return _as_aware(value) == now
 
 
 def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
@@ -114,7 +133,7 @@ def _load_json(value: object) -> dict:
 def _claimed(row: tuple, token: str, *, fresh: bool) -> ClaimedRun:
     (run_id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
      body_failures, depth, root_run_id, attempts, wakeups, _started, version, parent_run_id, parent_step_id,
-     concurrency_key, concurrency_limit) = row
+     concurrency_key, concurrency_limit, _created) = row
     event = {"id": event_id, "name": event_name, "data": _load_json(event_data), "user": _load_json(event_user),
              "ts": event_ts}
     return ClaimedRun(id=run_id, app_id=app_id, function_id=function_id, event=event,

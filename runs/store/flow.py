@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 
 from runs.models import Run
 from runs.sdk.values import lookup_path
-from runs.status import RunStatus
+from runs.status import ACTIVE_RUN_STATUSES, RunStatus
 
 
 def key_value(run: Run, path: str | None) -> str:
@@ -57,6 +57,14 @@ def admit_txn(runs: list[Run], configs: dict[tuple[str, str], dict[str, Any]], n
     superseded: list[Run] = []
     admitted_now: dict[str, int] = {}
     pending_here: dict[str, Run] = {}
+    # Every rate and debounce key of the batch locked at once, sorted: two batches never lock in opposite orders.
+    keys = []
+    for run in runs:
+        config = configs.get((run.app_id, run.function_id)) or {}
+        for kind, rule in (("r", config.get("rate_limit")), ("d", config.get("debounce"))):
+            if rule:
+                keys.append(scoped_key(run, kind, rule.get("key")))
+    lock_keys(keys)
     for run in runs:
         config = configs.get((run.app_id, run.function_id)) or {}
         concurrency = config.get("concurrency")
@@ -120,6 +128,11 @@ def _debounce_txn(run: Run, debounce: dict[str, Any], now: datetime, pending_her
             status=RunStatus.SKIPPED, ready_at=None, ended_at=now, superseded_by_run_id=run.id,
             status_reason=f"superseded by run {run.id} (debounce)", version=superseded.version + 1)
         superseded.status, superseded.version = RunStatus.SKIPPED, superseded.version + 1
+        # Runs it had absorbed now point at the run that will execute: the dashboard names the final one (S13).
+        Run.objects.filter(superseded_by_run_id=superseded.id).update(
+            superseded_by_run_id=run.id, status_reason=f"superseded by run {run.id} (debounce)")
+        # It may have been woken for a freed concurrency slot: pass that wake-up on.
+        release_slot_txn(superseded.concurrency_key, superseded.concurrency_limit, now)
     return superseded
 
 
@@ -142,35 +155,87 @@ def release_slot_txn(key: str | None, limit: int, now: datetime) -> None:
     if not key:
         return
     lock_keys([key])
-    free = limit - active_slots(key, now)
-    if free <= 0:
-        return
-    waiting = list(Run.objects.filter(concurrency_key=key, throttled=True)
-                   .order_by("created_at", "id").values_list("id", "created_at")[:free])
+    # Only runs still waiting for a slot: a throttled run may have been cancelled since (never wake those).
+    waiting = list(Run.objects.filter(concurrency_key=key, throttled=True, lease_owner__isnull=True,
+                                      status__in=list(ACTIVE_RUN_STATUSES))
+                   .order_by("created_at", "id").values_list("id", "created_at")[:limit])
+    if not waiting:
+        return  # (the usual case: one query, and no count of the slots)
+    waiting = waiting[:max(0, limit - active_slots(key, now))]
     for run_id, created_at in waiting:
         # Due at its creation time: it sorts before runs that arrived after it (started in order).
-        Run.objects.filter(id=run_id, throttled=True).update(throttled=False, ready_at=created_at)
+        Run.objects.filter(id=run_id, throttled=True, lease_owner__isnull=True).update(
+            throttled=False, ready_at=created_at)
     if waiting:
         from runs.store import notify
 
         notify.runs_ready()
 
 
-def over_limit(claims: list[Any], now: datetime) -> set[str]:
-    """Of runs just claimed in this transaction, those beyond their key's concurrency limit."""
+def over_limit(claims: list[Any], created: dict[str, datetime], now: datetime) -> tuple[set[str], set[str]]:
+    """Of runs just claimed in this transaction (`created`: their creation times), those that must not start
+    now, as (throttled, again).
+
+    Throttled: every slot of the key is taken; a release wakes them, oldest first. Again (due at once, for
+    any thread): the free slots are all needed by older runs of the key whose claims are in flight in other
+    transactions (they must win: runs start in order), or this batch already starts one run
+    of the key (a batch executes one run after another, so a second slot would sit idle meanwhile).
+    """
     keyed = [claim for claim in claims if claim.concurrency_key]
     if not keyed:
-        return set()
+        return set(), set()
     lock_keys(claim.concurrency_key for claim in keyed)
-    refused: set[str] = set()
+    batch_ids = [claim.id for claim in keyed]
     by_key: dict[str, list[Any]] = {}
-    for claim in keyed:
+    for claim in sorted(keyed, key=lambda c: (created[c.id], c.id)):
         by_key.setdefault(claim.concurrency_key, []).append(claim)
-    for key, claims_of_key in by_key.items():
-        excess = active_slots(key, now) - claims_of_key[0].concurrency_limit
-        if excess > 0:
-            refused.update(claim.id for claim in claims_of_key[-excess:])
-    return refused
+    throttled: set[str] = set()
+    again: set[str] = set()
+    for key, (first, *rest) in by_key.items():
+        held, older = _slots_of(key, first.id, created[first.id], batch_ids, now, first.concurrency_limit)
+        if held >= first.concurrency_limit:
+            throttled.update(claim.id for claim in (first, *rest))
+        elif held + older >= first.concurrency_limit:
+            again.update(claim.id for claim in (first, *rest))  # the free slots are for the older due runs
+        else:
+            again.update(claim.id for claim in rest)
+    return throttled, again
+
+
+def _slots_of(key: str, run_id: str, created_at: datetime, batch_ids: list[str], now: datetime,
+              limit: int) -> tuple[int, int]:
+    """(slots of `key` held by executing runs, older runs of `key` whose claims are in flight right now: they
+    take the free slots first, so runs start in order of arrival).
+
+    In flight: due and row-locked by another transaction, which commits within milliseconds. An older due
+    run nobody is claiming does not count: deferring to it could wait forever (it may sort after this one in
+    the claim order). SQLite runs one writer at a time, so nothing is ever in flight there.
+    """
+    held = Run.objects.filter(concurrency_key=key, lease_owner__isnull=False, ready_at__gt=now).exclude(
+        id__in=batch_ids).count()
+    if connection.vendor != "postgresql" or held >= limit:
+        return held, 0
+    older = list(Run.objects.filter(concurrency_key=key, status__in=list(ACTIVE_RUN_STATUSES), ready_at__lte=now)
+                 .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=run_id))
+                 .exclude(id__in=batch_ids).order_by("created_at", "id").values_list("id", flat=True)[:limit])
+    if not older:
+        return held, 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {Run._meta.db_table} WHERE id = ANY(%s) FOR SHARE SKIP LOCKED", [older])
+        unlocked = len(cursor.fetchall())
+    return held, len(older) - unlocked
+
+
+def give_back_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:
+    """Give claimed runs back unexecuted and due at once (at their creation time: the order of arrival)."""
+    ids = list(run_ids)
+    if not ids:
+        return
+    Run.objects.filter(id__in=ids).update(lease_owner=None, ready_at=F("created_at"), throttled=False)
+    _restore_status(ids, fresh_ids)
+    from runs.store import notify
+
+    notify.runs_ready()
 
 
 def throttle_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:
@@ -179,6 +244,10 @@ def throttle_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:
     if not ids:
         return
     Run.objects.filter(id__in=ids).update(lease_owner=None, ready_at=None, throttled=True)
-    Run.objects.filter(id__in=[i for i in ids if i in fresh_ids]).update(started_at=None,
-                                                                       status=RunStatus.QUEUED)
-    Run.objects.filter(Q(id__in=[i for i in ids if i not in fresh_ids])).update(status=RunStatus.WAITING)
+    _restore_status(ids, fresh_ids)
+
+
+def _restore_status(ids: list[str], fresh_ids: set[str]) -> None:
+    """Undo the claim's status: a run never started is queued again; a started one waits (holds no slot)."""
+    Run.objects.filter(id__in=[i for i in ids if i in fresh_ids]).update(started_at=None, status=RunStatus.QUEUED)
+    Run.objects.filter(id__in=[i for i in ids if i not in fresh_ids]).update(status=RunStatus.WAITING)

@@ -88,12 +88,16 @@ def commit_checkpoint(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
         fields["wakeups"] = F("wakeups") + 1
     with transaction.atomic():
         # Updating the row under the lease both checks the lease and locks the run for this transaction.
-        if not Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(**fields):
+        held = Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(**fields) == 1
+        if not held:
             _commit_without_lease_txn(claim, ops)
-            return
-        _, replay_now = _apply_ops_txn(claim, ops, refusals)
-        if replay_now:
-            Run.objects.filter(id=claim.id).update(wakeups=F("wakeups") + 1)
+        else:
+            _, replay_now = _apply_ops_txn(claim, ops, refusals)
+            if replay_now:
+                Run.objects.filter(id=claim.id).update(wakeups=F("wakeups") + 1)
+    if not held:
+        # Cancelled mid-pass (what it finished is kept, above): stop the pass, so no further step starts.
+        raise LeaseLost(f"run {claim.id} was cancelled while it executed; its pass stops here")
 
 
 def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
@@ -122,20 +126,21 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
         if not held:
             _commit_without_lease_txn(claim, ops)
             return None
-        flow.release_slot_txn(claim.concurrency_key, claim.concurrency_limit, now)
         next_run, replay_now = _apply_ops_txn(claim, ops, refusals, hand_off_to=worker)
         if replay_now and not status:
             # An invoked child was rate limited (S12): its invoke step failed at once, so replay now.
             Run.objects.filter(id=claim.id).update(ready_at=now)
             notify.runs_ready()
-        if not status:
-            return next_run
-        parent_due = after_end_txn(claim, status, now=now, output=output, error=error, hand_off=True)
-        if parent_due:
-            resumed = hand_off(parent_due, worker) if next_run is None else None
-            if resumed is None:
-                wake([parent_due], now)
-            next_run = next_run or resumed
+        if status:
+            parent_due = after_end_txn(claim, status, now=now, output=output, error=error, hand_off=True)
+            if parent_due:
+                resumed = hand_off(parent_due, worker) if next_run is None else None
+                if resumed is None:
+                    wake([parent_due], now)
+                next_run = next_run or resumed
+        # Last: the key's advisory lock is taken after every row lock of this transaction, as claims do,
+        # so the two never wait on each other in opposite orders.
+        flow.release_slot_txn(claim.concurrency_key, claim.concurrency_limit, now)
         return next_run
 
 

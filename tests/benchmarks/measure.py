@@ -18,7 +18,7 @@ from django.db import connection
 from runs import client
 from runs.models import Event, Run, Step
 from runs.status import RunStatus
-from tests.benchmarks.workloads import CHAIN_EVENT, FANOUT_EVENT, ONE_STEP_EVENT
+from tests.benchmarks.workloads import CHAIN_EVENT, FANOUT_EVENT, KEYED_EVENT, KEYS, ONE_STEP_EVENT
 
 POLL_SECONDS = 0.005
 FAILED = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
@@ -116,10 +116,19 @@ def measure_events(n: int, timeout: float) -> float:
     return time.perf_counter() - start
 
 
+def measure_keyed_events(n: int, timeout: float) -> float:
+    events = [{"name": KEYED_EVENT, "data": {"x": i, "key": i % KEYS}} for i in range(n)]
+    start = time.perf_counter()
+    client.send_many(events)
+    _wait_all(n, start + timeout)
+    return time.perf_counter() - start
+
+
 WORKLOADS = {
     "W1": Workload("W1", "ms_per_hop", CHAIN_N, 3, measure_chain, lambda n, wall: wall * 1000 / n),
     "W2": Workload("W2", "children_per_s", FANOUT_N, 5, measure_fanout, lambda n, wall: n / wall),
     "W3": Workload("W3", "runs_per_s", EVENTS_N, 20, measure_events, lambda n, wall: n / wall),
+    "W4": Workload("W4", "runs_per_s", EVENTS_N, 20, measure_keyed_events, lambda n, wall: n / wall),
 }
 
 

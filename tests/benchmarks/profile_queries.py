@@ -86,7 +86,7 @@ def _patch_profiler() -> list[cProfile.Profile]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["W1", "W2", "W3"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--cprofile", default=None, help="write merged pstats of the executor threads here")
     parser.add_argument("--top", type=int, default=25)
@@ -110,7 +110,7 @@ def main() -> None:
         wall = workload.measure(workload.size, 300)
     measure.truncate_runs()
     total = sum(recorder.count.values())
-    units = {"W1": ("hop", workload.size), "W2": ("child", workload.size), "W3": ("run", workload.size)}
+    units = {"W1": ("hop", workload.size), "W2": ("child", workload.size), "W3": ("run", workload.size), "W4": ("run", workload.size)}
     unit, n = units[args.workload]
     print(f"{args.workload}: n={n} wall={wall:.3f}s {workload.metric}={workload.per(n, wall):.2f} "
           f"(in-process worker, cursor patched)")

@@ -3,19 +3,23 @@
 W1: f(n) invokes f(n-1) down to 0 (a chain of n invokes).
 W2: a parent invokes n children in parallel (asyncio.gather); each child is one step.run of x*x.
 W3: every event starts a run of one step.run.
+W4: W3 with a concurrency limit of 10 per key, keyed by event.data.key over 100 keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from runs.sdk import App, Context
+from runs.sdk import App, Concurrency, Context
 
 app = App("bench")
 
 CHAIN_EVENT = "bench/chain"
 FANOUT_EVENT = "bench/fanout"
 ONE_STEP_EVENT = "bench/one-step"
+KEYED_EVENT = "bench/one-step-keyed"
+KEYED_LIMIT = 10
+KEYS = 100
 
 
 def _square(x: int) -> int:
@@ -47,4 +51,10 @@ async def fanout(ctx: Context) -> int:
 
 @app.function(id="one-step", trigger=ONE_STEP_EVENT, retries=0)
 async def one_step(ctx: Context) -> int:
+    return await ctx.step.run("square", _square, int(ctx.event.data["x"]))
+
+
+@app.function(id="one-step-keyed", trigger=KEYED_EVENT, retries=0,
+              concurrency=Concurrency(limit=KEYED_LIMIT, key="event.data.key"))
+async def one_step_keyed(ctx: Context) -> int:
     return await ctx.step.run("square", _square, int(ctx.event.data["x"]))

@@ -143,10 +143,16 @@ def test_basic_auth_is_not_an_event_key(client: Client, event_key: str, synced: 
     assert counts() == (0, 0)
 
 
-def test_get_on_events_is_405_json(client: Client, event_key: str, synced: None) -> None:
-    response = client.get("/api/events", headers={"Authorization": f"Bearer {EVENT_KEY}"})
+def test_put_on_events_is_405_json(client: Client, event_key: str, synced: None) -> None:
+    response = client.put("/api/events", headers={"Authorization": f"Bearer {EVENT_KEY}"})
     assert response.status_code == 405
     assert "POST" in response["Allow"] and "error" in response.json()
+
+
+def test_the_event_key_does_not_read_events(client: Client, event_key: str, synced: None) -> None:
+    # GET /api/events lists events (the dashboard's API, issue 4): it needs a login or an API token.
+    response = client.get("/api/events", headers={"Authorization": f"Bearer {EVENT_KEY}"})
+    assert response.status_code == 401 and "error" in response.json()
 
 
 # --- GET /api/runs/<id> ----------------------------------------------------------------------------------

@@ -18,11 +18,14 @@ WORKLOAD_MODULE = "tests.benchmarks.workloads"
 class Command(BaseCommand):
     help = (
         "Run the benchmark workloads (W1 chain of 50 invokes, W2 fan-out of 200 children, W3 1000 one-step "
-        "runs) against PostgreSQL with ONE `manage.py worker` subprocess, printing one JSON line per workload "
+        "runs, W4 the same with a concurrency limit of 10 per key over 100 keys) against PostgreSQL with ONE `manage.py worker` subprocess, printing one JSON line per workload "
         "(median of --reps, and every rep). The database is --database-url (default $BENCH_DATABASE_URL or "
         f"{DEFAULT_URL}), never $DATABASE_URL: it is created if missing, migrated, and its runs tables are "
         "TRUNCATED between workloads. The bench process sends events itself, so when its DATABASE_URL is not "
-        "that database it re-executes itself with DATABASE_URL set to it."
+        "that database it re-executes itself with DATABASE_URL set to it. Opt-in dashboard workloads: LIVE "
+        "(websocket latency of a worker's status change through Redis and a Daphne server) and GRAPH (graph "
+        "JSON of a 10,001-run tree over HTTP), e.g. --only LIVE,GRAPH; Redis is $BENCH_REDIS_URL or "
+        "redis://127.0.0.1:6379/8."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -35,15 +38,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, reps: int, only: str, database_url: str | None, worker_threads: int | None,
                timeout: float, **options: Any) -> None:
+        from tests.benchmarks.dashboard import DASHBOARD_WORKLOADS
         from tests.benchmarks.measure import WORKLOADS
 
         url = database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
         if not url.startswith(("postgres://", "postgresql://")):
             raise CommandError("the benchmark needs a PostgreSQL database URL")
         names = [name.strip().upper() for name in only.split(",") if name.strip()]
-        unknown = [name for name in names if name not in WORKLOADS]
+        unknown = [name for name in names if name not in WORKLOADS and name not in DASHBOARD_WORKLOADS]
         if unknown or not names or reps < 1:
-            raise CommandError(f"--only takes {', '.join(WORKLOADS)}; --reps at least 1 (got {only!r}, {reps})")
+            raise CommandError(f"--only takes {', '.join([*WORKLOADS, *DASHBOARD_WORKLOADS])}; --reps at least 1 "
+                               f"(got {only!r}, {reps})")
         _create_database(url)
         if os.environ.get("DATABASE_URL") != url:
             self._reexec(url, reps=reps, names=names, worker_threads=worker_threads, timeout=timeout)
@@ -51,19 +56,33 @@ class Command(BaseCommand):
         self._run(url, names=names, reps=reps, worker_threads=worker_threads, timeout=timeout)
 
     def _run(self, url: str, *, names: list[str], reps: int, worker_threads: int | None, timeout: float) -> None:
+        from tests.benchmarks.dashboard import (
+            DASHBOARD_WORKLOADS,
+            DEFAULT_REDIS_URL,
+            run_dashboard_benchmarks,
+        )
         from tests.benchmarks.measure import run_benchmarks, truncate_runs
 
         truncate_runs()
         threads = ["--threads", str(worker_threads)] if worker_threads else []
+        redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+        # Only LIVE needs the worker to publish its changes (through Redis); W workloads run in the same bench
+        # then pay for publishing too, so measure LIVE on its own when comparing W numbers.
+        live_env = {"REDIS_URL": redis_url} if "LIVE" in names else {}
         worker = self._manage("worker", *threads, url=url, stdout=subprocess.PIPE,
-                              extra_env={"RUNS_FUNCTION_MODULES": WORKLOAD_MODULE})
+                              extra_env={"RUNS_FUNCTION_MODULES": WORKLOAD_MODULE, **live_env})
         try:
             assert worker.stdout is not None
             ready = worker.stdout.readline()  # printed once the bench functions are synced into the database
             if not ready:
                 raise CommandError(f"the worker exited with code {worker.wait()} before it was ready")
             self.stderr.write(f"bench: {ready.strip()}")
-            run_benchmarks(names, reps=reps, timeout=timeout, out=self.stdout)
+            run_benchmarks([n for n in names if n not in DASHBOARD_WORKLOADS], reps=reps, timeout=timeout,
+                           out=self.stdout)
+            dashboard = [n for n in names if n in DASHBOARD_WORKLOADS]
+            if dashboard:
+                run_dashboard_benchmarks(dashboard, database_url=url, redis_url=redis_url, timeout=timeout,
+                                         out=self.stdout)
         finally:
             worker.terminate()
             try:

@@ -1,0 +1,75 @@
+"""The dashboard's JSON endpoints (issue 4 contract). Login or API token; bad parameters get 400 with a reason.
+
+GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from dashboard import params, queries
+from dashboard.exceptions import BadParameter
+from runs import api as runs_api
+from runs.api import allow, api_login_required, as_json, error
+from runs.exceptions import RunNotFound
+
+
+def bad_parameters_are_400(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except BadParameter as exc:
+            return error(400, str(exc))
+        except RunNotFound as exc:
+            return error(404, str(exc))
+
+    return wrapped
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def list_runs(request: HttpRequest) -> JsonResponse:
+    page = queries.list_runs(params.run_filters(request.GET), cursor=params.cursor(request.GET),
+                             limit=params.limit(request.GET))
+    return as_json({"runs": [queries.run_json(row) for row in page.rows], "next": page.next_cursor})
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def run_graph(request: HttpRequest, run_id: str) -> JsonResponse:
+    return as_json(queries.run_graph(run_id, focus=params.run_id_param(request.GET, "focus")))
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def list_functions(request: HttpRequest) -> JsonResponse:
+    since = request.GET.get("since", "").strip()
+    stats = queries.function_stats(since=params.parse_since(since) if since else None)
+    return as_json({"functions": [dataclasses.asdict(row) for row in stats]})
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def list_events(request: HttpRequest) -> JsonResponse:
+    page = queries.list_events(cursor=params.cursor(request.GET), limit=params.limit(request.GET),
+                               name=params.run_id_param(request.GET, "name"))
+    return as_json({"events": [dataclasses.asdict(row) for row in page.rows], "next": page.next_cursor})
+
+
+@csrf_exempt  # POST is authenticated by the event key (runs.api.post_events); GET by login or API token
+def events(request: HttpRequest) -> JsonResponse:
+    """/api/events: GET lists recent events, POST is event intake."""
+    if request.method in ("GET", "HEAD"):
+        return list_events(request)
+    return runs_api.post_events(request)

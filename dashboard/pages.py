@@ -1,0 +1,199 @@
+"""What the run page shows beyond dashboard/queries.py (shared with the JSON API): the step waterfall and the
+root cause with its propagation path. A few bounded queries per page, never one per step or per node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from dashboard.params import RunFilters
+from dashboard.queries import RootCause, root_causes_of
+from runs.domain import RunInfo, StepInfo
+from runs.exceptions import RunNotFound
+from runs.models import Function, OperatorAction, Run, Step
+from runs.status import RunStatus, StepKind
+from runs.store import audit, reads
+
+SINCE_CHOICES = (("", "any time"), ("15m", "15 min"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"),
+                 ("7d", "7 days"))
+MAX_CAUSE_HOPS = 200  # failure_cause links are at most RUNS_MAX_INVOKE_DEPTH long; a guard against cycles
+
+
+# --- one run ------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class WaterfallBar:
+    step: StepInfo
+    offset_pct: float  # of the run's span, where the bar starts
+    width_pct: float  # of the run's span
+    wait_share_pct: float  # of the bar, the waiting part (drawn first)
+    waiting_ms: float
+    executing_ms: float
+    child: RunInfo | None = None
+
+
+@dataclass(slots=True)
+class RunPage:
+    run: RunInfo
+    parent_step: StepInfo | None
+    bars: list[WaterfallBar]
+    span_ms: float
+    root_cause: RootCause | None
+    propagation: list[RunInfo] = field(default_factory=list)
+    event_data: Any = None
+    triggered: list[RunInfo] = field(default_factory=list)
+    rerun_of: RunInfo | None = None  # "rerun from start" links both ways (O4)
+    reruns: list[RunInfo] = field(default_factory=list)
+    audit: list[OperatorAction] = field(default_factory=list)
+
+
+def run_page(run_id: str) -> RunPage:
+    row = Run.objects.filter(id=run_id).first()
+    if row is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    run = reads.run_info(row, list(Step.objects.filter(run_id=run_id).order_by("position", "id")))
+    children = {c.id: reads.run_info(c, []) for c in Run.objects.filter(parent_run_id=run.id)
+                .defer("event_data", "event_user", "output")}
+    parent_step = None
+    if run.parent_run_id and run.parent_step_id:
+        step = Step.objects.filter(run_id=run.parent_run_id, step_id=run.parent_step_id).first()
+        parent_step = reads.step_info(step) if step else None
+    bars, span = waterfall(run, children)
+    cause = None
+    path: list[RunInfo] = []
+    if run.status == RunStatus.FAILED:
+        cause = root_causes_of([row]).get(run.id)
+        if cause:
+            path = propagation_up(cause.run_id)
+    triggered = [reads.run_info(r, []) for r in Run.objects.filter(triggered_by_run_id=run.id)
+                 .defer("event_data", "event_user", "output").order_by("created_at")[:50]]
+    lean = Run.objects.defer("event_data", "event_user", "output")
+    original = lean.filter(id=row.rerun_of_run_id).first() if row.rerun_of_run_id else None
+    reruns = [reads.run_info(r, []) for r in lean.filter(rerun_of_run_id=run.id).order_by("created_at")[:20]]
+    return RunPage(run=run, parent_step=parent_step, bars=bars, span_ms=span, root_cause=cause,
+                   propagation=path, event_data=row.event_data, triggered=triggered,
+                   rerun_of=reads.run_info(original, []) if original else None, reruns=reruns,
+                   audit=audit.actions_for_run(run.id, limit=20))
+
+
+def propagation_up(cause_id: str) -> list[RunInfo]:
+    """From the root cause up through each ancestor that failed because of it (one query for the chain)."""
+    cause = Run.objects.filter(id=cause_id).first()
+    if cause is None:
+        return []
+    tree = {r.id: r for r in Run.objects.filter(root_run_id=cause.root_run_id, status=RunStatus.FAILED)
+            .defer("event_data", "event_user", "output")}
+    tree[cause.id] = cause
+    path = [cause]
+    while (parent := tree.get(path[-1].parent_run_id or "")) and parent.failure_cause_run_id == path[-1].id:
+        path.append(parent)
+        if len(path) > MAX_CAUSE_HOPS:
+            break
+    return [reads.run_info(r, []) for r in path]
+
+
+def _ms(start: datetime | None, end: datetime | None) -> float:
+    if start is None or end is None:
+        return 0.0
+    return max(0.0, (end - start).total_seconds() * 1000)
+
+
+def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[WaterfallBar], float]:
+    """One bar per step on the run's time axis, split into waiting and executing time."""
+    now = timezone.now()
+    start = run.started_at or run.created_at
+    steps = run.steps
+    ends = [s.ended_at or now for s in steps] + [run.ended_at or now]
+    span = max(1.0, max(_ms(start, end) for end in ends))
+    bars = []
+    for step in steps:
+        child = children.get(step.child_run_id or "")
+        waiting, executing = split_step_time(step, child, now)
+        total = waiting + executing
+        offset = min(99.5, _ms(start, step.started_at) * 100.0 / span)
+        width = min(100.0 - offset, max(0.5, total * 100.0 / span))  # a visible sliver even for 1 ms
+        bars.append(WaterfallBar(step=step, offset_pct=offset, width_pct=width,
+                                 wait_share_pct=waiting * 100.0 / total if total else 0.0,
+                                 waiting_ms=waiting, executing_ms=executing, child=child))
+    return bars, span
+
+
+def split_step_time(step: StepInfo, child: RunInfo | None, now: datetime) -> tuple[float, float]:
+    """(waiting ms, executing ms). An invoke waits for its child to start, then the child executes; sleeps and
+    waits for events only wait; a `run` step executes in its attempts and waits between them (backoff)."""
+    end = step.ended_at or now
+    total = _ms(step.started_at, end)
+    if step.kind == StepKind.INVOKE:
+        if child is None or child.started_at is None:
+            return total, 0.0
+        waiting = _ms(step.started_at, child.started_at)
+        return min(total, waiting), max(0.0, total - waiting)
+    if step.kind in (StepKind.SLEEP, StepKind.WAIT_FOR_EVENT):
+        return total, 0.0
+    executing = 0.0
+    for attempt in step.history:
+        began, ended = parse_datetime(attempt.get("started_at") or ""), parse_datetime(attempt.get("ended_at") or "")
+        executing += _ms(began, ended)
+    if not step.history:
+        executing = total
+    return max(0.0, total - executing), executing
+
+
+
+
+def filter_options() -> dict[str, list[str]]:
+    pairs = list(Function.objects.order_by("app_id", "function_id").values_list("app_id", "function_id"))
+    return {"apps": sorted({app for app, _ in pairs}), "functions": sorted({fn for _, fn in pairs})}
+
+
+# --- operator actions (issue 5) -----------------------------------------------------------------------------
+ACTION_LABELS = {
+    "cancel": "Cancel", "cancel_cascade": "Cancel with descendants", "retry_from_failure": "Retry from failure",
+    "retry_from_start": "Rerun from start", "retry_root_cause": "Retry root cause", "bulk_cancel": "Bulk cancel",
+    "bulk_retry": "Bulk retry",
+}
+OUTCOMES = ("done", "running", "refused")
+AUDIT_FILTERS = ("user", "action", "outcome", "run")
+AUDIT_PAGE = 50
+
+
+def bulk_config(filters: RunFilters) -> dict[str, Any]:
+    """What the runs page's bulk actions send as `filters` (runs.store.reads.filtered_runs understands them).
+    `since` is relative on the page; the browser turns it into a moment when the operator asks for a preview."""
+    bulk: dict[str, Any] = {}
+    for key in ("status", "app", "function"):
+        if getattr(filters, key):
+            bulk[key] = getattr(filters, key)
+    if filters.root_only:
+        bulk["root_only"] = True
+    blocked = ""
+    if filters.q:
+        blocked = "Bulk actions follow the filters; clear the search first."
+    elif not bulk and filters.since is None:
+        blocked = "Choose a filter first: bulk actions never apply to every run."
+    return {"filters": bulk, "since_seconds": filters.since.total_seconds() if filters.since else None,
+            "blocked": blocked}
+
+
+def audit_entries(form: dict[str, str], *, before: int | None = None) -> tuple[list[OperatorAction], int | None]:
+    """A page of the audit trail, newest first (ids grow with time), and the id to continue before."""
+    entries = OperatorAction.objects.select_related("user").order_by("-id")
+    if before:
+        entries = entries.filter(id__lt=before)
+    if form.get("user"):
+        entries = entries.filter(username=form["user"])
+    if form.get("action") in ACTION_LABELS:
+        entries = entries.filter(action=form["action"])
+    if form.get("outcome") in OUTCOMES:
+        entries = entries.filter(outcome=form["outcome"])
+    if form.get("run"):  # JSON containment is not portable: look through recent entries in Python
+        matching = [entry for entry in entries[:2000] if form["run"] in (entry.run_ids or [])]
+        page = matching[:AUDIT_PAGE + 1]
+    else:
+        page = list(entries[:AUDIT_PAGE + 1])
+    more = len(page) > AUDIT_PAGE
+    page = page[:AUDIT_PAGE]
+    return page, page[-1].id if more and page else None

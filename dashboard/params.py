@@ -1,0 +1,121 @@
+"""Query-string parameters of the dashboard (filters, cursors, limits): parsed strictly, pure, no I/O.
+
+Anything malformed raises BadParameter with a message meant for the operator, so the API answers 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dashboard.exceptions import BadParameter
+from runs.status import RunStatus
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_ID_LENGTH = 200
+_SINCE = re.compile(r"^(\d{1,6})([smhdw])$")
+_SINCE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_SINCE = timedelta(days=3650)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFilters:
+    """What the runs page and GET /api/runs filter on (every field optional; all of them are ANDed)."""
+
+    status: str | None = None
+    app: str | None = None
+    function: str | None = None
+    since: timedelta | None = None
+    root_only: bool = False
+    q: str | None = None  # a run id or an event id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cursor:
+    """Keyset position in a newest-first list: the (timestamp, id) of the last row shown."""
+
+    at: datetime
+    id: str
+
+
+def run_filters(params: Mapping[str, str]) -> RunFilters:
+    status = _text(params, "status")
+    if status is not None and status not in RunStatus.values:
+        raise BadParameter(f"status must be one of {', '.join(RunStatus.values)} (got {status[:40]!r})")
+    since_text = _text(params, "since")
+    return RunFilters(status=status, app=_text(params, "app"), function=_text(params, "function"),
+                      since=parse_since(since_text) if since_text else None,
+                      root_only=flag(params, "root_only"), q=_text(params, "q"))
+
+
+def parse_since(text: str) -> timedelta:
+    """'15m', '1h', '24h', '7d' (also s and w) -> a timedelta."""
+    match = _SINCE.match(text.strip())
+    if match is None:
+        raise BadParameter(f"since must look like 15m, 1h, 24h or 7d (got {text[:40]!r})")
+    value = timedelta(**{_SINCE_UNITS[match.group(2)]: int(match.group(1))})
+    if value <= timedelta(0) or value > MAX_SINCE:
+        raise BadParameter(f"since must be between 1s and {MAX_SINCE.days} days (got {text!r})")
+    return value
+
+
+def flag(params: Mapping[str, str], name: str) -> bool:
+    value = (params.get(name) or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise BadParameter(f"{name} must be 1 or 0 (got {value[:40]!r})")
+
+
+def limit(params: Mapping[str, str], default: int = DEFAULT_LIMIT) -> int:
+    text = (params.get("limit") or "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadParameter(f"limit must be a whole number from 1 to {MAX_LIMIT} (got {text[:40]!r})")
+    return int(text)
+
+
+def cursor(params: Mapping[str, str]) -> Cursor | None:
+    text = (params.get("cursor") or "").strip()
+    return decode_cursor(text) if text else None
+
+
+def encode_cursor(at: datetime, row_id: str) -> str:
+    """Opaque to clients: base64url of [iso timestamp, id]."""
+    raw = json.dumps([at.isoformat(), row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        at_text, row_id = json.loads(raw)
+        at = datetime.fromisoformat(at_text)
+    except (binascii.Error, ValueError, TypeError) as exc:  # includes JSON and unicode errors
+        raise BadParameter("cursor is not one this server gave out; start again without it") from exc
+    if not isinstance(row_id, str) or at.tzinfo is None:
+        raise BadParameter("cursor is not one this server gave out; start again without it")
+    return Cursor(at=at, id=row_id)
+
+
+def run_id_param(params: Mapping[str, str], name: str) -> str | None:
+    return _text(params, name)
+
+
+def _text(params: Mapping[str, str], name: str) -> str | None:
+    value = (params.get(name) or "").strip()
+    if len(value) > MAX_ID_LENGTH:
+        raise BadParameter(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if "\x00" in value:
+        raise BadParameter(f"{name} contains a NUL character")
+    return value or None

@@ -1,0 +1,349 @@
+"""Read queries behind the dashboard pages and its JSON API. Reads only; the engine's store owns every write.
+
+Each function loads what a page needs in a fixed, small number of queries (never one per row or per node):
+the runs list adds tree sizes and root causes for the whole page at once, and an invocation graph is ONE
+indexed query by root_run_id (plus one for runs that the tree's send_event steps started).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db.models import CharField, Count, F, Q, Subquery
+from django.db.models.expressions import Window
+from django.db.models.functions import Cast, RowNumber
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from dashboard import graph as analysis
+from dashboard.exceptions import BadParameter
+from dashboard.params import Cursor, RunFilters, encode_cursor
+from runs.domain import RunInfo
+from runs.exceptions import RunNotFound
+from runs.models import Event, Function, Run, Step
+from runs.status import RunStatus, StepKind, StepStatus
+from runs.store.reads import run_info
+
+# A tree larger than this is shown aggregated: big sibling groups collapse into one node per status.
+AGGREGATE_ABOVE = 200
+GROUP_ABOVE = 20
+DURATION_SAMPLE = 500  # recent ended runs per function for p50/p95
+DURATION_WINDOW = timedelta(days=7)
+GRAPH_FIELDS = ("id", "app_id", "function_id", "status", "parent_run_id", "parent_step_id", "root_run_id", "depth",
+                "triggered_by_run_id", "failure_cause_run_id", "version")
+# Timestamps of a graph come as text and are parsed only for the nodes shown: turning 20,000 timestamps of a
+# 10,000-run tree into datetimes costs more than the query (an aggregated graph shows a few hundred).
+GRAPH_TIMES = {"started_text": Cast("started_at", CharField()), "ended_text": Cast("ended_at", CharField())}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootCause:
+    """The deepest run whose own code failed (O2), with the step that failed in it, if one did."""
+
+    run_id: str
+    app_id: str
+    function_id: str
+    step_id: str | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRow:
+    run: RunInfo
+    tree_size: int | None  # root runs only: how many runs the invocation tree holds
+    tree_failed: int | None  # root runs only: how many of them failed
+    root_cause: RootCause | None  # failed runs only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunPage:
+    rows: list[RunRow]
+    next_cursor: str | None
+
+
+# --- runs list -------------------------------------------------------------------------------------------
+
+
+def list_runs(filters: RunFilters, *, cursor: Cursor | None = None, limit: int = 50) -> RunPage:
+    """Newest first, keyset-paginated on (created_at, id): stable while new runs arrive."""
+    runs = Run.objects.filter(_run_conditions(filters, cursor)).order_by("-created_at", "-id")
+    page = list(runs[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    roots = [run.id for run in page if run.parent_run_id is None]
+    sizes = tree_sizes(roots)
+    causes = root_causes_of([run for run in page if run.status == RunStatus.FAILED])
+    rows = [RunRow(run=run_info(run, []), tree_size=sizes[run.id][0] if run.id in sizes else None,
+                   tree_failed=sizes[run.id][1] if run.id in sizes else None, root_cause=causes.get(run.id))
+            for run in page]
+    last = page[-1] if more else None
+    return RunPage(rows=rows, next_cursor=encode_cursor(last.created_at, last.id) if last else None)
+
+
+def _run_conditions(filters: RunFilters, cursor: Cursor | None) -> Q:
+    where = Q()
+    if filters.status:
+        where &= Q(status=filters.status)
+    if filters.app:
+        where &= Q(app_id=filters.app)
+    if filters.function:
+        where &= Q(function_id=filters.function)
+    if filters.since:
+        where &= Q(created_at__gte=timezone.now() - filters.since)
+    if filters.root_only:
+        where &= Q(parent_run_id__isnull=True)
+    if filters.q:
+        where &= Q(id=filters.q) | Q(event_id=filters.q)
+    if cursor is not None:
+        where &= Q(created_at__lt=cursor.at) | Q(created_at=cursor.at, id__lt=cursor.id)
+    return where
+
+
+def tree_sizes(root_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """root run id -> (runs in its tree, failed runs in it): one grouped query for all of them."""
+    ids = list(root_ids)
+    if not ids:
+        return {}
+    rows = (Run.objects.filter(root_run_id__in=ids).values("root_run_id")
+            .annotate(size=Count("id"), failed=Count("id", filter=Q(status=RunStatus.FAILED))))
+    return {row["root_run_id"]: (row["size"], row["failed"]) for row in rows}
+
+
+def root_causes_of(failed: Iterable[Run]) -> dict[str, RootCause]:
+    """For failed runs: their root cause, following failure_cause_run_id links down their trees.
+
+    Three queries whatever the page: the failure links of the trees involved (only runs that failed because
+    of a child carry one, so this is the failure chains, not the trees), the cause runs, their failed steps.
+    """
+    failed = list(failed)
+    if not failed:
+        return {}
+    links = dict(Run.objects.filter(root_run_id__in={run.root_run_id for run in failed},
+                                    failure_cause_run_id__isnull=False)
+                 .values_list("id", "failure_cause_run_id"))
+    cause_of = {run.id: _follow(run.id, links) for run in failed}
+    causes = {row["id"]: row for row in Run.objects.filter(id__in=set(cause_of.values()))
+              .values("id", "app_id", "function_id", "error")}
+    steps = failing_steps(causes)
+    found: dict[str, RootCause] = {}
+    for run_id, cause_id in cause_of.items():
+        cause = causes.get(cause_id)
+        if cause is not None:
+            step_id, step_error = steps.get(cause_id, (None, None))
+            found[run_id] = RootCause(run_id=cause_id, app_id=cause["app_id"], function_id=cause["function_id"],
+                                      step_id=step_id, error=cause["error"] or step_error)
+    return found
+
+
+def _follow(run_id: str, links: dict[str, str | None]) -> str:
+    current, seen = run_id, {run_id}
+    while (cause := links.get(current)) and cause not in seen:
+        current = cause
+        seen.add(cause)
+    return current
+
+
+def failing_steps(run_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """run id -> (step id, error) of the last step that failed for good in it (one query)."""
+    ids = list(run_ids)
+    if not ids:
+        return {}
+    rows = (Step.objects.filter(run_id__in=ids, status=StepStatus.FAILED)
+            .order_by("run_id", "position", "id").values_list("run_id", "step_id", "error"))
+    return {run_id: (step_id, error) for run_id, step_id, error in rows}  # the last one per run wins
+
+
+def run_json(row: RunRow) -> dict[str, Any]:
+    """A runs-list row as the API sends it: RunInfo without steps, plus tree_size and root_cause."""
+    data = dataclasses.asdict(row.run)
+    del data["steps"]
+    data["tree_size"] = row.tree_size
+    data["tree_failed"] = row.tree_failed
+    data["root_cause"] = dataclasses.asdict(row.root_cause) if row.root_cause else None
+    return data
+
+
+# --- invocation graph ------------------------------------------------------------------------------------
+
+
+def run_graph(run_id: str, *, focus: str | None = None, group_above: int = GROUP_ABOVE,
+              aggregate_above: int = AGGREGATE_ABOVE) -> dict[str, Any]:
+    """The whole invocation tree of `run_id` as the graph JSON of the API contract.
+
+    One query loads the tree (the root is found in a subquery, so asking from any run of the tree is one
+    query too); one more finds the tree's send_event steps, and only if there are any, one more the runs
+    they started (drawn with kind "event").
+    """
+    root_of_run = Run.objects.filter(id=run_id).values("root_run_id")[:1]
+    tree = list(Run.objects.filter(root_run_id=Subquery(root_of_run)).values(*GRAPH_FIELDS, **GRAPH_TIMES))
+    if not tree:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    root_id = tree[0]["root_run_id"]
+    focus = focus or run_id
+    if not any(row["id"] == focus for row in tree):
+        raise BadParameter(f"focus {focus[:40]!r} is not a run of the tree of {run_id!r}")
+    triggered = runs_started_by_tree(root_id, {row["id"] for row in tree})
+    full = analysis.build_graph([*tree, *triggered])
+    paths = [path for path in analysis.propagation_paths(full) if full.nodes[path[0]]["root_run_id"] == root_id]
+    shown = (analysis.aggregate(full, focus=focus, group_above=group_above) if len(tree) > aggregate_above
+             else full)
+    return {
+        "root_run_id": root_id,
+        "focus": focus,
+        "size": len(tree),
+        "aggregated": shown is not full,
+        "nodes": [_node_json(data) for _, data in shown.nodes(data=True)],
+        "edges": [{"source": source, "target": target, "kind": data["kind"], "step_id": data.get("step_id")}
+                  for source, target, data in shown.edges(data=True)],
+        "root_causes": [path[0] for path in paths],
+        "propagation": paths,
+    }
+
+
+def runs_started_by_tree(root_id: str, tree_ids: set[str]) -> list[dict[str, Any]]:
+    """Runs that send_event steps of the tree started (each has a tree of its own).
+
+    Found through the tree's send_event steps (their output is the sent event ids) and the runs' event_id:
+    both indexed, so the cost follows the tree, not the size of the runs table. Usually one query (no
+    send_event steps: no second).
+    """
+    outputs = (Step.objects.filter(run__root_run_id=root_id, kind=StepKind.SEND_EVENT)
+               .values_list("output", flat=True))
+    event_ids = {event_id for output in outputs if isinstance(output, list)
+                 for event_id in output if isinstance(event_id, str)}
+    if not event_ids:
+        return []
+    rows = Run.objects.filter(event_id__in=event_ids, triggered_by_run_id__isnull=False).values(*GRAPH_FIELDS, **GRAPH_TIMES)
+    return [row for row in rows if row["triggered_by_run_id"] in tree_ids and row["id"] not in tree_ids]
+
+
+def _node_json(data: dict[str, Any]) -> dict[str, Any]:
+    node = {"id": data["id"], "function_id": data.get("function_id"), "app_id": data.get("app_id"),
+            "status": data.get("status"), "parent_id": data.get("parent_run_id"), "depth": data.get("depth", 0),
+            "started_at": _timestamp(data.get("started_text")), "ended_at": _timestamp(data.get("ended_text")),
+            "version": data.get("version"), "triggered_by": data.get("triggered_by_run_id"),
+            "failure_cause_run_id": data.get("failure_cause_run_id")}
+    if data.get("aggregate"):
+        node.update(aggregate=True, count=data["count"], members=data["members"])
+    return node
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    """A timestamp read as text (PostgreSQL: '... +00', SQLite: naive UTC) as an aware datetime."""
+    value = parse_datetime(text.replace(" ", "T", 1)) if text else None
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+# --- functions -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionStats:
+    app_id: str
+    function_id: str
+    trigger: str
+    config: dict[str, Any]
+    counts: dict[str, int]  # by run status, every status present (0 when none)
+    total: int
+    p50_ms: float | None  # duration (started -> ended) of recent ended runs
+    p95_ms: float | None
+    sampled: int  # how many recent runs the percentiles come from
+
+
+def function_stats(*, since: timedelta | None = None) -> list[FunctionStats]:
+    """Every registered function with run counts by status and p50/p95 duration: three queries in all."""
+    functions = list(Function.objects.order_by("app_id", "function_id"))
+    runs = Run.objects.all()
+    if since is not None:
+        runs = runs.filter(created_at__gte=timezone.now() - since)
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for row in runs.values("app_id", "function_id", "status").annotate(n=Count("id")).order_by():
+        counts[(row["app_id"], row["function_id"])][row["status"]] = row["n"]
+    durations = recent_durations_ms()
+    stats = []
+    for function in functions:
+        key = (function.app_id, function.function_id)
+        by_status = {status: counts[key].get(status, 0) for status in RunStatus.values}
+        sample = durations.get(key, [])
+        stats.append(FunctionStats(
+            app_id=function.app_id, function_id=function.function_id, trigger=function.trigger,
+            config=function.config, counts=by_status, total=sum(by_status.values()),
+            p50_ms=_percentile(sample, 50), p95_ms=_percentile(sample, 95), sampled=len(sample)))
+    return stats
+
+
+def recent_durations_ms() -> dict[tuple[str, str], list[float]]:
+    """The last DURATION_SAMPLE completed or failed runs per function (within DURATION_WINDOW): one query,
+    a window function ranks them per function."""
+    rank = Window(RowNumber(), partition_by=[F("app_id"), F("function_id")], order_by=F("ended_at").desc())
+    rows = (Run.objects.filter(status__in=[RunStatus.COMPLETED, RunStatus.FAILED], started_at__isnull=False,
+                               ended_at__gte=timezone.now() - DURATION_WINDOW)
+            .annotate(rank=rank).filter(rank__lte=DURATION_SAMPLE)
+            .values_list("app_id", "function_id", "started_at", "ended_at"))
+    found: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for app_id, function_id, started, ended in rows:
+        if started is None or ended is None:  # filtered out above; for the type checker
+            continue
+        found[(app_id, function_id)].append(max(0.0, (ended - started).total_seconds() * 1000))
+    return found
+
+
+def _percentile(sample: list[float], pct: int) -> float | None:
+    if not sample:
+        return None
+    if len(sample) == 1:
+        return round(sample[0], 1)
+    return round(statistics.quantiles(sample, n=100, method="inclusive")[pct - 1], 1)
+
+
+# --- events ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRow:
+    id: str
+    name: str
+    data: Any
+    user: Any
+    ts: int
+    received_at: datetime
+    sent_by_run_id: str
+    runs: list[dict[str, Any]]  # id, app_id, function_id, status, created_at, ended_at of the runs it started
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventPage:
+    rows: list[EventRow]
+    next_cursor: str | None
+
+
+EVENT_RUN_FIELDS = ("id", "event_id", "app_id", "function_id", "status", "created_at", "ended_at")
+
+
+def list_events(*, cursor: Cursor | None = None, limit: int = 50, name: str | None = None) -> EventPage:
+    """Recent events, newest first (keyset on received_at, id), with the runs each started: two queries."""
+    events = Event.objects.order_by("-received_at", "-id")
+    if name:
+        events = events.filter(name=name)
+    if cursor is not None:
+        events = events.filter(Q(received_at__lt=cursor.at) | Q(received_at=cursor.at, id__lt=cursor.id))
+    page = list(events[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    started: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in (Run.objects.filter(event_id__in=[event.id for event in page])
+                .order_by("created_at", "id").values(*EVENT_RUN_FIELDS)):
+        started[run.pop("event_id")].append(run)
+    rows = [EventRow(id=event.id, name=event.name, data=event.data, user=event.user, ts=event.ts,
+                     received_at=event.received_at, sent_by_run_id=event.sent_by_run_id, runs=started[event.id])
+            for event in page]
+    last = page[-1] if more else None
+    return EventPage(rows=rows, next_cursor=encode_cursor(last.received_at, last.id) if last else None)

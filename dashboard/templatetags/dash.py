@@ -1,0 +1,104 @@
+"""Template helpers for the operator pages: status badges, times (UTC on the server, local in the browser),
+human durations and pretty JSON. Everything goes through format_html or autoescape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from runs.status import RunStatus, StepStatus
+
+register = template.Library()
+
+_LABELS = {**dict(StepStatus.choices), **dict(RunStatus.choices)}
+
+
+@register.simple_tag
+def status_badge(status: str) -> SafeString:
+    """A badge that never relies on colour alone: a shape (CSS, per status) and the text label."""
+    return format_html('<span class="badge s-{}" data-status="{}"><i aria-hidden="true"></i>{}</span>',
+                       status, status, _LABELS.get(status, status))
+
+
+@register.simple_tag
+def when(value: datetime | None, empty: str = "—") -> SafeString:
+    """A <time> element: UTC text for no-script readers; static/js/common.js shows local time, UTC on hover."""
+    if value is None:
+        return format_html("<span class=\"muted\">{}</span>", empty)
+    utc = value.astimezone(UTC)
+    return format_html('<time datetime="{}" title="{} UTC">{} UTC</time>', utc.isoformat(),
+                       utc.strftime("%Y-%m-%d %H:%M:%S"), utc.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def human_ms(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    if ms < 1:
+        return "<1 ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+
+
+register.filter("human_ms", human_ms)
+
+
+@register.simple_tag
+def took(started: datetime | None, ended: datetime | None) -> SafeString:
+    """How long a run or step took; a running one shows the time so far with an ellipsis (ticks in JS)."""
+    if started is None:
+        return format_html("<span class=\"muted\">{}</span>", "not started")
+    if ended is None:
+        ms = (timezone.now() - started).total_seconds() * 1000
+        return format_html('<span class="ticking" data-since="{}">{}…</span>', started.isoformat(), human_ms(ms))
+    return format_html("{}", human_ms((ended - started).total_seconds() * 1000))
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+@register.filter
+def short_id(value: str | None) -> str:
+    return (value or "")[-10:]
+
+
+@register.filter
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key)
+
+
+@register.filter
+def config_items(config: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A function's configuration without its empty settings, values as compact JSON."""
+    return [(key, value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str))
+            for key, value in sorted((config or {}).items()) if value not in (None, "", [], {}, ())]
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "), sort_keys=True, default=str, ensure_ascii=False)
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """An audit record's action code as an operator reads it ("retry_root_cause" -> "Retry root cause")."""
+    from dashboard.pages import ACTION_LABELS
+
+    return ACTION_LABELS.get(action, action.replace("_", " "))

@@ -1,0 +1,208 @@
+/* Operator actions (issue 5): the run page's Cancel and Retry menus and the runs page's bulk actions.
+ * Each asks the JSON API for a dry run first, confirms with the number of runs affected (and, for a root-cause
+ * retry, the run that executes and the chain that heals), then posts with the CSRF token and says how it went.
+ * The page itself follows over the live socket. Data only ever goes into textContent. */
+"use strict";
+(function () {
+  const T = window.Tributary;
+  const dialog = document.getElementById("action-dialog");
+  const outcome = document.getElementById("action-outcome");
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+    });
+    let data = {};
+    try { data = await response.json(); } catch (e) { /* an HTML error page: say the status */ }
+    if (!response.ok) throw new Error(data.error || `the server answered HTTP ${response.status}`);
+    return data;
+  }
+
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const shortId = (id) => String(id).slice(-10);
+
+  function runLink(run) {
+    const a = document.createElement("a");
+    a.href = `/runs/${encodeURIComponent(run.id)}/`;
+    a.textContent = `${run.function_id} `;
+    const code = document.createElement("code");
+    code.textContent = shortId(run.id);
+    a.append(code);
+    return a;
+  }
+
+  /** Resolves true when the operator confirms. items: nodes or text shown as a numbered list. */
+  function confirmAction({ title, body, items, note, confirmLabel }) {
+    dialog.querySelector(".dlg-title").textContent = title;
+    dialog.querySelector(".dlg-body").textContent = body;
+    dialog.querySelector(".dlg-note").textContent = note || "";
+    const list = dialog.querySelector(".dlg-list");
+    list.replaceChildren(...(items || []).map((item) => {
+      const li = document.createElement("li");
+      li.append(item);
+      return li;
+    }));
+    list.hidden = !(items && items.length);
+    dialog.querySelector(".dlg-confirm").textContent = confirmLabel;
+    dialog.returnValue = "";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+      dialog.showModal();
+      dialog.querySelector(".dlg-keep").focus();  // the safe choice has the focus
+    });
+  }
+
+  /** The outcome line: kind is "ok" or "error"; parts are text or nodes. */
+  function say(kind, ...parts) {
+    outcome.className = `action-outcome ${kind}`;
+    outcome.replaceChildren(...parts);
+    outcome.hidden = false;
+  }
+
+  async function act(button, work) {
+    const menu = button.closest("details");
+    if (menu) menu.open = false;
+    document.querySelectorAll("[data-action], [data-bulk]").forEach((b) => { b.disabled = true; });
+    try {
+      await work();
+    } catch (e) {
+      say("error", `Not done: ${e.message}`);
+    } finally {
+      document.querySelectorAll("[data-action], [data-bulk]").forEach((b) => { b.disabled = !!b.dataset.blocked; });
+    }
+  }
+
+  // --- run page ------------------------------------------------------------------------------------------
+  async function cancel(runId, cascade) {
+    const url = `/api/runs/${encodeURIComponent(runId)}/cancel`;
+    const preview = await post(url, { cascade, dry_run: true });
+    const n = preview.would_cancel;
+    const ok = await confirmAction({
+      title: cascade ? "Cancel this run and its descendants?" : "Cancel this run?",
+      body: `${plural(n, "run")} will be cancelled${cascade && n > 1 ? ` (this run and ${plural(n - 1, "active descendant")})` : ""}.`,
+      note: "A step already executing finishes and keeps its result; timers and waits are dropped."
+        + (cascade ? "" : " Runs it invoked keep running; a parent waiting on this run gets InvokeCancelledError."),
+      confirmLabel: `Cancel ${plural(n, "run")}`,
+    });
+    if (!ok) return;
+    const done = await post(url, { cascade });
+    say("ok", `Cancelled ${plural(done.cancelled.length, "run")}. The graph follows live.`);
+  }
+
+  async function retry(runId, mode) {
+    const url = `/api/runs/${encodeURIComponent(runId)}/retry`;
+    const preview = await post(url, { mode, dry_run: true });
+    const executes = preview.would_execute;
+    const chain = preview.chain || [];
+    let options;
+    if (mode === "root_cause") {
+      const resumes = chain.slice(1);
+      options = {
+        title: "Retry the root cause?",
+        body: `${executes.function_id} (${shortId(executes.id)}) is ${executes.id === runId ? "this run, " : ""}the root cause: it retries from its failed step`
+          + (resumes.length ? `; when it completes, ${plural(resumes.length, "run")} resume${resumes.length === 1 ? "s" : ""} in turn with its new result:` : "."),
+        items: chain.map((run, i) => {
+          const span = document.createElement("span");
+          span.append(runLink(run), i === 0 ? " — retried from its failed step" : " — resumes from its failed invoke");
+          return span;
+        }),
+        note: "Completed steps anywhere in the chain are not executed again. If it fails again, the chain stays failed.",
+        confirmLabel: `Retry ${executes.function_id}`,
+      };
+    } else if (mode === "from_start") {
+      options = {
+        title: "Rerun from the start?",
+        body: `A new run of ${executes.function_id} starts with the same event; this run stays as it is and links to it.`,
+        confirmLabel: "Start a new run",
+      };
+    } else {
+      options = {
+        title: "Retry from the failed step?",
+        body: `${executes.function_id} resumes at its failed step under the same run id; completed steps are replayed, not executed.`,
+        confirmLabel: "Retry this run",
+      };
+    }
+    if (!(await confirmAction(options))) return;
+    const done = await post(url, { mode });
+    const run = done.run;
+    if (mode === "from_start") {
+      say("ok", "Rerun started: ", runLink(run), ".");
+    } else if (mode === "root_cause" && run.id !== runId) {
+      say("ok", "Retrying the root cause ", runLink(run), `; ${plural(chain.length - 1, "run")} will resume after it. The graph follows live.`);
+    } else {
+      say("ok", "Retrying this run from its failed step. The page follows live.");
+    }
+  }
+
+  const runActions = () => document.getElementById("run-actions");
+  if (document.getElementById("run-head")) {
+    // Delegated: the header (with these menus) is re-rendered from the server as the run changes.
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("#run-actions [data-action]");
+      if (!button) return;
+      const runId = runActions().dataset.runId;
+      act(button, async () => {
+        if (button.dataset.action === "cancel") await cancel(runId, button.dataset.cascade === "true");
+        else await retry(runId, button.dataset.mode);
+        if (T.refreshRunPage) T.refreshRunPage();  // the audit entry and the new status, without waiting
+      });
+    });
+    // One menu open at a time; a click elsewhere closes them.
+    document.addEventListener("click", (event) => {
+      for (const menu of document.querySelectorAll("#run-actions details.menu[open]")) {
+        if (!menu.contains(event.target)) menu.open = false;
+      }
+    });
+  }
+
+  // --- runs page: bulk -----------------------------------------------------------------------------------
+  const bulkBar = document.getElementById("bulk-actions");
+  if (bulkBar) {
+    const config = JSON.parse(document.getElementById("bulk-config").textContent);
+    if (config.blocked) bulkBar.querySelectorAll("[data-bulk]").forEach((b) => { b.dataset.blocked = "1"; });
+
+    const describe = (filters) => Object.entries(filters).map(([k, v]) => `${k}=${v === true ? "yes" : v}`).join(", ");
+
+    async function bulk(action) {
+      const filters = { ...config.filters };
+      if (config.since_seconds) filters.since = new Date(Date.now() - config.since_seconds * 1000).toISOString();
+      const preview = await post("/api/runs/bulk", { action, filters, dry_run: true });
+      const n = preview.matched;
+      const what = action === "cancel" ? "queued, running or waiting" : "failed";
+      if (!n) { say("ok", `No ${what} runs match these filters: nothing to ${action}.`); return; }
+      const ok = await confirmAction({
+        title: action === "cancel" ? `Cancel ${plural(n, "run")}?` : `Retry ${plural(n, "failed run")}?`,
+        body: `${plural(n, "run")} (${what}) match ${describe(filters)}.`,
+        note: action === "cancel"
+          ? "Each is cancelled on its own (runs they invoked are not). Processed in batches; progress is on the Audit page."
+          : "Each resumes from its failed step. Processed in batches; progress is on the Audit page.",
+        confirmLabel: action === "cancel" ? `Cancel ${plural(n, "run")}` : `Retry ${plural(n, "run")}`,
+      });
+      if (!ok) return;
+      const audit = document.createElement("a");
+      audit.href = "/audit/";
+      audit.textContent = "Audit";
+      say("ok", `Working on ${plural(n, "run")}… progress on the `, audit, " page.");
+      const done = await post("/api/runs/bulk", { action, filters });
+      const verb = action === "cancel" ? "Cancelled" : "Retried";
+      const audit2 = audit.cloneNode(true);
+      say("ok", `${verb} ${done.done} of ${plural(done.matched, "matched run")}. Recorded on the `, audit2, " page.");
+    }
+
+    bulkBar.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-bulk]");
+      if (!button || button.disabled) return;
+      act(button, () => bulk(button.dataset.bulk));
+    });
+  }
+
+  T.post = post;
+})();

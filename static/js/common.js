@@ -1,0 +1,164 @@
+/* Shared by every page: local times (UTC stays in the title), human durations, copy-on-click ids, and the
+ * live socket with its header badge (live / reconnecting / offline). Data is only ever set with textContent. */
+"use strict";
+(function () {
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function formatTime(date) {
+    const now = new Date();
+    const sameDay = date.toDateString() === now.toDateString();
+    const hms = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+    if (sameDay) return hms;
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${hms}`;
+  }
+
+  function utcTitle(date) {
+    return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  }
+
+  function humanMs(ms) {
+    if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
+    if (ms < 1) return "<1 ms";
+    if (ms < 1000) return `${Math.round(ms)} ms`;
+    const s = ms / 1000;
+    if (s < 10) return `${s.toFixed(1)} s`;
+    if (s < 60) return `${Math.round(s)} s`;
+    const m = s / 60;
+    if (m < 60) return m >= 10 ? `${Math.round(m)} min` : `${m.toFixed(1)} min`;
+    const h = m / 60;
+    return h < 48 ? `${h.toFixed(1)} h` : `${(h / 24).toFixed(1)} d`;
+  }
+
+  /** A <time> element showing local time, with UTC on hover. */
+  function timeElement(value) {
+    const el = document.createElement("time");
+    const date = value instanceof Date ? value : new Date(value);
+    if (Number.isNaN(date.getTime())) { el.textContent = "—"; return el; }
+    el.dateTime = date.toISOString();
+    el.title = utcTitle(date);
+    el.textContent = formatTime(date);
+    return el;
+  }
+
+  function localizeTimes(root) {
+    for (const el of (root || document).querySelectorAll("time[datetime]")) {
+      const date = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(date.getTime())) continue;
+      el.title = utcTitle(date);
+      el.textContent = formatTime(date);
+    }
+    for (const el of (root || document).querySelectorAll(".js-took[data-start]")) {
+      const start = Date.parse(el.dataset.start), end = Date.parse(el.dataset.end);
+      el.textContent = Number.isNaN(start) || Number.isNaN(end) ? "" : humanMs(end - start);
+    }
+  }
+
+  function tick() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll(".ticking[data-since]")) {
+      const since = Date.parse(el.dataset.since);
+      if (!Number.isNaN(since)) el.textContent = `${humanMs(now - since)}…`;
+    }
+  }
+
+  const STATUS_LABELS = {
+    queued: "Queued", running: "Running", waiting: "Waiting", completed: "Completed", failed: "Failed",
+    cancelled: "Cancelled", skipped: "Skipped", retrying: "Retrying",
+  };
+
+  /** The same badge as the server's {% status_badge %}: a shape per status and a text label. */
+  function badge(status) {
+    const span = document.createElement("span");
+    span.className = `badge s-${status}`;
+    span.dataset.status = status;
+    const icon = document.createElement("i");
+    icon.setAttribute("aria-hidden", "true");
+    span.append(icon, STATUS_LABELS[status] || status);
+    return span;
+  }
+
+  function setBadge(el, status) {
+    if (!el) return;
+    el.replaceWith(badge(status));
+  }
+
+  // --- the live socket -------------------------------------------------------------------------------------
+  const sockets = new Set();
+
+  function renderBadge() {
+    const el = document.getElementById("live-badge");
+    if (!el) return;
+    let state = "offline";
+    if (sockets.size) {
+      const states = [...sockets].map((s) => s.state);
+      state = states.every((s) => s === "live") ? "live" : (states.includes("closed") ? "offline" : "reconnecting");
+    }
+    el.className = `live ${state}`;
+    el.querySelector(".live-text").textContent = state;
+    el.title = state === "live" ? "Live: changes appear as they happen"
+      : state === "reconnecting" ? "Reconnecting: changes will be caught up when the connection is back"
+        : "Offline: this page does not update by itself";
+  }
+
+  /**
+   * A websocket that reconnects by itself (backoff up to 10 s). handlers.onOpen(isReconnect) runs on each
+   * "hello" (a reconnect is the moment to resync over HTTP); handlers.onDeltas(list) for each batch.
+   */
+  function live(path, handlers) {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const conn = { state: "reconnecting", ws: null, opened: false, attempt: 0 };
+    sockets.add(conn);
+    function connect() {
+      let ws;
+      try { ws = new WebSocket(`${proto}//${location.host}${path}`); } catch (e) { retry(); return; }
+      conn.ws = ws;
+      ws.onmessage = (msg) => {
+        let data;
+        try { data = JSON.parse(msg.data); } catch (e) { return; }
+        if (data.type === "hello") {
+          const again = conn.opened;
+          conn.opened = true; conn.attempt = 0; conn.state = "live"; renderBadge();
+          if (handlers.onOpen) handlers.onOpen(again);
+        } else if (data.type === "deltas" && handlers.onDeltas) {
+          handlers.onDeltas(data.deltas || []);
+        }
+      };
+      ws.onclose = (event) => {
+        if (event.code === 4401) { conn.state = "closed"; renderBadge(); return; }  // logged out: stop
+        retry();
+      };
+    }
+    function retry() {
+      conn.state = conn.attempt > 5 ? "closed" : "reconnecting";
+      renderBadge();
+      const delay = Math.min(10000, 500 * 2 ** conn.attempt) * (0.75 + Math.random() * 0.5);
+      conn.attempt += 1;
+      setTimeout(connect, delay);
+    }
+    renderBadge();
+    connect();
+    return conn;
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  function setupCopy() {
+    document.addEventListener("click", (event) => {
+      const el = event.target.closest("code.copy");
+      if (!el || !navigator.clipboard) return;
+      navigator.clipboard.writeText(el.textContent.trim()).then(() => {
+        el.classList.add("copied");
+        setTimeout(() => el.classList.remove("copied"), 900);
+      }, () => {});
+    });
+  }
+
+  window.Tributary = { formatTime, humanMs, timeElement, localizeTimes, badge, setBadge, live, getJSON };
+  localizeTimes(document);
+  setupCopy();
+  setInterval(tick, 1000);
+})();

@@ -1,0 +1,105 @@
+"""Functions for the dashboard's end-to-end tests, loaded by the `manage.py serve` subprocess
+(RUNS_FUNCTION_MODULES). App id unique to this directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from runs.sdk import App, Context
+
+app = App("e2e-dashboard")
+
+LEAF_ERROR = "e2e-leaf-exploded"
+
+
+def _raise() -> None:
+    raise KeyError(LEAF_ERROR)  # the leaf's own code fails: it is the root cause of the chain's failure
+
+
+@app.function(id="e2e-leaf", retries=0)
+async def leaf(ctx: Context) -> Any:
+    await ctx.step.run("prepare", lambda: "ready")
+    return await ctx.step.run("explode", _raise)
+
+
+@app.function(id="e2e-middle", retries=0)
+async def middle(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-leaf", function=leaf, data=ctx.event.data)
+
+
+@app.function(id="e2e-top", trigger="e2e/chain", retries=0)
+async def top(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-middle", function=middle, data=ctx.event.data)
+
+
+@app.function(id="e2e-waiter", trigger="e2e/wait", retries=0)
+async def waiter(ctx: Context) -> Any:
+    approval = await ctx.step.wait_for_event("approval", event="e2e/approve", match="data.token", timeout="5m")
+    return {"approved_by": (approval or {}).get("data", {}).get("who")}
+
+
+@app.function(id="e2e-echo", trigger="e2e/echo", retries=0)
+async def echo(ctx: Context) -> Any:
+    said = await ctx.step.run("repeat", lambda: ctx.event.data)
+    return {"said": said}
+
+
+# --- operator actions (issue 5, tests/e2e/test_actions_e2e.py) ----------------------------------------------
+FIX_ERROR = "e2e-not-fixed-yet"
+
+
+def _note(data: dict[str, Any], name: str) -> str:
+    """A side effect the test counts: one line in the file the event names (the test reads it)."""
+    with open(data["effects"], "a", encoding="utf-8") as out:
+        out.write(f"{name}\n")
+    return name
+
+
+def _needs_fix(data: dict[str, Any]) -> str:
+    # The fix flag is a file the test creates: this function runs in the `manage.py serve` process.
+    if not os.path.exists(data["flag"]):
+        raise RuntimeError(FIX_ERROR)
+    return "fixed"
+
+
+@app.function(id="e2e-fix-leaf", retries=0)
+async def fix_leaf(ctx: Context) -> Any:
+    await ctx.step.run("leaf-before", lambda: _note(ctx.event.data, "leaf-before"))
+    return await ctx.step.run("needs-fix", lambda: _needs_fix(ctx.event.data))
+
+
+@app.function(id="e2e-fix-middle", retries=0)
+async def fix_middle(ctx: Context) -> Any:
+    await ctx.step.run("middle-before", lambda: _note(ctx.event.data, "middle-before"))
+    return await ctx.step.invoke("call-fix-leaf", function=fix_leaf, data=ctx.event.data)
+
+
+@app.function(id="e2e-fix-top", trigger="e2e/fix-chain", retries=0)
+async def fix_top(ctx: Context) -> Any:
+    await ctx.step.run("top-before", lambda: _note(ctx.event.data, "top-before"))
+    return {"leaf": await ctx.step.invoke("call-fix-middle", function=fix_middle, data=ctx.event.data)}
+
+
+@app.function(id="e2e-hold-leaf", retries=0)
+async def hold_leaf(ctx: Context) -> Any:
+    return await ctx.step.wait_for_event("release", event="e2e/release", match="data.token", timeout="1h")
+
+
+@app.function(id="e2e-hold-branch", retries=0)
+async def hold_branch(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-hold-leaf", function=hold_leaf, data=ctx.event.data)
+
+
+@app.function(id="e2e-hold-root", trigger="e2e/hold", retries=0)
+async def hold_root(ctx: Context) -> Any:
+    # A run started by send_event is another tree: a cascading cancel leaves it alone (O1b).
+    await ctx.step.send_event("side", {"name": "e2e/hold-side", "data": ctx.event.data})
+    return await asyncio.gather(ctx.step.invoke("call-branch", function=hold_branch, data=ctx.event.data),
+                                ctx.step.invoke("call-leaf", function=hold_leaf, data=ctx.event.data))
+
+
+@app.function(id="e2e-hold-side", trigger="e2e/hold-side", retries=0)
+async def hold_side(ctx: Context) -> Any:
+    return await ctx.step.wait_for_event("release", event="e2e/release", match="data.token", timeout="1h")

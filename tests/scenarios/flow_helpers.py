@@ -1,0 +1,55 @@
+"""Helpers shared by the flow-control scenario tests (S12-S14, S17-S19): waiting on a condition, the runs of an
+event, and the overlap of recorded executions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from runs import client
+from runs.domain import RunInfo
+
+T = TypeVar("T")
+
+
+def wait_until(read: Callable[[], T], ready: Callable[[T], bool], timeout: float = 10, what: str = "") -> T:
+    """Poll `read()` until `ready` holds for its value; TimeoutError naming the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ready(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what or 'condition'} not reached within {timeout} s: {value!r}")
+        time.sleep(0.01)
+
+
+def run_for(event_name: str, data: dict | None = None) -> RunInfo:
+    """Send one event and return the one run it started (or stored as skipped)."""
+    [run] = client.runs_for_event(client.send(event_name, data))
+    return run
+
+
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """The highest number of spans (start, end) open at one instant; an end at t closes before a start at t."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    open_now = highest = 0
+    for _, delta in edges:
+        open_now += delta
+        highest = max(highest, open_now)
+    return highest
+
+
+def slot_gaps(spans: list[tuple[float, float]]) -> list[float]:
+    """For every span that started in a slot another span had freed: how long that slot stayed idle (from the
+    earliest unused end to this start). With work always queued, this is the wake-up latency."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    freed: list[float] = []  # ends not yet followed by a start, oldest first
+    gaps = []
+    for moment, delta in edges:
+        if delta == -1:
+            freed.append(moment)
+        elif freed:
+            gaps.append(moment - freed.pop(0))
+    return gaps

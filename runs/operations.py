@@ -43,8 +43,11 @@ def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: 
         return {"matched": matched}
     record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[], filters=filters,
                                  outcome="running", total=matched)
-    done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total))
-    audit.finish(record, outcome="done", processed=done, detail=f"{done} of {matched} matched run(s)")
+    done_ids: list[str] = []
+    done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total),
+                              done_ids=done_ids)
+    audit.finish(record, outcome="done", processed=done, detail=f"{done} of {matched} matched run(s)",
+                 run_ids=done_ids)
     return {"matched": matched, "done": done}
 
 

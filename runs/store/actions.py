@@ -225,8 +225,10 @@ def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-u
     raise ActionRefused(f"unknown bulk action {action!r}; use cancel or retry")
 
 
-def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None) -> int:  # type: ignore[no-untyped-def]
-    """Cancel or retry every matching run, in batches of their own transactions; returns how many it did."""
+def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # type: ignore[no-untyped-def]
+               done_ids: list[str] | None = None) -> int:
+    """Cancel or retry every matching run, in batches of their own transactions; returns how many it did
+    (and appends their ids to `done_ids`, for the audit record)."""
     ids = list(matching_runs(action, filters).order_by("created_at", "id").values_list("id", flat=True))
     done = 0
     for start in range(0, len(ids), BULK_BATCH):
@@ -237,6 +239,8 @@ def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None) -> 
                 else:
                     retry_run(run_id, mode="from_failure", reason="retried in bulk")
                 done += 1
+                if done_ids is not None:
+                    done_ids.append(run_id)
             except ActionRefused:
                 pass  # it changed since it matched (finished, retried): nothing to do
         if on_progress is not None:

@@ -22,8 +22,15 @@ def progress(action: OperatorAction, processed: int, total: int) -> None:
     OperatorAction.objects.filter(id=action.id).update(processed=processed, total=total)
 
 
-def finish(action: OperatorAction, *, outcome: str, processed: int, detail: str = "") -> None:
-    OperatorAction.objects.filter(id=action.id).update(outcome=outcome, processed=processed, detail=detail[:2000])
+MAX_RUN_IDS = 1000  # a bulk action names at most this many runs (the count is in `processed`)
+
+
+def finish(action: OperatorAction, *, outcome: str, processed: int, detail: str = "",
+           run_ids: Sequence[str] | None = None) -> None:
+    fields: dict[str, Any] = {"outcome": outcome, "processed": processed, "detail": detail[:2000]}
+    if run_ids is not None:
+        fields["run_ids"] = list(run_ids[:MAX_RUN_IDS])
+    OperatorAction.objects.filter(id=action.id).update(**fields)
 
 
 def actions_for_run(run_id: str, limit: int = 50) -> list[OperatorAction]:

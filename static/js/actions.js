@@ -89,7 +89,8 @@
       title: cascade ? "Cancel this run and its descendants?" : "Cancel this run?",
       body: `${plural(n, "run")} will be cancelled${cascade && n > 1 ? ` (this run and ${plural(n - 1, "active descendant")})` : ""}.`,
       note: "A step already executing finishes and keeps its result; timers and waits are dropped."
-        + (cascade ? "" : " Runs it invoked keep running; a parent waiting on this run gets InvokeCancelledError."),
+        + (cascade ? " Runs started by its events (send_event) are other trees and go on."
+          : " Runs it invoked keep running; a parent waiting on this run gets InvokeCancelledError."),
       confirmLabel: `Cancel ${plural(n, "run")}`,
     });
     if (!ok) return;
@@ -107,7 +108,7 @@
       const resumes = chain.slice(1);
       options = {
         title: "Retry the root cause?",
-        body: `${executes.function_id} (${shortId(executes.id)}) is ${executes.id === runId ? "this run, " : ""}the root cause: it retries from its failed step`
+        body: `The root cause is ${executes.id === runId ? "this run, " : ""}${executes.function_id} (${shortId(executes.id)}): it retries from its failed step`
           + (resumes.length ? `; when it completes, ${plural(resumes.length, "run")} resume${resumes.length === 1 ? "s" : ""} in turn with its new result:` : "."),
         items: chain.map((run, i) => {
           const span = document.createElement("span");
@@ -135,8 +136,10 @@
     const run = done.run;
     if (mode === "from_start") {
       say("ok", "Rerun started: ", runLink(run), ".");
-    } else if (mode === "root_cause" && run.id !== runId) {
-      say("ok", "Retrying the root cause ", runLink(run), `; ${plural(chain.length - 1, "run")} will resume after it. The graph follows live.`);
+    } else if (mode === "root_cause") {
+      const after = `; ${plural(chain.length - 1, "run")} will resume after it. The graph follows live.`;
+      if (run.id === runId) say("ok", `Retrying this run, the root cause${after}`);
+      else say("ok", "Retrying the root cause ", runLink(run), after);
     } else {
       say("ok", "Retrying this run from its failed step. The page follows live.");
     }

@@ -159,6 +159,7 @@ def test_o5_retry_root_cause_on_the_leaf_turns_the_chain_green_live(operator_pag
     assert (entry.username, entry.outcome) == ("e2e-operator", "done")
     assert set(entry.run_ids) == set(chain)  # every run of the healed chain names the action
     page.wait_for_selector("#run-audit tr.audit-entry[data-action=retry_root_cause]")
+    page.screenshot(path=str(SCREENS / "run-page-after-root-cause.png"), full_page=True)
     page.goto(f"{server.url}/runs/{top.id}/")
     assert "Retry root cause" in page.locator("#run-audit").inner_text()
     page.goto(f"{server.url}/audit/?action=retry_root_cause")
@@ -224,8 +225,10 @@ def test_bulk_cancel_of_the_filtered_runs_previews_confirms_and_is_audited(opera
     entry = OperatorAction.objects.get(action="bulk_cancel")
     assert (entry.outcome, entry.total, entry.processed) == ("done", 3, 3)
     assert entry.filters == {"function": "e2e-waiter", "status": "waiting"}
+    assert sorted(entry.run_ids) == sorted(ids)  # which runs it acted on
     page.goto(f"{server.url}/audit/")
     row = page.locator(f"#action-{entry.id}")
     assert "Bulk cancel" in row.inner_text() and "3/3" in row.inner_text()
     assert "function=e2e-waiter" in row.inner_text()
+    assert row.locator("td.runs a").count() == 3
     page.screenshot(path=str(SCREENS / "audit-page.png"))

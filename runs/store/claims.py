@@ -48,9 +48,11 @@ WHERE id IN (
     {lock}
 )""" + _RETURNING
 # Take one run this worker just made due (a child it created, a parent it resumed), if nobody holds it.
+# (A parent still waiting on other steps is not taken: it is woken a little later instead, see rows.wake_resumed.)
 _HAND_OFF = _LEASE + """
 WHERE id = %s AND lease_owner IS NULL AND status IN ('queued', 'running', 'waiting')
   AND concurrency_key IS NULL
+  AND NOT EXISTS (SELECT 1 FROM runs_step WHERE runs_step.run_id = %s AND runs_step.status = 'waiting')
 """ + _RETURNING
 
 
@@ -108,7 +110,7 @@ def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
     token = new_token(worker_name)
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(_HAND_OFF, [adapt(now), token, adapt(now + lease_duration()), run_id])
+        cursor.execute(_HAND_OFF, [adapt(now), token, adapt(now + lease_duration()), run_id, run_id])
         row = cursor.fetchone()
     if not row:
         return None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from runs.ids import new_id
@@ -12,11 +12,7 @@ from runs.models import Function, Run, Step
 from runs.sdk.app import FUNCTION_FINISHED
 from runs.status import RunStatus, StepStatus
 from runs.store import live
-from runs.store.rows import run_delta, wake
-
-# A parent whose invoke resolved while other steps of it still wait is replayed a little later, so that a
-# fan-out of many children finishing together replays the parent a few times, not once per child.
-COALESCE_WAKEUPS = timedelta(milliseconds=100)
+from runs.store.rows import run_delta, wake_resumed
 
 
 class EndingRun(Protocol):
@@ -80,14 +76,14 @@ def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = N
     parent_due = _resolve_parent_txn(run, status, output, error, now) if run.parent_run_id else None
     _emit_finished_txn(run, status, output, error)
     if parent_due and not hand_off:
-        wake([parent_due], now)
+        wake_resumed(parent_due, now)
         return None
     return parent_due
 
 
 def _resolve_parent_txn(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None,
                         now: datetime) -> str | None:
-    """Resolve the parent's invoke step; returns the parent's id when it should resume at once."""
+    """Resolve the parent's invoke step; returns the parent's id when it did."""
     if status == RunStatus.COMPLETED:
         fields: dict[str, Any] = {"status": StepStatus.COMPLETED, "output": output}
     elif status == RunStatus.CANCELLED:
@@ -102,12 +98,7 @@ def _resolve_parent_txn(run: EndingRun, status: str, output: Any, error: dict[st
     # Only the step still waiting on this very child: a timed-out invoke has already failed (S5).
     resolved = Step.objects.filter(run_id=run.parent_run_id, step_id=run.parent_step_id,
                                    status=StepStatus.WAITING, child_run_id=run.id).update(ended_at=now, **fields)
-    if not resolved:
-        return None
-    if Step.objects.filter(run_id=run.parent_run_id, status=StepStatus.WAITING).exists():
-        wake([run.parent_run_id], now, delay=COALESCE_WAKEUPS)  # type: ignore[list-item]
-        return None
-    return run.parent_run_id
+    return run.parent_run_id if resolved else None
 
 
 # Functions triggered by the finished event change rarely; a short cache keeps one query off every run's end.

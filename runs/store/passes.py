@@ -38,7 +38,7 @@ from runs.store import flow, live, notify
 from runs.store.claims import hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, mark_ended_txn
 from runs.store.intake import dispatch_events_txn
-from runs.store.rows import ParentLink, new_run, publish_new_runs, run_delta, wake
+from runs.store.rows import ParentLink, new_run, publish_new_runs, run_delta, wake_resumed
 
 _STEP_FIELDS = ("step_id", "kind", "status", "output", "error", "attempts", "target", "position", "deadline",
                 "child_run_id")
@@ -136,7 +136,7 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
             if parent_due:
                 resumed = hand_off(parent_due, worker) if next_run is None else None
                 if resumed is None:
-                    wake([parent_due], now)
+                    wake_resumed(parent_due, now)
                 next_run = next_run or resumed
         # Last: the key's advisory lock is taken after every row lock of this transaction, as claims do,
         # so the two never wait on each other in opposite orders.

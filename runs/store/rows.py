@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 
 from runs.ids import new_id
-from runs.models import Run
-from runs.status import ACTIVE_RUN_STATUSES, RunStatus
+from runs.models import Run, Step
+from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
 from runs.store import live, notify
 
 
@@ -42,24 +42,41 @@ def new_run(*, app_id: str, function_id: str, event: dict[str, Any], now: dateti
     )
 
 
-def wake(run_ids: Iterable[str], now: datetime, delay: timedelta | None = None) -> None:
-    """Make runs replay soon: at once (or after `delay`) if no worker holds them, else when their holder
-    commits (the holder sees `wakeups` changed and replays again)."""
+def wake(run_ids: Iterable[str], now: datetime) -> None:
+    """Make runs replay at once if no worker holds them, else when their holder commits (the holder sees
+    `wakeups` changed and replays again)."""
     ids = list(run_ids)
     if not ids:
         return
-    due = now + delay if delay else now
-    # A run already due by then and held by nobody needs no write (and no row lock: many children of one
-    # parent finishing together would otherwise queue on the parent's row).
-    already_due = Q(lease_owner__isnull=True, ready_at__isnull=False, ready_at__lte=due)
+    # A run already due and held by nobody needs no write (and no row lock).
+    already_due = Q(lease_owner__isnull=True, ready_at__isnull=False, ready_at__lte=now)
     Run.objects.filter(id__in=ids, status__in=list(ACTIVE_RUN_STATUSES)).exclude(already_due).update(
         wakeups=F("wakeups") + 1,
+        ready_at=Case(When(Q(lease_owner__isnull=True), then=Value(now)), default=F("ready_at")),
+    )
+    notify.runs_ready()
+
+
+# A parent whose invoke resolved while other steps of it still wait is replayed a little later, so that a
+# fan-out of many children finishing together replays the parent a few times, not once per child.
+COALESCE_WAKEUPS = timedelta(milliseconds=100)
+
+
+def wake_resumed(run_id: str, now: datetime) -> None:
+    """Wake a run one of whose steps just resolved: at once if nothing else of it waits, else a little later
+    (coalescing), in one statement; a holder mid-pass sees `wakeups` changed and replays again."""
+    later = now + COALESCE_WAKEUPS
+    others_wait = Exists(Step.objects.filter(run_id=OuterRef("id"), status=StepStatus.WAITING))
+    due = Case(When(others_wait, then=Value(later)), default=Value(now))
+    already_due = Q(lease_owner__isnull=True, ready_at__isnull=False, ready_at__lte=later)
+    changed = Run.objects.filter(id=run_id, status__in=list(ACTIVE_RUN_STATUSES)).exclude(already_due).update(
+        wakeups=F("wakeups") + 1,
         ready_at=Case(
-            When(Q(lease_owner__isnull=True) & (Q(ready_at__isnull=True) | Q(ready_at__gt=due)), then=Value(due)),
+            When(Q(lease_owner__isnull=True) & (Q(ready_at__isnull=True) | Q(ready_at__gt=now)), then=due),
             default=F("ready_at"),
         ),
     )
-    if not delay:
+    if changed:  # (idle workers re-read when the next run falls due, even when that is 100 ms away)
         notify.runs_ready()
 
 

@@ -87,6 +87,10 @@ class SerializationError(NonRetriableError):
     """A value crossing a step or run boundary is not JSON."""
 
 
+class InvalidStepEvent(InvalidEvent, NonRetriableError):
+    """step.send_event was given an event intake would refuse; retrying the same code cannot help."""
+
+
 class LimitExceeded(NonRetriableError):
     """A run went past one of the engine's limits (steps per run, output size)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from runs.engine.ops import EventsSent, InvokePlanned, SleepPlanned, StepCompleted, StepMemo, WaitPlanned
 from runs.engine.passes import Blocked, PassState, now, step_error_from
-from runs.exceptions import InvalidEvent
+from runs.exceptions import InvalidEvent, InvalidStepEvent
 from runs.sdk.app import FunctionDef, FunctionRef
 from runs.sdk.durations import Duration, deadline
 from runs.sdk.values import json_roundtrip, lookup_path
@@ -127,7 +127,7 @@ class _StepCore:
         try:
             normalised = normalise_events(batch)
         except InvalidEvent as exc:
-            raise InvalidEvent(f"step.send_event({step_id!r}): {exc}") from None
+            raise InvalidStepEvent(f"step.send_event({step_id!r}): {exc}") from None
         state.record(EventsSent(step_id=step_id, events=normalised, position=state.new_position(),
                                 started_at=now()))
         return [event["id"] for event in normalised]

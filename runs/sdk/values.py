@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from typing import Any
 
 from runs.exceptions import LimitExceeded, SerializationError, StepError
 
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+# A JSON-escaped NUL: "\u0000" preceded by an even number of backslashes (else it is an escaped backslash).
+# PostgreSQL's jsonb cannot hold U+0000, so such a value would fail at commit, after the step ran.
+JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def json_roundtrip(value: Any, what: str) -> Any:
@@ -17,6 +21,8 @@ def json_roundtrip(value: Any, what: str) -> Any:
         text = json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"{what} is not JSON-serialisable: {exc}") from None
+    if JSON_NUL.search(text):
+        raise SerializationError(f"{what} contains a NUL character (\\u0000), which cannot be stored")
     if len(text.encode()) > MAX_OUTPUT_BYTES:
         # A size limit, not a type problem (S20): LimitExceeded, which is non-retriable too.
         raise LimitExceeded(f"{what} is {len(text.encode())} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)")

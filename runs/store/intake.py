@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,15 +15,13 @@ from django.utils import timezone
 from runs.exceptions import InvalidEvent
 from runs.models import CancelRule, Event, Function, Run, Step
 from runs.sdk.app import RESERVED_PREFIX
-from runs.sdk.values import lookup_path
+from runs.sdk.values import JSON_NUL, lookup_path
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
 from runs.store import flow, notify
 from runs.store.rows import new_run, publish_new_runs, wake
 
 MAX_EVENT_BYTES = 512 * 1024
 MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
-# A JSON-escaped NUL: "\u0000" preceded by an even number of backslashes (else it is an escaped backslash).
-_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:
@@ -64,7 +61,7 @@ def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[d
             size = len(text.encode())
         except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidEvent(f"{where}: data is not JSON: {exc}") from None
-        if _JSON_NUL.search(text):
+        if JSON_NUL.search(text):
             # PostgreSQL text and jsonb cannot hold U+0000.
             raise InvalidEvent(f"{where} contains a NUL character (\\u0000), which cannot be stored")
         if size > MAX_EVENT_BYTES:

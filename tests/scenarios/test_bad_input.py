@@ -133,3 +133,42 @@ def test_endless_self_invoke_stops_at_the_default_depth_limit(worker, settings) 
     assert deepest.depth == 100 and deepest.error["name"] == "InvokeDepthError"
     assert deepest.failure_cause_run_id is None
     assert root.error["name"] == "InvokeDepthError"
+
+
+# --- values no database column can hold, and events a step cannot send ---------------------------------
+
+NUL_ATTEMPTS: Counter[str] = Counter()
+
+
+@app.function(id="returns-nul", trigger="bad/nul", retries=3)
+async def returns_nul(ctx: Context) -> str:
+    def text_with_nul() -> str:
+        NUL_ATTEMPTS["step"] += 1
+        return "before\x00after"
+
+    return await ctx.step.run("nul-step", text_with_nul)
+
+
+@app.function(id="sends-bad-event", trigger="bad/send", retries=3)
+async def sends_bad_event(ctx: Context) -> None:
+    NUL_ATTEMPTS["send"] += 1
+    await ctx.step.send_event("bad-send", {"name": "inngest/reserved"})
+
+
+def test_a_nul_character_in_a_step_output_fails_the_step_clearly_not_at_commit(worker) -> None:
+    NUL_ATTEMPTS.clear()
+    [run] = client.runs_for_event(client.send("bad/nul"))
+    done = wait_for_run(run.id)
+    assert done.status == "failed"
+    assert done.error["name"] == "SerializationError"
+    assert "NUL" in done.error["message"] and "nul-step" in done.error["message"]
+    assert NUL_ATTEMPTS["step"] == 1  # non-retriable: a value that cannot be stored will not be storable later
+
+
+def test_an_event_a_step_cannot_send_fails_the_run_at_once(worker) -> None:
+    NUL_ATTEMPTS.clear()
+    [run] = client.runs_for_event(client.send("bad/send"))
+    done = wait_for_run(run.id)
+    assert done.status == "failed" and done.attempts == 1
+    assert done.error["name"] == "InvalidStepEvent" and "reserved" in done.error["message"]
+    assert NUL_ATTEMPTS["send"] == 1

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from dashboard.params import RunFilters
-from dashboard.queries import RootCause, root_causes_of
+from dashboard.queries import RootCause, propagation_up, root_causes_of
 from runs.domain import RunInfo, StepInfo
 from runs.exceptions import RunNotFound
 from runs.models import Function, OperatorAction, Run, Step
@@ -20,7 +20,6 @@ from runs.store import audit, reads
 
 SINCE_CHOICES = (("", "any time"), ("15m", "15 min"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"),
                  ("7d", "7 days"))
-MAX_CAUSE_HOPS = 200  # failure_cause links are at most RUNS_MAX_INVOKE_DEPTH long; a guard against cycles
 
 
 # --- one run ------------------------------------------------------------------------------------------------
@@ -77,22 +76,6 @@ def run_page(run_id: str) -> RunPage:
                    propagation=path, event_data=row.event_data, triggered=triggered,
                    rerun_of=reads.run_info(original, []) if original else None, reruns=reruns,
                    audit=audit.actions_for_run(run.id, limit=20))
-
-
-def propagation_up(cause_id: str) -> list[RunInfo]:
-    """From the root cause up through each ancestor that failed because of it (one query for the chain)."""
-    cause = Run.objects.filter(id=cause_id).first()
-    if cause is None:
-        return []
-    tree = {r.id: r for r in Run.objects.filter(root_run_id=cause.root_run_id, status=RunStatus.FAILED)
-            .defer("event_data", "event_user", "output")}
-    tree[cause.id] = cause
-    path = [cause]
-    while (parent := tree.get(path[-1].parent_run_id or "")) and parent.failure_cause_run_id == path[-1].id:
-        path.append(parent)
-        if len(path) > MAX_CAUSE_HOPS:
-            break
-    return [reads.run_info(r, []) for r in path]
 
 
 def _ms(start: datetime | None, end: datetime | None) -> float:
@@ -180,7 +163,9 @@ def bulk_config(filters: RunFilters) -> dict[str, Any]:
 
 def audit_entries(form: dict[str, str], *, before: int | None = None) -> tuple[list[OperatorAction], int | None]:
     """A page of the audit trail, newest first (ids grow with time), and the id to continue before."""
-    entries = OperatorAction.objects.select_related("user").order_by("-id")
+    # Filtering by run goes through the indexed join of the audit store (run_ids JSON is for display only).
+    entries = audit.actions_naming(form["run"]) if form.get("run") else OperatorAction.objects.order_by("-id")
+    entries = entries.select_related("user")
     if before:
         entries = entries.filter(id__lt=before)
     if form.get("user"):
@@ -189,11 +174,7 @@ def audit_entries(form: dict[str, str], *, before: int | None = None) -> tuple[l
         entries = entries.filter(action=form["action"])
     if form.get("outcome") in OUTCOMES:
         entries = entries.filter(outcome=form["outcome"])
-    if form.get("run"):  # JSON containment is not portable: look through recent entries in Python
-        matching = [entry for entry in entries[:2000] if form["run"] in (entry.run_ids or [])]
-        page = matching[:AUDIT_PAGE + 1]
-    else:
-        page = list(entries[:AUDIT_PAGE + 1])
+    page = list(entries[:AUDIT_PAGE + 1])
     more = len(page) > AUDIT_PAGE
     page = page[:AUDIT_PAGE]
     return page, page[-1].id if more and page else None

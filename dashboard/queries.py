@@ -39,6 +39,7 @@ GRAPH_FIELDS = ("id", "app_id", "function_id", "status", "parent_run_id", "paren
                 "triggered_by_run_id", "failure_cause_run_id", "version")
 # Timestamps of a graph come as text and are parsed only for the nodes shown: turning 20,000 timestamps of a
 # 10,000-run tree into datetimes costs more than the query (an aggregated graph shows a few hundred).
+LEAN_DEFER = ("event_data", "event_user", "output")  # what a list of runs never shows
 GRAPH_TIMES = {"started_text": Cast("started_at", CharField()), "ended_text": Cast("ended_at", CharField())}
 
 
@@ -147,6 +148,21 @@ def _follow(run_id: str, links: dict[str, str | None]) -> str:
         current = cause
         seen.add(cause)
     return current
+
+
+def propagation_up(cause_id: str) -> list[RunInfo]:
+    """From a root cause up through each ancestor that failed because of it (O2): the tree's failed runs in
+    one query, walked by dashboard.graph.propagation_path (the same walk as the invocation graph's)."""
+    cause = Run.objects.filter(id=cause_id).defer(*LEAN_DEFER).first()
+    if cause is None:
+        return []
+    rows = {r.id: r for r in Run.objects.filter(root_run_id=cause.root_run_id, status=RunStatus.FAILED)
+            .defer(*LEAN_DEFER)}
+    rows[cause.id] = cause
+    graph = analysis.build_graph({"id": r.id, "parent_run_id": r.parent_run_id, "parent_step_id": r.parent_step_id,
+                                  "status": r.status, "failure_cause_run_id": r.failure_cause_run_id}
+                                 for r in rows.values())
+    return [run_info(rows[run_id], []) for run_id in analysis.propagation_path(graph, cause.id)]
 
 
 def failing_steps(run_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any] | None]]:

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from runs import operations
 from runs.api import _bearer, allow, api_login_required, as_json, error, parse_json
-from runs.exceptions import ActionRefused, RunNotFound
+from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
 from runs.models import Run
 from runs.store import actions, reads
 from runs.store.actions import RETRY_MODES
@@ -53,6 +53,8 @@ def operator_action(view: Callable[..., JsonResponse]) -> Callable[..., JsonResp
             return view(request, body, *args, **kwargs)
         except RunNotFound as exc:
             return error(404, str(exc))
+        except InvalidFilter as exc:  # before ActionRefused (its base): bad input is 400, not a state conflict
+            return error(400, str(exc))
         except ActionRefused as exc:
             return error(409, str(exc))
 

@@ -24,6 +24,10 @@ class ActionRefused(TributaryError, ValueError):
     """An operator action cannot apply to the run in its current state."""
 
 
+class InvalidFilter(ActionRefused):
+    """A bulk action's filters are malformed (unknown key, wrong type, bad date): the request's fault."""
+
+
 class LeaseLost(TributaryError):
     """Another worker took over a run while this one executed it; this worker's results are discarded."""
 

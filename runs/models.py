@@ -176,6 +176,17 @@ class OperatorAction(models.Model):
         indexes = [models.Index(fields=["-created_at"], name="action_created")]
 
 
+class OperatorActionRun(models.Model):
+    """One run an operator action named: the indexed lookup behind a run's audit list (run_ids stays for
+    display; JSON containment is not portable across PostgreSQL and SQLite)."""
+
+    action = models.ForeignKey(OperatorAction, on_delete=models.CASCADE, related_name="runs_named")
+    run_id = models.CharField(max_length=32, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["action", "run_id"], name="action_run_once")]
+
+
 class ApiToken(models.Model):
     """A bearer token that lets scripts read the JSON API as a user."""
 

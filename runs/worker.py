@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -28,6 +29,8 @@ from runs.store.claims import claim_runs, next_due, release, renew_leases
 
 logger = logging.getLogger("runs.worker")
 
+MIN_IDLE_WAIT = 0.01  # seconds
+
 
 class Worker:
     def __init__(self, *, threads: int | None = None, app_ids: Iterable[str] | None = None,
@@ -40,6 +43,8 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._backlog: deque[ClaimedRun] = deque()  # claimed in a batch, not yet taken by a thread
+        self._backlog_lock = threading.Lock()
         self._held: dict[str, int] = {}  # lease tokens this worker holds (a batch shares one), counted
         self._held_lock = threading.Lock()
 
@@ -87,6 +92,10 @@ class Worker:
 
     def _execute_loop(self) -> None:
         while not self._stopping.is_set():
+            queued = self._take_backlog()
+            if queued is not None:
+                self._execute_held(queued)
+                continue
             seen = notify.generation()
             try:
                 claims = claim_runs(self.name, self.app_ids, limit=self.claim_batch)
@@ -98,18 +107,35 @@ class Worker:
             if not claims:
                 self._idle(seen)
                 continue
-            # More may be due: let one more idle thread look, as this one is busy now.
-            notify.wake_local()
-            self._hold(claims[0].lease_owner)  # one token leases the whole batch
-            try:
-                for index, claim in enumerate(claims):
-                    if self._stopping.is_set():
-                        for unexecuted in claims[index:]:
-                            release(unexecuted)
-                        break
-                    self._execute_chain(claim)
-            finally:
-                self._hold_release(claims[0].lease_owner)
+            for claim in claims:
+                self._hold(claim.lease_owner)  # held until executed: the heartbeat renews the batch's lease
+            first, rest = claims[0], claims[1:]
+            if rest:
+                # The rest of the batch goes to idle threads of this worker, not after this one's runs.
+                with self._backlog_lock:
+                    self._backlog.extend(rest)
+            # More may be due, or waiting in the backlog: let idle threads look, as this one is busy now.
+            notify.wake_local(1 + len(rest))
+            self._execute_held(first)
+        for claim in self._drain_backlog():
+            release(claim)  # stopping: give claimed but unexecuted runs back at once
+            self._hold_release(claim.lease_owner)
+
+    def _execute_held(self, claim: ClaimedRun) -> None:
+        try:
+            self._execute_chain(claim)
+        finally:
+            self._hold_release(claim.lease_owner)
+
+    def _take_backlog(self) -> ClaimedRun | None:
+        with self._backlog_lock:
+            return self._backlog.popleft() if self._backlog else None
+
+    def _drain_backlog(self) -> list[ClaimedRun]:
+        with self._backlog_lock:
+            drained = list(self._backlog)
+            self._backlog.clear()
+            return drained
 
     def _execute_chain(self, claim: ClaimedRun | None) -> None:
         """Execute a claimed run, then whatever run its commit handed to this thread, and so on."""
@@ -134,13 +160,13 @@ class Worker:
     def _idle(self, seen: int) -> None:
         timeout = self.idle_poll
         try:
-            due = next_due()
+            due = next_due(self.app_ids)
         except Exception:
             due = None
         if due is not None:
-            timeout = max(0.0, min(timeout, (due - timezone.now()).total_seconds()))
-        if timeout > 0:
-            notify.wait_for_wakeup(seen, timeout)
+            # At least a moment: a run due now that this claim did not get is another worker's (SKIP LOCKED).
+            timeout = max(MIN_IDLE_WAIT, min(timeout, (due - timezone.now()).total_seconds()))
+        notify.wait_for_wakeup(seen, timeout)
 
     def _hold(self, token: str) -> None:
         with self._held_lock:

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from runs.domain import ClaimedRun
 from runs.engine import driver
-from runs.engine.ops import RunFailed
+from runs.engine.ops import RunFailed, StepOp
 from runs.engine.passes import Invocation
 from runs.sdk.app import find_function
 from runs.store.passes import commit_checkpoint, finish_pass, load_memo
@@ -30,5 +30,12 @@ def execute_claimed(claim: ClaimedRun) -> ClaimedRun | None:
         body_failures=claim.body_failures, depth=claim.depth,
         retry_base_seconds=settings.RUNS_RETRY_BASE_SECONDS, max_depth=settings.RUNS_MAX_INVOKE_DEPTH,
     )
-    result = driver.execute(function, invocation, lambda ops: commit_checkpoint(claim, ops))
-    return finish_pass(claim, result.ops, result.outcome, memo)
+    checkpoints = 0
+
+    def checkpoint(ops: list[StepOp]) -> None:
+        nonlocal checkpoints
+        commit_checkpoint(claim, ops)
+        checkpoints += 1
+
+    result = driver.execute(function, invocation, checkpoint)
+    return finish_pass(claim, result.ops, result.outcome, memo, checkpointed=checkpoints > 0)

@@ -38,13 +38,18 @@ class _StepCore:
         self._state.block()
         return _BLOCK
 
-    def _begin_run(self, base_id: str) -> tuple[str, StepMemo | None, Any]:
+    def _begin_run(self, base_id: str) -> tuple[str, StepMemo | None, Any, bool]:
+        """(step id, memo, replayed value, whether to execute the step now)."""
         state = self._state
         step_id = state.step_id(base_id)
         memo = state.recorded(step_id, StepKind.RUN)
         if memo is not None and memo.status != StepStatus.RETRYING:
-            return step_id, memo, self._replayed(memo)
-        return step_id, memo, None
+            return step_id, memo, self._replayed(memo), False
+        if memo is not None and memo.deadline is not None and memo.deadline > now():
+            # Its next attempt is not due yet (backoff, RetryAfterError), whatever woke the run (S15).
+            state.block()
+            return step_id, memo, _BLOCK, False
+        return step_id, memo, None, True
 
     def _end_run(self, step_id: str, memo: StepMemo | None, position: int, started: Any,
                  output: Any = None, exc: BaseException | None = None) -> Any:
@@ -145,8 +150,8 @@ class AsyncStep(_StepCore):
         return await asyncio.get_running_loop().create_future()
 
     async def run(self, step_id: str, fn: Callable[..., Any], *args: Any) -> Any:
-        step_id, memo, value = self._begin_run(step_id)
-        if memo is not None and memo.status != StepStatus.RETRYING:
+        step_id, memo, value, execute = self._begin_run(step_id)
+        if not execute:
             return await self._wait_forever() if value is _BLOCK else value
         position = memo.position if memo else self._state.new_position()
         await self._flush()  # earlier steps become durable before this side effect starts
@@ -197,8 +202,8 @@ class SyncStep(_StepCore):
         return value
 
     def run(self, step_id: str, fn: Callable[..., Any], *args: Any) -> Any:
-        step_id, memo, value = self._begin_run(step_id)
-        if memo is not None and memo.status != StepStatus.RETRYING:
+        step_id, memo, value, execute = self._begin_run(step_id)
+        if not execute:
             return self._value(value)
         position = memo.position if memo else self._state.new_position()
         self._state.flush()

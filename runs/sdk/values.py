@@ -18,8 +18,9 @@ JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 def json_roundtrip(value: Any, what: str) -> Any:
     """`json.loads(json.dumps(value))`, or a SerializationError naming `what` and the offending type."""
     try:
-        text = json.dumps(value)
-    except (TypeError, ValueError) as exc:
+        # allow_nan=False: NaN and Infinity are not JSON, and no database JSON column takes them.
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"{what} is not JSON-serialisable: {exc}") from None
     if JSON_NUL.search(text):
         raise SerializationError(f"{what} contains a NUL character (\\u0000), which cannot be stored")
@@ -35,7 +36,13 @@ def error_dict(exc: BaseException) -> dict[str, Any]:
         return {"name": exc.name, "message": exc.message, "stack": exc.stack, "type": type(exc).__name__,
                 "run_id": exc.run_id}
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"name": type(exc).__name__, "message": str(exc), "stack": stack, "type": type(exc).__name__}
+    return {"name": type(exc).__name__, "message": storable_text(str(exc)), "stack": storable_text(stack),
+            "type": type(exc).__name__}
+
+
+def storable_text(text: str) -> str:
+    """Text every database column takes: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def lookup_path(document: dict[str, Any], path: str | None) -> Any:

@@ -122,11 +122,9 @@ def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
     """Resume a failed run from its failed step under the same id: earlier steps replay, attempts go on.
 
     A failed invoke step invokes again when replayed: a new child, recorded as the step's next attempt."""
-    failed = (Step.objects.filter(run_id=run.id, status=StepStatus.FAILED,
-                                  kind__in=[StepKind.RUN, StepKind.INVOKE])
-              .order_by("-position", "-id").first())
+    failed = _failed_step_of(run)
     if failed is not None:
-        Step.objects.filter(id=failed.id).update(status=StepStatus.RETRYING, ended_at=None)
+        Step.objects.filter(id=failed.id).update(status=StepStatus.RETRYING, ended_at=None, deadline=None)
     else:  # the body itself failed: its next attempt is numbered after the ones it had
         Run.objects.filter(id=run.id).update(body_failures=F("attempts"))
     Run.objects.filter(id=run.id).update(
@@ -134,6 +132,20 @@ def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
         lease_owner=None, status_reason=reason, version=F("version") + 1)
     live.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
     notify.runs_ready()
+
+
+def _failed_step_of(run: Run) -> Step | None:
+    """The step whose failure failed the run: its error is the run's (or its child is the run's cause). A
+    failed step the code caught is not it: then the body failed, and the body is what runs again."""
+    error = run.error or {}
+    for step in Step.objects.filter(run_id=run.id, status=StepStatus.FAILED,
+                                    kind__in=[StepKind.RUN, StepKind.INVOKE]).order_by("-position", "-id"):
+        caused = run.failure_cause_run_id is not None and step.child_run_id == run.failure_cause_run_id
+        same_error = (step.error or {}).get("name") == error.get("name") and \
+            (step.error or {}).get("message") == error.get("message")
+        if caused or same_error:
+            return step
+    return None
 
 
 def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
@@ -227,8 +239,10 @@ def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-u
 
 def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # type: ignore[no-untyped-def]
                done_ids: list[str] | None = None) -> int:
-    """Cancel or retry every matching run, in batches of their own transactions; returns how many it did
-    (and appends their ids to `done_ids`, for the audit record)."""
+    """Cancel or retry every matching run; returns how many it did (and appends their ids to `done_ids`, for
+    the audit record). Each run is its own transaction (cancel_run/retry_run commit one by one, so a refusal
+    or a crash leaves the runs already done done); batches of BULK_BATCH only bound how often `on_progress`
+    reports."""
     ids = list(matching_runs(action, filters).order_by("created_at", "id").values_list("id", flat=True))
     done = 0
     for start in range(0, len(ids), BULK_BATCH):

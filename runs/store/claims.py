@@ -157,6 +157,7 @@ def release(claim: ClaimedRun) -> None:
     Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(lease_owner=None, ready_at=timezone.now())
 
 
-def next_due() -> datetime | None:
-    """When the earliest scheduled run falls due (a timer, a retry, a lease expiry)."""
-    return Run.objects.filter(ready_at__isnull=False).order_by("ready_at").values_list("ready_at", flat=True).first()
+def next_due(app_ids: Sequence[str]) -> datetime | None:
+    """When the earliest scheduled run of these apps falls due (a timer, a retry, a lease expiry)."""
+    return (Run.objects.filter(ready_at__isnull=False, app_id__in=list(app_ids)).order_by("ready_at")
+            .values_list("ready_at", flat=True).first())

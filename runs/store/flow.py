@@ -36,9 +36,13 @@ def lock_keys(keys: Iterable[str]) -> None:
     """Serialise work on these keys until the transaction ends (sorted: no deadlocks between workers)."""
     if connection.vendor != "postgresql":
         return
+    ids = sorted({_lock_id(key) for key in keys})
+    if not ids:
+        return
     with connection.cursor() as cursor:
-        for key in sorted(set(keys)):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_id(key)])
+        # One statement, in sorted order (the subquery's order is the order the locks are taken in).
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::int[]) AS k ORDER BY 1) AS sorted",
+                       [ids])
 
 
 def _lock_id(key: str) -> int:

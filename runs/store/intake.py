@@ -81,6 +81,8 @@ def send_events(events: Sequence[Any], *, internal: bool = False) -> list[str]:
 def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | None = None,
                         only_functions: set[tuple[str, str]] | None = None) -> list[Run]:
     """Inside a transaction: store new events, start triggered runs, resolve waiting steps."""
+    # Two senders of one event id at once: the second waits here, then sees the id as known (not a 500).
+    flow.lock_keys(f"event:{e['id']}" for e in batch)
     known = set(Event.objects.filter(id__in=[e["id"] for e in batch]).values_list("id", flat=True))
     fresh, seen = [], set(known)
     for event in batch:

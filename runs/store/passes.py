@@ -51,32 +51,29 @@ def load_memo(claim: ClaimedRun) -> dict[str, StepMemo]:
     rows = list(Step.objects.filter(run_id=claim.id).values(*_STEP_FIELDS))
     now = timezone.now()
     if any(r["status"] == StepStatus.WAITING and r["deadline"] and r["deadline"] <= now for r in rows):
-        with transaction.atomic():
-            if not Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(version=F("version")):
-                raise LeaseLost(f"run {claim.id} is no longer held by {claim.lease_owner}")
-            _expire_waits_txn(claim.id, now)
+        # No lease check needed: a deadline that passed has passed for whoever holds the run. Each step row is
+        # settled by a conditional update (step row only), so an event or a child's end resolving the same step
+        # at the same moment wins or loses cleanly, never deadlocks.
+        _expire_waits(claim.id, now)
         rows = list(Step.objects.filter(run_id=claim.id).values(*_STEP_FIELDS))
     return {r["step_id"]: StepMemo(step_id=r["step_id"], kind=r["kind"], status=r["status"], output=r["output"],
                                    error=r["error"], attempts=r["attempts"], target=r["target"],
                                    position=r["position"], deadline=r["deadline"]) for r in rows}
 
 
-def _expire_waits_txn(run_id: str, now: datetime) -> None:
-    for step in Step.objects.filter(run_id=run_id, status=StepStatus.WAITING, deadline__lte=now):
-        step.ended_at = now
-        step.wait_event = None
+def _expire_waits(run_id: str, now: datetime) -> None:
+    expired = Step.objects.filter(run_id=run_id, status=StepStatus.WAITING, deadline__lte=now)
+    for step in expired.only("id", "kind", "target", "child_run_id"):
         if step.kind == StepKind.INVOKE:
-            step.status = StepStatus.FAILED
-            step.error = {
+            fields: dict[str, Any] = {"status": StepStatus.FAILED, "error": {
                 "type": "InvokeTimeoutError", "name": "InvokeTimeoutError", "stack": None,
                 "message": f"invoked function {step.target} (run {step.child_run_id}) did not finish before the "
                            f"step's timeout; the invoked run keeps running",
                 "run_id": step.child_run_id,
-            }
+            }}
         else:
-            step.status = StepStatus.COMPLETED  # a sleep ends; a wait for an event returns None
-            step.output = None
-        step.save(update_fields=["status", "error", "output", "ended_at", "wait_event"])
+            fields = {"status": StepStatus.COMPLETED, "output": None}  # a sleep ends; a wait returns None
+        Step.objects.filter(id=step.id, status=StepStatus.WAITING).update(ended_at=now, wait_event=None, **fields)
 
 
 def commit_checkpoint(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
@@ -101,7 +98,7 @@ def commit_checkpoint(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
 
 
 def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
-                memo: dict[str, StepMemo]) -> ClaimedRun | None:
+                memo: dict[str, StepMemo], *, checkpointed: bool = False) -> ClaimedRun | None:
     """Commit a pass's remaining steps and its outcome; release the lease.
 
     Returns a run this worker should execute next, already leased to it: the first child the pass invoked,
@@ -122,7 +119,8 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
             held = mark_ended_txn(claim, status, now=now, output=output, error=error, attempts=attempts,
                                   cause_run_id=cause, lease_owner=claim.lease_owner)
         else:
-            held = _suspend_txn(claim, ops, outcome, memo, now, attempts, replay_now=bool(refusals))
+            held = _suspend_txn(claim, ops, outcome, memo, now, attempts, replay_now=bool(refusals),
+                                checkpointed=checkpointed)
         if not held:
             _commit_without_lease_txn(claim, ops)
             return None
@@ -155,7 +153,7 @@ def _commit_without_lease_txn(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
 
 
 def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
-                 now: datetime, attempts: int, replay_now: bool) -> bool:
+                 now: datetime, attempts: int, replay_now: bool, checkpointed: bool = False) -> bool:
     """The run waits: for a retry, a timer, a child or an event. Schedule its next replay."""
     body_failures = claim.body_failures
     due: list[datetime] = []
@@ -166,8 +164,17 @@ def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, mem
         due.append(outcome.retry_at or now)
         fields["error"] = outcome.error
     resolved_here = {op.step_id for op in ops if isinstance(op, StepCompleted | StepFailed)}
-    waiting = [m.deadline for m in memo.values()
-               if m.status == StepStatus.WAITING and m.deadline and m.step_id not in resolved_here]
+    pending = (StepStatus.WAITING, StepStatus.RETRYING)
+    recorded: list[tuple[str, datetime | None]]
+    if checkpointed:
+        # Steps were saved mid-pass (planned waits, retries due later): the database has them all.
+        recorded = list(Step.objects.filter(run_id=claim.id, status__in=pending, deadline__isnull=False)
+                        .exclude(step_id__in=resolved_here).values_list("status", "deadline"))
+    else:
+        recorded = [(m.status, m.deadline) for m in memo.values()
+                    if m.status in pending and m.step_id not in resolved_here]
+    waiting = [deadline for status, deadline in recorded if deadline and status == StepStatus.WAITING]
+    due += [deadline for status, deadline in recorded if deadline and status == StepStatus.RETRYING]
     waiting += [op.deadline for op in ops if isinstance(op, InvokePlanned | WaitPlanned)]
     waiting += [op.until for op in ops if isinstance(op, SleepPlanned)]
     due += [op.retry_at for op in ops if isinstance(op, StepFailed) and op.retry_at]
@@ -285,16 +292,18 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
              "ended_at": op.ended_at.isoformat(), "error": None if completed else op.error}  # type: ignore[union-attr]
     output = op.output if completed else None  # type: ignore[union-attr]
     error = None if completed else op.error  # type: ignore[union-attr]
+    # A step to retry keeps its next attempt's time as its deadline: it is not executed before (S15).
+    deadline = None if completed else op.retry_at  # type: ignore[union-attr]
     existing = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first() if op.attempt > 1 else None
     if existing is None:
         new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=op.kind, position=op.position,
-                              status=status, output=output, error=error, attempts=op.attempt,
+                              status=status, output=output, error=error, attempts=op.attempt, deadline=deadline,
                               history=[entry], started_at=op.started_at, ended_at=op.ended_at))
         return
     existing.status, existing.output, existing.error = status, output, error
-    existing.attempts, existing.ended_at = op.attempt, op.ended_at
+    existing.attempts, existing.ended_at, existing.deadline = op.attempt, op.ended_at, deadline
     existing.history = [*existing.history, entry]
-    existing.save(update_fields=["status", "output", "error", "attempts", "ended_at", "history"])
+    existing.save(update_fields=["status", "output", "error", "attempts", "ended_at", "history", "deadline"])
 
 
 # Configurations of functions seen registered: an invoke target checked once needs no query again (a worker

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from runs.domain import RunInfo, StepInfo
-from runs.exceptions import ActionRefused, RunNotFound
+from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
 from runs.models import Run, Step
 
 
@@ -55,24 +57,40 @@ def step_info(step: Step) -> StepInfo:
 
 def filtered_runs(filters: dict[str, Any]) -> QuerySet[Run]:
     """Runs matching the runs page's filters: function, app, status, since/until (datetimes or ISO text),
-    root_run_id (a whole tree), root_only."""
+    root_run_id (a whole tree), root_only. A malformed value raises InvalidFilter (a 400 over HTTP)."""
     known = {"function", "function_id", "app", "app_id", "status", "since", "until", "root_run_id", "root_only"}
     unknown = set(filters) - known
     if unknown:
-        raise ActionRefused(f"unknown filters: {', '.join(sorted(unknown))}")
+        raise ActionRefused(f"unknown filters: {', '.join(sorted(unknown))}")  # 409, as the API contract has it
     runs = Run.objects.all()
     for key, field in (("function", "function_id"), ("function_id", "function_id"), ("app", "app_id"),
                        ("app_id", "app_id"), ("status", "status"), ("root_run_id", "root_run_id")):
         value = filters.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidFilter(f"{key} must be text, not {type(value).__name__}")
         if value:
             runs = runs.filter(**{field: value})
     for key, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
         value = filters.get(key)
-        if value:
-            moment = parse_datetime(value) if isinstance(value, str) else value
-            if moment is None:
-                raise ActionRefused(f"{key} must be an ISO date-time, not {value!r}")
-            runs = runs.filter(**{lookup: moment})
+        if value is not None and value != "":
+            runs = runs.filter(**{lookup: _moment(key, value)})
     if filters.get("root_only"):
         runs = runs.filter(parent_run_id__isnull=True)
     return runs
+
+
+def _moment(key: str, value: object) -> datetime:
+    """A since/until filter as an aware datetime: ISO text (JSON callers) or a datetime (Python callers).
+    A naive one is read as UTC, the zone the store keeps."""
+    if isinstance(value, datetime):
+        moment: datetime | None = value
+    elif isinstance(value, str):
+        try:  # parse_datetime returns None for text that is not a date-time, raises for impossible dates
+            moment = parse_datetime(value.strip())
+        except ValueError as exc:
+            raise InvalidFilter(f"{key} is not a valid date-time: {value[:64]!r} ({exc})") from exc
+    else:
+        raise InvalidFilter(f"{key} must be an ISO 8601 date-time string, not {type(value).__name__}")
+    if moment is None:
+        raise InvalidFilter(f"{key} must be an ISO 8601 date-time, not {str(value)[:64]!r}")
+    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment

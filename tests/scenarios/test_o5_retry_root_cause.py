@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from runs import client
@@ -146,3 +148,27 @@ def test_o4_refusals(worker) -> None:
     with pytest.raises(ActionRefused):
         client.retry_run(chain[0].id, mode="sideways")
     assert OperatorAction.objects.filter(outcome="refused").count() == 3
+
+
+@app.function(id="o4-caught", trigger="o4/caught", retries=0)
+async def caught(ctx: Context) -> str:
+    def always_fails() -> None:
+        effect("caught-step")
+        raise RuntimeError("handled by the code")
+
+    with contextlib.suppress(Exception):
+        await ctx.step.run("optional", always_fails)
+    if not FIXED["value"]:
+        raise ValueError("the body itself is broken")
+    return "fine"
+
+
+def test_o4_retry_from_failure_reruns_the_body_not_a_step_whose_failure_was_caught(worker) -> None:
+    [run] = client.runs_for_event(client.send("o4/caught"))
+    assert wait_for_run(run.id).status == "failed"
+    FIXED["value"] = True
+    client.retry_run(run.id)
+    done = wait_for_run(run.id)
+    assert done.status == "completed" and done.output == "fine"
+    assert EFFECTS["caught-step"] == 1  # the caught step replayed its failure; it did not run again
+    assert done.attempts == 2

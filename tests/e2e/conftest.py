@@ -21,9 +21,10 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
+
+from tests.integration.processes import database_url_for_workers
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -52,21 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if "tests/e2e" in str(item.fspath):
                 item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def database_url() -> str:
-    """The URL of the database pytest-django created (its NAME is the test database)."""
-    from django.db import connection
-
-    params = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(params['NAME']).resolve()}"
-    user = quote(params.get("USER") or "", safe="")
-    password = quote(params.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = params.get("HOST") or ""
-    port = f":{params['PORT']}" if params.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{quote(params['NAME'], safe='')}"
 
 
 def free_port() -> int:
@@ -144,7 +130,7 @@ def live_server_process(django_db_setup: None, django_db_blocker: Any, tmp_path_
         tmp = tmp_path_factory.mktemp("e2e-serve")
         log_path = tmp / "serve.log"
         env = dict(os.environ)
-        env.update({"DATABASE_URL": database_url(), "RUNS_DATA_DIR": str(tmp), "RUNS_EVENT_KEY": EVENT_KEY,
+        env.update({"DATABASE_URL": database_url_for_workers(), "RUNS_DATA_DIR": str(tmp), "RUNS_EVENT_KEY": EVENT_KEY,
                     "RUNS_FUNCTION_MODULES": "tests.e2e.e2e_functions,dashboard.demo_functions",
                     "RUNS_RETRY_BASE_SECONDS": "0.01", "PYTHONUNBUFFERED": "1",
                     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"})

@@ -33,6 +33,8 @@ requires_postgres = pytest.mark.skipif(
 def database_url_for_workers() -> str:
     """The URL of the database pytest-django created (its NAME is the test database, not the dev one)."""
     params = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(params['NAME']).resolve()}"
     user = quote(params.get("USER") or "", safe="")
     password = quote(params.get("PASSWORD") or "", safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")

@@ -14,10 +14,10 @@ from runs.models import Run
 from runs.sdk.app import all_functions
 from runs.store.functions import sync_functions
 from runs.testing import wait_for_run
+from tests.helpers import max_overlap, slot_gaps
 from tests.integration import flow_functions
 from tests.integration.effects import lines
 from tests.integration.processes import requires_postgres, worker_fleet
-from tests.scenarios.flow_helpers import max_overlap, slot_gaps
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 

@@ -8,6 +8,7 @@ from typing import Any
 from runs import client
 from runs.sdk import App, Context, InvokeTimeoutError, StepError
 from runs.testing import wait_for_run
+from tests.helpers import run_id_for
 
 app = App("s11-invoke-timeout-app")
 
@@ -39,13 +40,8 @@ async def in_time(ctx: Context) -> Any:
     return await ctx.step.invoke("call-slow", function=slow_child, data={"nap": 10}, timeout="30s")
 
 
-def _run_for(event_name: str) -> str:
-    [run] = client.runs_for_event(client.send(event_name))
-    return run.id
-
-
 def test_s11_timeout_fails_the_parent_and_the_child_runs_to_completion(worker) -> None:  # S11, S5
-    parent = wait_for_run(_run_for("s11/uncaught"), timeout=10)
+    parent = wait_for_run(run_id_for("s11/uncaught"), timeout=10)
     assert parent.status == "failed"
     assert parent.error is not None and parent.error["name"] == "InvokeTimeoutError"
     [step] = parent.steps
@@ -68,7 +64,7 @@ def test_s11_timeout_fails_the_parent_and_the_child_runs_to_completion(worker) -
 
 
 def test_s11_timeout_is_a_catchable_step_error_naming_the_child(worker) -> None:  # S11
-    parent = wait_for_run(_run_for("s11/caught"), timeout=10)
+    parent = wait_for_run(run_id_for("s11/caught"), timeout=10)
     assert parent.status == "completed", parent.error
     child_id = parent.steps[0].child_run_id
     assert parent.output["caught"] == "InvokeTimeoutError" and parent.output["is_step_error"] is True
@@ -79,6 +75,6 @@ def test_s11_timeout_is_a_catchable_step_error_naming_the_child(worker) -> None:
 
 
 def test_s11_a_child_that_ends_before_the_timeout_returns_its_value(worker) -> None:  # S11
-    parent = wait_for_run(_run_for("s11/in-time"), timeout=10)
+    parent = wait_for_run(run_id_for("s11/in-time"), timeout=10)
     assert parent.status == "completed", parent.error
     assert parent.output == {"said": "child finished"}

@@ -11,7 +11,7 @@ from typing import Any
 from runs import client
 from runs.sdk import App, Context, RateLimit, RateLimitedError, StepError
 from runs.testing import wait_for_run
-from tests.scenarios.flow_helpers import run_for
+from tests.helpers import run_for
 
 app = App("s12-rate-limited-child-app")
 

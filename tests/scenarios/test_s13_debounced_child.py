@@ -11,7 +11,7 @@ from runs import client
 from runs.models import Run
 from runs.sdk import App, Context, Debounce, InvokeTimeoutError
 from runs.testing import wait_for_run
-from tests.scenarios.flow_helpers import run_for, wait_until
+from tests.helpers import run_for, wait_until
 
 app = App("s13-debounced-child-app")
 

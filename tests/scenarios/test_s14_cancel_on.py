@@ -19,7 +19,7 @@ from runs.models import Run
 from runs.sdk import App, Cancel, Concurrency, Context, InvokeCancelledError
 from runs.testing import wait_for_run
 from runs.worker import Worker
-from tests.scenarios.flow_helpers import run_for, wait_until
+from tests.helpers import run_for, wait_until
 
 app = App("s14-cancel-on-app")
 

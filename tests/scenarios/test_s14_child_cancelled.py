@@ -3,9 +3,7 @@ cancelled" error; any run not yet finished (queued, running or waiting) can be c
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from runs.domain import RunInfo
 from runs.exceptions import ActionRefused
 from runs.sdk import App, Context, InvokeCancelledError, StepError
 from runs.testing import wait_for_run
+from tests.helpers import run_id_for, wait_until
 
 app = App("s14-child-cancelled-app")
 
@@ -53,17 +52,6 @@ async def never_run(ctx: Context) -> str:
     return _note("never-run")
 
 
-def wait_until(read: Callable[[], RunInfo], ready: Callable[[RunInfo], bool], timeout: float = 10) -> RunInfo:
-    deadline = time.monotonic() + timeout
-    while True:
-        info = read()
-        if ready(info):
-            return info
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"run {info.id} is {info.status}")
-        time.sleep(0.01)
-
-
 def _child_asleep(parent_id: str) -> RunInfo:
     """The parent's child once it is suspended on its one-hour sleep."""
     parent = wait_until(lambda: client.get_run(parent_id), lambda r: bool(r.steps and r.steps[0].child_run_id))
@@ -72,13 +60,8 @@ def _child_asleep(parent_id: str) -> RunInfo:
                       lambda r: r.status == "waiting" and any(s.step_id == "long-nap" for s in r.steps))
 
 
-def _run_for(event_name: str) -> str:
-    [run] = client.runs_for_event(client.send(event_name))
-    return run.id
-
-
 def test_s14_cancelled_child_fails_the_waiting_parent_with_a_clear_error(worker) -> None:  # S14
-    parent_id = _run_for("s14/uncaught")
+    parent_id = run_id_for("s14/uncaught")
     child = _child_asleep(parent_id)
     assert client.get_run(parent_id).status == "waiting"
 
@@ -99,7 +82,7 @@ def test_s14_cancelled_child_fails_the_waiting_parent_with_a_clear_error(worker)
 
 
 def test_s14_cancellation_is_a_catchable_step_error(worker) -> None:  # S14
-    parent_id = _run_for("s14/caught")
+    parent_id = run_id_for("s14/caught")
     child = _child_asleep(parent_id)
     client.cancel_run(child.id)
     parent = wait_for_run(parent_id)
@@ -111,7 +94,7 @@ def test_s14_cancellation_is_a_catchable_step_error(worker) -> None:  # S14
 
 def test_s17b_a_waiting_run_can_be_cancelled_and_never_resumes(worker) -> None:  # S17b
     EXECUTED.clear()
-    run_id = _run_for("s14/sleep")
+    run_id = run_id_for("s14/sleep")
     wait_until(lambda: client.get_run(run_id), lambda r: r.status == "waiting")
     assert client.cancel_run(run_id).status == "cancelled"
     info = client.get_run(run_id)
@@ -125,18 +108,18 @@ def test_s17b_a_queued_run_can_be_cancelled_before_any_worker_sees_it(transactio
     EXECUTED.clear()
     with testing.worker():
         pass  # registers the functions (a worker syncs them on start), then stops: nothing will claim the run
-    run_id = _run_for("s14/queued")
+    run_id = run_id_for("s14/queued")
     assert client.get_run(run_id).status == "queued"
     assert client.cancel_run(run_id).status == "cancelled"
     with testing.worker():
-        probe = _run_for("s14/queued")  # a later run of the same function does execute
+        probe = run_id_for("s14/queued")  # a later run of the same function does execute
         assert wait_for_run(probe).status == "completed"
     assert EXECUTED == {"never-run": 1}
     assert client.get_run(run_id).status == "cancelled"
 
 
 def test_o3_cancelling_a_waiting_parent_with_cascade_cancels_its_child(worker) -> None:  # S17b, O3
-    parent_id = _run_for("s14/uncaught")
+    parent_id = run_id_for("s14/uncaught")
     child = _child_asleep(parent_id)
     client.cancel_run(parent_id, cascade=True)
     assert client.get_run(parent_id).status == "cancelled"  # not failed by its own cancelled child

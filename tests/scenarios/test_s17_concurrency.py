@@ -15,7 +15,7 @@ from runs import client, testing
 from runs.sdk import App, Concurrency, Context
 from runs.testing import wait_for_run
 from runs.worker import Worker
-from tests.scenarios.flow_helpers import max_overlap, run_for, slot_gaps, wait_until
+from tests.helpers import max_overlap, run_for, slot_gaps, wait_until
 
 app = App("s17-concurrency-app")
 

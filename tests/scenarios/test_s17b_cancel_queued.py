@@ -15,7 +15,7 @@ from runs.models import Run
 from runs.sdk import App, Concurrency, Context, Debounce
 from runs.testing import wait_for_run
 from runs.worker import Worker
-from tests.scenarios.flow_helpers import run_for, wait_until
+from tests.helpers import run_for, wait_until
 
 app = App("s17b-cancel-queued-app")
 

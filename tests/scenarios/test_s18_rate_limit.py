@@ -10,7 +10,7 @@ from typing import Any
 from runs import client
 from runs.sdk import App, Context, RateLimit
 from runs.testing import wait_for_run
-from tests.scenarios.flow_helpers import run_for
+from tests.helpers import run_for
 
 app = App("s18-rate-limit-app")
 

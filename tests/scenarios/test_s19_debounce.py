@@ -12,7 +12,7 @@ from runs import client
 from runs.models import Run
 from runs.sdk import App, Context, Debounce
 from runs.testing import wait_for_run
-from tests.scenarios.flow_helpers import run_for
+from tests.helpers import run_for
 
 app = App("s19-debounce-app")
 

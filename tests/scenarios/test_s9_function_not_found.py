@@ -7,6 +7,7 @@ from typing import Any
 from runs import client
 from runs.sdk import App, Context, FunctionNotFoundError, StepError, reference_function
 from runs.testing import wait_for_run
+from tests.helpers import run_id_for
 
 app = App("s9-not-found-app")
 
@@ -34,14 +35,9 @@ def sync_invokes_missing(ctx: Context) -> Any:
     return ctx.step.invoke("call-ghost", function=reference_function("s9-sync-ghost"))
 
 
-def _run_for(event_name: str) -> str:
-    [run] = client.runs_for_event(client.send(event_name))
-    return run.id
-
-
 def test_s9_missing_function_fails_the_step_at_once_and_names_the_id(worker) -> None:  # S9
     ATTEMPTS.clear()
-    done = wait_for_run(_run_for("s9/uncaught"))
+    done = wait_for_run(run_id_for("s9/uncaught"))
     assert done.status == "failed"
     assert done.error is not None and "s9-ghost-function" in done.error["message"]
     assert done.error["name"] == "FunctionNotFoundError"
@@ -57,7 +53,7 @@ def test_s9_missing_function_fails_the_step_at_once_and_names_the_id(worker) -> 
 
 
 def test_s9_missing_function_in_another_app_is_a_catchable_step_error(worker) -> None:  # S9
-    done = wait_for_run(_run_for("s9/caught"))
+    done = wait_for_run(run_id_for("s9/caught"))
     assert done.status == "completed", done.error
     assert done.output["caught"] == "FunctionNotFoundError" and done.output["is_step_error"] is True
     assert "s9-ghost" in done.output["message"] and "s9-no-such-app" in done.output["message"]
@@ -65,7 +61,7 @@ def test_s9_missing_function_in_another_app_is_a_catchable_step_error(worker) ->
 
 
 def test_s9_missing_function_from_a_plain_def_function(worker) -> None:  # S9
-    done = wait_for_run(_run_for("s9/sync"))
+    done = wait_for_run(run_id_for("s9/sync"))
     assert done.status == "failed"
     assert done.error is not None and "s9-sync-ghost" in done.error["message"]
     assert done.attempts == 1

@@ -10,6 +10,7 @@ from runs.sdk import App, Context
 from runs.sdk.app import all_functions
 from runs.store.functions import sync_functions
 from runs.testing import wait_for_run, worker
+from tests.helpers import max_overlap
 
 app = App("scenario-batch-sharing")
 SPANS: list[tuple[float, float]] = []
@@ -25,15 +26,6 @@ async def slow_step(ctx: Context) -> None:
             SPANS.append((started, time.monotonic()))
 
     await ctx.step.run("work", work)
-
-
-def max_overlap(spans: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    current = best = 0
-    for _, delta in edges:
-        current += delta
-        best = max(best, current)
-    return best
 
 
 def test_runs_claimed_in_one_batch_execute_on_several_threads(transactional_db, fast_retries) -> None:

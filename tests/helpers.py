@@ -1,5 +1,4 @@
-"""Helpers shared by the flow-control scenario tests (S12-S14, S17-S19): waiting on a condition, the runs of an
-event, and the overlap of recorded executions."""
+"""Helpers shared by the tests: waiting for a condition, the run an event started, overlap of time spans."""
 
 from __future__ import annotations
 
@@ -29,6 +28,10 @@ def run_for(event_name: str, data: dict | None = None) -> RunInfo:
     """Send one event and return the one run it started (or stored as skipped)."""
     [run] = client.runs_for_event(client.send(event_name, data))
     return run
+
+
+def run_id_for(event_name: str, data: dict | None = None) -> str:
+    return run_for(event_name, data).id
 
 
 def max_overlap(spans: list[tuple[float, float]]) -> int:

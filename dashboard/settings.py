@@ -129,3 +129,6 @@ RUNS_MAX_INVOKE_DEPTH = int(os.environ.get("RUNS_MAX_INVOKE_DEPTH", "100"))
 RUNS_LEASE_SECONDS = float(os.environ.get("RUNS_LEASE_SECONDS", "30"))
 RUNS_WORKER_THREADS = int(os.environ.get("RUNS_WORKER_THREADS", "4"))
 RUNS_CLAIM_BATCH = int(os.environ.get("RUNS_CLAIM_BATCH", "4"))
+# How long the store retries a transaction through transient database errors (a restart, a lost connection,
+# a deadlock, a serialization failure) before giving up; the run's lease then brings it back.
+RUNS_DB_RETRY_SECONDS = float(os.environ.get("RUNS_DB_RETRY_SECONDS", "30"))

@@ -32,6 +32,11 @@ class LeaseLost(TributaryError):
     """Another worker took over a run while this one executed it; this worker's results are discarded."""
 
 
+class CommitRefused(TributaryError):
+    """The database refused, for good, to store what a pass did (not a passing fault): the run fails with
+    the database's error rather than coming back at every lease expiry."""
+
+
 # --- Raised in user code -----------------------------------------------------------------------------------
 
 
@@ -95,8 +100,8 @@ class InvalidStepEvent(InvalidEvent, NonRetriableError):
     """step.send_event was given an event intake would refuse; retrying the same code cannot help."""
 
 
-class LimitExceeded(NonRetriableError):
-    """A run went past one of the engine's limits (steps per run, output size)."""
+class LimitExceeded(NonRetriableError, ValueError):
+    """A run went past one of the engine's limits (steps per run, output size, the length of an id or name)."""
 
 
 STEP_ERROR_CLASSES: dict[str, type[StepError]] = {

@@ -100,7 +100,7 @@ class Worker:
             try:
                 claims = claim_runs(self.name, self.app_ids, limit=self.claim_batch)
             except Exception:
-                logger.exception("claiming runs failed")
+                logger.exception("worker %s: claiming runs failed", self.name)
                 close_old_connections()
                 self._stopping.wait(0.5)
                 continue
@@ -142,14 +142,15 @@ class Worker:
         while claim is not None and not self._stopping.is_set():
             token = claim.lease_owner
             self._hold(token)
+            running = f"run {claim.id} ({claim.app_id}/{claim.function_id})"
             try:
                 claim = execute_claimed(claim)
             except LeaseLost as exc:
-                logger.warning("%s", exc)
+                logger.warning("%s: %s", running, exc)
                 claim = None
             except Exception:
                 # The lease expires and another attempt replays the run; nothing half-written stays.
-                logger.exception("executing a run failed")
+                logger.exception("%s: executing it failed; it is replayed when its lease expires", running)
                 close_old_connections()
                 claim = None
             finally:
@@ -185,9 +186,10 @@ class Worker:
             with self._held_lock:
                 tokens = list(self._held)
             try:
-                renew_leases(tokens)
+                renew_leases(tokens)  # retried through transient errors; never waits on a row lock
             except Exception:
-                logger.exception("renewing leases failed")
+                logger.exception("worker %s: renewing the leases of %d claims failed; trying again at the next "
+                                 "beat", self.name, len(tokens))
                 close_old_connections()
 
     # --- wake-ups from other processes --------------------------------------------------------------------
@@ -199,16 +201,22 @@ class Worker:
         conninfo = {"dbname": params["NAME"], "user": params.get("USER") or None,
                     "password": params.get("PASSWORD") or None, "host": params.get("HOST") or None,
                     "port": params.get("PORT") or None}
+        delay = 0.1
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(autocommit=True, **{k: v for k, v in conninfo.items() if v}) as listener:
                     listener.execute(f"LISTEN {notify.CHANNEL}")
-                    notify.wake_local()  # anything committed before LISTEN took effect is seen now
+                    delay = 0.1
+                    notify.wake_all()  # anything committed before LISTEN took effect (or while down) is seen now
                     while not self._stopping.is_set():
                         for note in listener.notifies(timeout=0.5, stop_after=1):
                             if note.payload != notify.PROCESS_TOKEN:
                                 notify.wake_local()
-            except Exception:
+            except Exception as exc:
                 if not self._stopping.is_set():
-                    logger.exception("LISTEN connection failed; reconnecting")
-                    self._stopping.wait(1.0)
+                    # A restart or a network fault: reconnect with backoff; idle threads still poll meanwhile.
+                    logger.warning("worker %s: LISTEN connection failed (%s); reconnecting in %.1f s", self.name,
+                                   str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                                   delay)
+                    self._stopping.wait(delay)
+                    delay = min(delay * 2, 5.0)

@@ -10,7 +10,9 @@ from runs.domain import ClaimedRun
 from runs.engine import driver
 from runs.engine.ops import RunFailed, StepOp
 from runs.engine.passes import Invocation
+from runs.exceptions import CommitRefused
 from runs.sdk.app import find_function
+from runs.sdk.values import error_dict
 from runs.store.passes import commit_checkpoint, finish_pass, load_memo
 
 logger = logging.getLogger("runs.worker")
@@ -37,5 +39,13 @@ def execute_claimed(claim: ClaimedRun) -> ClaimedRun | None:
         commit_checkpoint(claim, ops)
         checkpoints += 1
 
-    result = driver.execute(function, invocation, checkpoint)
-    return finish_pass(claim, result.ops, result.outcome, memo, checkpointed=checkpoints > 0)
+    try:
+        result = driver.execute(function, invocation, checkpoint)
+        return finish_pass(claim, result.ops, result.outcome, memo, checkpointed=checkpoints > 0)
+    except CommitRefused as refused:
+        # What the pass did cannot be stored (a value the database refuses): the run fails with the
+        # database's error, keeping what earlier commits stored, instead of coming back at every lease expiry.
+        logger.error("run %s (%s/%s) failed: %s", claim.id, claim.app_id, claim.function_id, refused)
+        error = error_dict(refused)
+        error["stack"] = None
+        return finish_pass(claim, [], RunFailed(error=error), memo, checkpointed=checkpoints > 0)

@@ -14,6 +14,7 @@ from typing import Any
 from runs.engine.ops import StepCompleted, StepFailed, StepMemo, StepOp
 from runs.exceptions import (
     STEP_ERROR_CLASSES,
+    CommitRefused,
     LeaseLost,
     LimitExceeded,
     NondeterminismError,
@@ -21,6 +22,7 @@ from runs.exceptions import (
     RetryAfterError,
     StepError,
 )
+from runs.limits import MAX_STEP_ID_CHARS, check_length
 from runs.sdk.values import error_dict
 
 MAX_STEPS_PER_RUN = 1000
@@ -35,8 +37,9 @@ class Blocked(BaseException):
 
 
 class Aborted(BaseException):
-    """Unwinds a function whose pass cannot go on (its run was cancelled or taken over mid-pass); carries the
-    store's LeaseLost. A BaseException for the same reason as Blocked."""
+    """Unwinds a function whose pass cannot go on (its run was cancelled or taken over mid-pass, or the
+    database refused its checkpoint); carries the store's LeaseLost or CommitRefused. A BaseException for
+    the same reason as Blocked."""
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
@@ -111,7 +114,7 @@ class PassState:
         count = self._seen.get(base, 0)
         self._seen[base] = count + 1
         self.touch()
-        return base if count == 0 else f"{base}:{count}"
+        return check_length(base if count == 0 else f"{base}:{count}", MAX_STEP_ID_CHARS, "step id")
 
     def recorded(self, step_id: str, kind: str, target: str = "") -> StepMemo | None:
         """The memo of a step, after checking the code still asks for the same kind of step (S16)."""
@@ -165,7 +168,7 @@ class PassState:
         if self.pending:
             try:
                 self.checkpoint(self.take_pending())
-            except LeaseLost as exc:
+            except (LeaseLost, CommitRefused) as exc:
                 raise Aborted(exc) from None
 
     def step_attempt(self, memo: StepMemo | None) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from runs.engine.ops import EventsSent, InvokePlanned, SleepPlanned, StepCompleted, StepMemo, WaitPlanned
 from runs.engine.passes import Blocked, PassState, now, step_error_from
 from runs.exceptions import InvalidEvent, InvalidStepEvent
+from runs.limits import MAX_NAME_CHARS, check_length
 from runs.sdk.app import FunctionDef, FunctionRef
 from runs.sdk.durations import Duration, deadline
 from runs.sdk.values import json_roundtrip, lookup_path
@@ -80,6 +81,8 @@ class _StepCore:
         else:
             raise TypeError(f"step.invoke({step_id!r}) needs a function or reference_function(...), "
                             f"not {type(function).__name__}")
+        check_length(app_id, MAX_NAME_CHARS, f"step.invoke({step_id!r}) app id")
+        check_length(function_id, MAX_NAME_CHARS, f"step.invoke({step_id!r}) function id")
         memo = state.recorded(step_id, StepKind.INVOKE, f"{app_id}/{function_id}")
         if memo is not None and memo.status != StepStatus.RETRYING:
             return self._replayed(memo)
@@ -109,8 +112,11 @@ class _StepCore:
         memo = state.recorded(step_id, StepKind.WAIT_FOR_EVENT, event)
         if memo is not None:
             return self._replayed(memo)
-        if not event:
+        if not event or not isinstance(event, str):
             raise ValueError(f"step.wait_for_event({step_id!r}) needs an event name")
+        check_length(event, MAX_NAME_CHARS, f"step.wait_for_event({step_id!r}) event name")
+        if match is not None:
+            check_length(match, MAX_NAME_CHARS, f"step.wait_for_event({step_id!r}) match")
         value = lookup_path(state.invocation.event, match)
         state.record(WaitPlanned(step_id=step_id, event=event, match=match, value=value,
                                  deadline=deadline(timeout, now()), position=state.new_position()))

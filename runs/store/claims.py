@@ -23,6 +23,7 @@ from runs.models import Run
 from runs.status import RunStatus
 from runs.store import flow, live
 from runs.store.rows import run_delta
+from runs.store.transient import retrying
 
 _LEASE = """
 UPDATE runs_run SET
@@ -64,6 +65,10 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
     """Claim up to `limit` due runs of the given apps, oldest due first."""
     if not app_ids:
         return []
+    return retrying(lambda: _claim_runs_once(worker_name, app_ids, limit), "claiming runs")
+
+
+def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> list[ClaimedRun]:
     now = timezone.now()
     token = new_token(worker_name)
     adapt = connection.ops.adapt_datetimefield_value
@@ -145,19 +150,38 @@ def _claimed(row: tuple, token: str, *, fresh: bool) -> ClaimedRun:
                       concurrency_key=concurrency_key, concurrency_limit=concurrency_limit)
 
 
+_RENEW = """
+UPDATE runs_run SET ready_at = %s
+WHERE id IN (SELECT id FROM runs_run WHERE lease_owner IN ({tokens}) {lock})
+"""
+
+
 def renew_leases(tokens: Iterable[str]) -> None:
-    """Heartbeat: push the leases this worker holds further into the future."""
+    """Heartbeat: push the leases this worker holds further into the future.
+
+    A row another transaction holds (a run ending, a wake-up) is skipped, never waited for: the heartbeat
+    then takes part in no lock cycle, and renews that lease at its next beat, well before it expires."""
     tokens = list(tokens)
-    if tokens:
-        Run.objects.filter(lease_owner__in=tokens).update(ready_at=timezone.now() + lease_duration())
+    if not tokens:
+        return
+    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = _RENEW.format(tokens=", ".join(["%s"] * len(tokens)), lock=lock)
+
+    def renew() -> None:
+        expiry = connection.ops.adapt_datetimefield_value(timezone.now() + lease_duration())
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [expiry, *tokens])
+
+    retrying(renew, "renewing leases")
 
 
 def release(claim: ClaimedRun) -> None:
     """Give a claimed run back unexecuted: due at once, for any worker."""
-    Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(lease_owner=None, ready_at=timezone.now())
+    retrying(lambda: Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(
+        lease_owner=None, ready_at=timezone.now()), f"releasing run {claim.id}")
 
 
 def next_due(app_ids: Sequence[str]) -> datetime | None:
     """When the earliest scheduled run of these apps falls due (a timer, a retry, a lease expiry)."""
-    return (Run.objects.filter(ready_at__isnull=False, app_id__in=list(app_ids)).order_by("ready_at")
-            .values_list("ready_at", flat=True).first())
+    return retrying(lambda: Run.objects.filter(ready_at__isnull=False, app_id__in=list(app_ids))
+                    .order_by("ready_at").values_list("ready_at", flat=True).first(), "reading the next due run")

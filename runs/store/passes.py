@@ -39,6 +39,7 @@ from runs.store.claims import hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, mark_ended_txn
 from runs.store.intake import dispatch_events_txn
 from runs.store.rows import ParentLink, new_run, publish_new_runs, run_delta, wake_resumed
+from runs.store.transient import retrying
 
 _STEP_FIELDS = ("step_id", "kind", "status", "output", "error", "attempts", "target", "position", "deadline",
                 "child_run_id")
@@ -48,6 +49,10 @@ def load_memo(claim: ClaimedRun) -> dict[str, StepMemo]:
     """The run's recorded steps; waits whose deadline passed are settled first (S5, S11)."""
     if not claim.has_steps:
         return {}
+    return retrying(lambda: _load_memo_once(claim), f"loading the steps of run {claim.id}")
+
+
+def _load_memo_once(claim: ClaimedRun) -> dict[str, StepMemo]:
     rows = list(Step.objects.filter(run_id=claim.id).values(*_STEP_FIELDS))
     now = timezone.now()
     if any(r["status"] == StepStatus.WAITING and r["deadline"] and r["deadline"] <= now for r in rows):
@@ -77,7 +82,28 @@ def _expire_waits(run_id: str, now: datetime) -> None:
 
 
 def commit_checkpoint(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
-    """Make steps durable mid-pass, before the function's next side effect starts."""
+    """Make steps durable mid-pass, before the function's next side effect starts.
+
+    Retried through transient errors. A checkpoint keeps the lease, so a retry after a commit whose answer was
+    lost (the connection broke during COMMIT) would find its steps already there: it writes only the rest."""
+    tries = 0
+
+    def once() -> None:
+        nonlocal tries
+        tries += 1
+        _commit_checkpoint_once(claim, ops if tries == 1 else _not_yet_recorded(claim, ops))
+
+    retrying(once, f"checkpoint of run {claim.id} ({claim.app_id}/{claim.function_id})", refuse=True)
+
+
+def _not_yet_recorded(claim: ClaimedRun, ops: Sequence[StepOp]) -> list[StepOp]:
+    recorded = dict(Step.objects.filter(run_id=claim.id, step_id__in=[op.step_id for op in ops])
+                    .values_list("step_id", "attempts"))
+    return [op for op in ops if op.step_id not in recorded
+            or getattr(op, "attempt", 1) > recorded[op.step_id]]
+
+
+def _commit_checkpoint_once(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
     refusals = _invoke_refusals(claim, ops)
     fields: dict[str, Any] = {"attempts": _attempts(claim, ops)}
     if refusals:
@@ -103,7 +129,14 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
 
     Returns a run this worker should execute next, already leased to it: the first child the pass invoked,
     or the parent this run's end resumed. Handing it over in-process saves a claim and a wake-up.
+    Retried through transient errors: the lease check makes a second commit of the same pass write nothing.
     """
+    return retrying(lambda: _finish_pass_once(claim, ops, outcome, memo, checkpointed=checkpointed),
+                    f"commit of run {claim.id} ({claim.app_id}/{claim.function_id})", refuse=True)
+
+
+def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
+                      memo: dict[str, StepMemo], *, checkpointed: bool) -> ClaimedRun | None:
     worker = worker_of(claim.lease_owner)
     refusals = _invoke_refusals(claim, ops)
     attempts = _attempts(claim, ops)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models.functions import Least
 
 from runs.ids import new_id
 from runs.models import Run, Step
@@ -45,16 +46,12 @@ def new_run(*, app_id: str, function_id: str, event: dict[str, Any], now: dateti
 def wake(run_ids: Iterable[str], now: datetime) -> None:
     """Make runs replay at once if no worker holds them, else when their holder commits (the holder sees
     `wakeups` changed and replays again)."""
-    ids = list(run_ids)
-    if not ids:
-        return
-    # A run already due and held by nobody needs no write (and no row lock).
-    already_due = Q(lease_owner__isnull=True, ready_at__isnull=False, ready_at__lte=now)
-    Run.objects.filter(id__in=ids, status__in=list(ACTIVE_RUN_STATUSES)).exclude(already_due).update(
-        wakeups=F("wakeups") + 1,
-        ready_at=Case(When(Q(lease_owner__isnull=True), then=Value(now)), default=F("ready_at")),
-    )
-    notify.runs_ready()
+    ids = sorted(set(run_ids))
+    # One row at a time in id order: two transactions waking overlapping runs lock them in the same order.
+    for run_id in ids:
+        _take_and_wake(run_id, due=Value(now), now=now)
+    if ids:
+        notify.runs_ready()
 
 
 # A parent whose invoke resolved while other steps of it still wait is replayed a little later, so that a
@@ -65,19 +62,26 @@ COALESCE_WAKEUPS = timedelta(milliseconds=100)
 def wake_resumed(run_id: str, now: datetime) -> None:
     """Wake a run one of whose steps just resolved: at once if nothing else of it waits, else a little later
     (coalescing), in one statement; a holder mid-pass sees `wakeups` changed and replays again."""
-    later = now + COALESCE_WAKEUPS
     others_wait = Exists(Step.objects.filter(run_id=OuterRef("id"), status=StepStatus.WAITING))
-    due = Case(When(others_wait, then=Value(later)), default=Value(now))
-    already_due = Q(lease_owner__isnull=True, ready_at__isnull=False, ready_at__lte=later)
-    changed = Run.objects.filter(id=run_id, status__in=list(ACTIVE_RUN_STATUSES)).exclude(already_due).update(
-        wakeups=F("wakeups") + 1,
-        ready_at=Case(
-            When(Q(lease_owner__isnull=True) & (Q(ready_at__isnull=True) | Q(ready_at__gt=now)), then=due),
-            default=F("ready_at"),
-        ),
-    )
-    if changed:  # (idle workers re-read when the next run falls due, even when that is 100 ms away)
+    if _take_and_wake(run_id, due=Case(When(others_wait, then=Value(now + COALESCE_WAKEUPS)), default=Value(now)),
+                      now=now):
         notify.runs_ready()
+
+
+def _take_and_wake(run_id: str, *, due: Any, now: datetime) -> bool:
+    """Count a wake-up on the run's row, always: the write takes the row's lock, which orders it with claims.
+
+    Skipping runs that look due already loses wake-ups: a worker claiming the run meanwhile reads its steps
+    before the resolving transaction commits, suspends it on stale steps, and nothing wakes it again. The
+    counted wake-up makes that worker's suspend see `wakeups` changed and replay at once. An unheld run becomes
+    due at `due`, or stays due earlier if it already is; a held run keeps its lease's expiry.
+    """
+    unheld = Q(lease_owner__isnull=True)
+    return Run.objects.filter(id=run_id, status__in=list(ACTIVE_RUN_STATUSES)).update(
+        wakeups=F("wakeups") + 1,
+        ready_at=Case(When(unheld & Q(ready_at__isnull=True), then=due),
+                      When(unheld, then=Least(F("ready_at"), due)), default=F("ready_at")),
+    ) == 1
 
 
 def run_delta(run: Any, status: str, version: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dashboard.keys import key_problem
 def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     level = Warning if settings.DEBUG else Error  # a developer's DEBUG instance may run; anything else may not
     messages: list[CheckMessage] = []
-    for setting, code in (("SECRET_KEY", "dashboard.E001"), ("RUNS_EVENT_KEY", "dashboard.E002")):
+    for setting, number in (("SECRET_KEY", "001"), ("RUNS_EVENT_KEY", "002")):
         problem = key_problem(getattr(settings, setting, None))
         if problem:
             messages.append(level(
@@ -27,5 +27,5 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 hint="Unset DJANGO_SECRET_KEY and RUNS_EVENT_KEY in embedded mode (keys are generated under the "
                      "data directory), or set random values: python -c 'import secrets; "
                      "print(secrets.token_urlsafe(50))'",
-                id=code))
+                id=f"dashboard.{'W' if settings.DEBUG else 'E'}{number}"))
     return messages

@@ -22,6 +22,11 @@ def hash_existing_tokens(apps, schema_editor):
         token.save(update_fields=["digest", "prefix", "scope", "expires_at"])
 
 
+def forget_tokens(apps, schema_editor):
+    """Backwards: digests cannot become plain tokens again, so the tokens go (create new ones)."""
+    apps.get_model("runs", "ApiToken").objects.all().delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -55,12 +60,12 @@ class Migration(migrations.Migration):
             name='revoked_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
-        # The plain tokens cannot be recovered from their digests: this step has no way back.
-        migrations.RunPython(hash_existing_tokens),
+        migrations.RunPython(hash_existing_tokens, migrations.RunPython.noop),
         migrations.RemoveField(
             model_name='apitoken',
             name='key',
         ),
+        migrations.RunPython(migrations.RunPython.noop, forget_tokens),
         migrations.AlterField(
             model_name='apitoken',
             name='digest',

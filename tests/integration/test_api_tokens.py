@@ -12,6 +12,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client
 from django.utils import timezone
 
@@ -174,3 +177,33 @@ def test_revoke_api_token_by_prefix_and_by_user(queued_run: str, capsys: pytest.
         call_command("revoke_api_token", "--user", "nobody")
     with pytest.raises(CommandError, match="name a token"):
         call_command("revoke_api_token")
+
+
+# --- the migration --------------------------------------------------------------------------------------------
+
+
+def migrate_runs_to(target: str) -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([("runs", target)])
+
+
+def latest_runs_migration() -> str:
+    [name] = [name for app_label, name in MigrationLoader(connection).graph.leaf_nodes() if app_label == "runs"]
+    return name
+
+
+def test_the_migration_hashes_existing_plain_tokens(transactional_db: None) -> None:
+    user = make_user("legacy", operate=True)
+    latest = latest_runs_migration()
+    migrate_runs_to("0005_audit_runs")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO runs_apitoken (key, user_id, created_at) VALUES (%s, %s, %s)",
+                           ["legacy-plain-token-0123456789abcdefghijklmnop", user.id, timezone.now()])
+    finally:
+        migrate_runs_to(latest)
+    row = tokens.authenticate("legacy-plain-token-0123456789abcdefghijklmnop")
+    assert row is not None and row.user == user and row.prefix == "legacy-plain"
+    # Legacy tokens could act and never expired: they still act (with the user's permission), for a while.
+    assert row.scope == "operate" and row.expires_at is not None and row.expires_at > timezone.now()
+    assert row.digest == tokens.digest_of("legacy-plain-token-0123456789abcdefghijklmnop")

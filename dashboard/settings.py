@@ -12,11 +12,17 @@ from typing import Any
 
 import dj_database_url
 
+from dashboard.keys import resolve_keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("RUNS_DATA_DIR", BASE_DIR / "var"))
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+# Embedded mode is "no DATABASE_URL": one process on one machine, so keys can be generated under DATA_DIR.
+EMBEDDED = not os.environ.get("DATABASE_URL")
+_KEYS = resolve_keys(os.environ, DATA_DIR, embedded=EMBEDDED, debug=DEBUG)
+SECRET_KEY = _KEYS.secret_key
+RUNS_KEYS_FILE = _KEYS.file  # where the embedded mode keeps its generated keys (None: all from the environment)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 
 INSTALLED_APPS = [
@@ -100,7 +106,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-AUTH_PASSWORD_VALIDATORS: list[dict] = []
+# Applied where users choose passwords (createsuperuser, password forms); the demo's demo/demo login is created
+# directly by `manage.py demo` and is not checked.
+AUTH_PASSWORD_VALIDATORS: list[dict] = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/runs/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -117,12 +130,18 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"runs": {"handlers": ["console"], "level": os.environ.get("RUNS_LOG_LEVEL", "WARNING")}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "runs": {"handlers": ["console"], "level": os.environ.get("RUNS_LOG_LEVEL", "WARNING")},
+        # Django logs a 500's traceback here; by default only with DEBUG on (or by mail to ADMINS), so a
+        # production server error would leave no trace. Not propagated: DEBUG's own console would print it twice.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 
 # --- Tributary engine settings -------------------------------------------------------------------------
-RUNS_EVENT_KEY = os.environ.get("RUNS_EVENT_KEY", "dev-event-key")
+RUNS_EVENT_KEY = _KEYS.event_key  # DATA_DIR/keys.json in embedded mode unless the environment sets it
 RUNS_FUNCTION_MODULES: list[str] = []
 RUNS_RETRY_BASE_SECONDS = float(os.environ.get("RUNS_RETRY_BASE_SECONDS", "1.0"))
 RUNS_MAX_INVOKE_DEPTH = int(os.environ.get("RUNS_MAX_INVOKE_DEPTH", "100"))
@@ -132,3 +151,44 @@ RUNS_CLAIM_BATCH = int(os.environ.get("RUNS_CLAIM_BATCH", "4"))
 # How long the store retries a transaction through transient database errors (a restart, a lost connection,
 # a deadlock, a serialization failure) before giving up; the run's lease then brings it back.
 RUNS_DB_RETRY_SECONDS = float(os.environ.get("RUNS_DB_RETRY_SECONDS", "30"))
+
+# --- Security: login throttling, deployment over HTTPS (all from the environment) ----------------------------
+AUTHENTICATION_BACKENDS = ["dashboard.login_throttle.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_USER = int(os.environ.get("RUNS_LOGIN_FAILURES_PER_USER", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("RUNS_LOGIN_FAILURES_PER_ADDRESS", "20"))
+LOGIN_THROTTLE_SECONDS = int(os.environ.get("RUNS_LOGIN_THROTTLE_SECONDS", "900"))
+# The throttle's counts: shared through Redis when several processes serve, in memory for the embedded one.
+CACHES = ({"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+          if REDIS_URL else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# Behind a TLS-terminating proxy: DJANGO_SECURE_PROXY_SSL_HEADER=1 trusts its X-Forwarded-Proto (set it only
+# when the proxy overwrites that header), DJANGO_CSRF_TRUSTED_ORIGINS=https://runs.example.com names the origin.
+SECURE_SSL_REDIRECT = _env_flag("DJANGO_SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _env_flag("DJANGO_SECURE_HSTS_PRELOAD")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _env_flag("DJANGO_SECURE_PROXY_SSL_HEADER") else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_flag("DJANGO_SECURE_COOKIES")
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+# Content-Security-Policy (django-csp): scripts and connections from this origin only. Inline style stays
+# allowed: the waterfall's bars are sized by style attributes and the graph library injects its stylesheet.
+MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}

@@ -7,11 +7,12 @@ from django.views.generic import RedirectView
 
 from dashboard import api as dashboard_api
 from dashboard import views
+from dashboard.login_throttle import ThrottledLoginView
 from runs import api, api_actions
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/runs/", permanent=False)),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Pages (dashboard/views.py)
     path("runs/", views.runs_page, name="runs"),

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from runs.exceptions import InvalidEvent, RunNotFound
 from runs.models import ApiToken, Event
-from runs.store import intake, reads
+from runs.store import intake, reads, tokens
 from runs.store.intake import MAX_EVENT_BYTES
 
 # "Oversize (> 512 KiB)" is checked on the whole body, before it is read or parsed; intake checks each event too.
@@ -97,17 +97,25 @@ def allow(method: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., 
     return decorator
 
 
+def api_token_of(request: HttpRequest) -> ApiToken | None:
+    """The API token this request authenticated with; None for a session (which must then pass CSRF)."""
+    return getattr(request, "_runs_api_token", None)
+
+
 def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """A logged-in session or an API token (Authorization: Bearer <token>); else 401 with a JSON reason."""
+    """A logged-in session or an API token (Authorization: Bearer <token>); else 401 with a JSON reason.
+    A session wins: the Authorization header of a logged-in browser is ignored, so it cannot skip CSRF."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
         if not request.user.is_authenticated:
             token = _bearer(request)
-            found = ApiToken.objects.select_related("user").filter(key=token).first() if token else None
-            if found is None or not found.user.is_active:
-                return _unauthorized("log in, or send 'Authorization: Bearer <api token>'")
+            found = tokens.authenticate(token) if token else None
+            if found is None:
+                return _unauthorized("log in, or send 'Authorization: Bearer <api token>' "
+                                     "(a token that is not expired or revoked)")
             request.user = found.user
+            request._runs_api_token = found  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -1,5 +1,6 @@
 """HTTP edge of operator actions (O3-O6): cancel, retry, bulk. Each needs the permission `runs.operate_run`;
-a browser session must also pass CSRF (an API token holder has no cookie to forge)."""
+a browser session must also pass CSRF (an API token holder has no cookie to forge), an API token must have
+the operate scope."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import operations
-from runs.api import _bearer, allow, api_login_required, as_json, error, parse_json
+from runs.api import allow, api_login_required, api_token_of, as_json, error, parse_json
 from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
-from runs.models import Run
+from runs.models import ApiToken, Run
 from runs.store import actions, reads
 from runs.store.actions import RETRY_MODES
 
@@ -32,15 +33,22 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
 
 
 def operator_action(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """POST only; logged in (session or API token); CSRF for sessions; the operate permission; JSON body."""
+    """POST only; logged in (session or API token); CSRF unless authenticated by a token, which must have the
+    operate scope; the operate permission; JSON body."""
 
     @csrf_exempt
     @allow("POST")
     @api_login_required
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        if _bearer(request) is None and _csrf_failure(request) is not None:
+        token = api_token_of(request)
+        # Only a request that authenticated by its token skips CSRF: merely sending an Authorization header
+        # does not (a session with 'Bearer <anything>' is still a session).
+        if token is None and _csrf_failure(request) is not None:
             return error(403, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header")
+        if token is not None and token.scope != ApiToken.Scope.OPERATE:
+            return error(403, f"this API token ({token.prefix}...) is read-only; act on runs with a token created "
+                              f"by 'manage.py create_api_token --scope operate'")
         if not request.user.has_perm(PERMISSION):
             return error(403, f"you need the permission {PERMISSION} to act on runs")
         try:

@@ -188,8 +188,18 @@ class OperatorActionRun(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token that lets scripts read the JSON API as a user."""
+    """A bearer token that lets scripts use the JSON API as a user (runs/store/tokens.py). Only the SHA-256 of
+    the token is stored: it is shown once, when created. A read token reads; an operate token may also act
+    on runs (if its user has the permission). Expired or revoked tokens are refused."""
 
-    key = models.CharField(max_length=64, unique=True)
+    class Scope(models.TextChoices):
+        READ = "read", "read only"
+        OPERATE = "operate", "read and act on runs"
+
+    digest = models.CharField(max_length=64, unique=True)  # hex SHA-256 of the whole token
+    prefix = models.CharField(max_length=12, db_index=True)  # its first characters: names it, e.g. to revoke
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.READ)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # None: never (only when asked for explicitly)
+    revoked_at = models.DateTimeField(null=True, blank=True)

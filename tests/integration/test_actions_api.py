@@ -11,6 +11,7 @@ from django.test import Client
 from runs import client
 from runs.models import ApiToken, OperatorAction, Run
 from runs.sdk import App, Context
+from runs.store import tokens
 from runs.testing import wait_for_run
 
 app = App("it-actions-api")
@@ -88,12 +89,12 @@ def test_o6_without_the_permission_every_action_is_403(worker) -> None:
 
 
 def test_o6_api_token_acts_without_csrf_and_anonymous_is_401(worker) -> None:
-    token = ApiToken.objects.create(key="tok-123", user=operator())
+    token, key = tokens.issue(operator(), scope=ApiToken.Scope.OPERATE, expires_in=None)
     run_id = started("actions/break")
     assert wait_for_run(run_id).status == "failed"
     assert post(Client(), f"/api/runs/{run_id}/retry", {}).status_code == 401
     response = post(Client(enforce_csrf_checks=True), f"/api/runs/{run_id}/retry", {"mode": "from_start"},
-                    HTTP_AUTHORIZATION="Bearer tok-123")
+                    HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200
     assert response.json()["run"]["id"] != run_id
     assert token.user.username == OperatorAction.objects.get().username

@@ -16,9 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from runs import client as runs_client
-from runs.models import ApiToken, Event, Function, Run, Step
+from runs.models import Event, Function, Run, Step
 from runs.sdk import App, Context
 from runs.status import RunStatus, StepKind, StepStatus
+from runs.store import tokens
 from runs.testing import wait_for_run
 from tests.benchmarks.trees import run_row, wide_tree
 
@@ -83,9 +84,9 @@ def test_anonymous_pages_redirect_to_login(client: Client, db: None, url: str) -
 
 
 def test_an_api_token_reads_the_api(client: Client, operator: Any) -> None:
-    ApiToken.objects.create(key="dash-token", user=operator)
+    _, key = tokens.issue(operator, expires_in=None)
     Run.objects.bulk_create([run_row("r1")])
-    response = client.get("/api/runs", headers={"Authorization": "Bearer dash-token"})
+    response = client.get("/api/runs", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200 and ids(response.json()) == ["r1"]
 
 

@@ -17,6 +17,7 @@ from django.test import Client
 
 from runs.models import ApiToken, Event, Run
 from runs.sdk import App, Context
+from runs.store import tokens
 from runs.store.functions import sync_functions
 from runs.testing import wait_for_run
 
@@ -215,7 +216,7 @@ def _token_for(username: str, capsys: pytest.CaptureFixture[str]) -> str:
 def test_api_token_holder_reads_runs(client: Client, alice: Any, queued_run_id: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     key = _token_for("alice", capsys)
-    assert ApiToken.objects.get(user=alice).key == key and len(key) >= 40
+    assert ApiToken.objects.get(user=alice).digest == tokens.digest_of(key) and len(key) >= 40
     response = client.get(f"/api/runs/{queued_run_id}", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200 and response.json()["id"] == queued_run_id
     wrong = client.get(f"/api/runs/{queued_run_id}", headers={"Authorization": f"Bearer {key}x"})
@@ -234,10 +235,14 @@ def test_an_inactive_users_token_is_refused(client: Client, alice: Any, queued_r
     assert response.status_code == 401
 
 
-def test_create_api_token_prints_the_existing_token(alice: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_create_api_token_never_prints_a_token_again(alice: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # Only a digest is stored, so an existing token cannot be printed: each call makes a new one.
     first = _token_for("alice", capsys)
-    assert _token_for("alice", capsys) == first
-    assert ApiToken.objects.filter(user=alice).count() == 1
+    second = _token_for("alice", capsys)
+    assert first != second
+    assert ApiToken.objects.filter(user=alice).count() == 2
+    stored = " ".join(str(value) for row in ApiToken.objects.values() for value in row.values())
+    assert first not in stored and second not in stored
 
 
 def test_create_api_token_for_an_unknown_user_is_a_clear_error(db: None) -> None:

@@ -3,6 +3,7 @@ the same process (SQLite file by default; DATABASE_URL switches to PostgreSQL)."
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +48,7 @@ class Command(BaseCommand):
         database = settings.DATABASES["default"]
         self.stdout.write(f"Tributary on http://{host}:{port}/  (database: {database['ENGINE'].rsplit('.', 1)[-1]} "
                           f"{database['NAME']}; worker: {'in this process' if worker else 'none'})")
+        self._print_generated_event_key()
         self.stdout.flush()
         try:
             Server(application=application,
@@ -55,3 +57,10 @@ class Command(BaseCommand):
         finally:
             if worker:
                 worker.stop()
+
+    def _print_generated_event_key(self) -> None:
+        """Embedded mode generates its keys once per data directory (dashboard/keys.py); the event key is what
+        senders need, so it is shown where the server says it started. A key from the environment is not."""
+        if settings.RUNS_KEYS_FILE is not None and not os.environ.get("RUNS_EVENT_KEY"):
+            self.stdout.write(f"Event key (POST /api/events with Authorization: Bearer <key>): {settings.RUNS_EVENT_KEY}  "
+                              f"(kept in {settings.RUNS_KEYS_FILE})")

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DashboardConfig(AppConfig):
+    name = "dashboard"
+    verbose_name = "Dashboard"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from dashboard import checks  # noqa: F401  (registers the system checks)
+        from dashboard.login_throttle import on_logged_in, on_login_failed
+
+        user_login_failed.connect(on_login_failed, dispatch_uid="dashboard.login_throttle.failed")
+        user_logged_in.connect(on_logged_in, dispatch_uid="dashboard.login_throttle.logged_in")

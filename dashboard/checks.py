@@ -1,0 +1,31 @@
+"""System checks (`manage.py check`, and before serve/worker start): keys that anyone could know.
+
+Settings already refuse such keys outside embedded DEBUG mode; this also catches keys set some other way
+(a project's own settings module, an override) and names the problem in every `check`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from dashboard.keys import key_problem
+
+
+@register(Tags.security)
+def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    level = Warning if settings.DEBUG else Error  # a developer's DEBUG instance may run; anything else may not
+    messages: list[CheckMessage] = []
+    for setting, number in (("SECRET_KEY", "001"), ("RUNS_EVENT_KEY", "002")):
+        problem = key_problem(getattr(settings, setting, None))
+        if problem:
+            messages.append(level(
+                f"{setting} {problem}: anyone who knows it can "
+                f"{'forge session cookies' if setting == 'SECRET_KEY' else 'send events'}.",
+                hint="Unset DJANGO_SECRET_KEY and RUNS_EVENT_KEY in embedded mode (keys are generated under the "
+                     "data directory), or set random values: python -c 'import secrets; "
+                     "print(secrets.token_urlsafe(50))'",
+                id=f"dashboard.{'W' if settings.DEBUG else 'E'}{number}"))
+    return messages

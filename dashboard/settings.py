@@ -129,3 +129,8 @@ RUNS_MAX_INVOKE_DEPTH = int(os.environ.get("RUNS_MAX_INVOKE_DEPTH", "100"))
 RUNS_LEASE_SECONDS = float(os.environ.get("RUNS_LEASE_SECONDS", "30"))
 RUNS_WORKER_THREADS = int(os.environ.get("RUNS_WORKER_THREADS", "4"))
 RUNS_CLAIM_BATCH = int(os.environ.get("RUNS_CLAIM_BATCH", "4"))
+
+# --- Websockets (dashboard/consumers.py) ---------------------------------------------------------------
+# How often an open socket re-checks that its session still logs its user in (expiry, deletion, a password
+# change); a logout closes the session's sockets at once without waiting for this.
+RUNS_WS_SESSION_CHECK_SECONDS = float(os.environ.get("RUNS_WS_SESSION_CHECK_SECONDS", "5"))

@@ -11,20 +11,22 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
-from dashboard.consumers import GraphConsumer, RunsConsumer  # noqa: E402
+from dashboard.consumers import GraphConsumer, NotFoundConsumer, RunsConsumer  # noqa: E402
+from dashboard.origin import SameOriginValidator  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/runs/", RunsConsumer.as_asgi()),
     # Group names allow ASCII letters, digits, '-', '_' and '.' only, below 100 characters.
     re_path(r"^ws/graph/(?P<root_run_id>[A-Za-z0-9_-]{1,64})/$", GraphConsumer.as_asgi()),
+    re_path(r"", NotFoundConsumer.as_asgi()),  # last: any other path closes with 4404, not a router exception
 ]
 
 application = ProtocolTypeRouter({
     # Static files (css, js, vendored Cytoscape) come from the app itself: embedded mode has no other web server.
     "http": ASGIStaticFilesHandler(django_asgi_app),
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    # Origin: the same host and port as the Host header, which must be in ALLOWED_HOSTS (dashboard/origin.py).
+    "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })

@@ -192,3 +192,8 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# --- Websockets (dashboard/consumers.py) ---------------------------------------------------------------
+# How often an open socket re-checks that its session still logs its user in (expiry, deletion, a password
+# change); a logout closes the session's sockets at once without waiting for this.
+RUNS_WS_SESSION_CHECK_SECONDS = float(os.environ.get("RUNS_WS_SESSION_CHECK_SECONDS", "5"))

@@ -1,5 +1,6 @@
 /* Shared by every page: local times (UTC stays in the title), human durations, copy-on-click ids, and the
- * live socket with its header badge (live / reconnecting / offline). Data is only ever set with textContent. */
+ * live socket with its header badge (live / reconnecting / offline / logged out, with a login link). Data is
+ * only ever set with textContent. */
 "use strict";
 (function () {
   const pad = (n) => String(n).padStart(2, "0");
@@ -91,13 +92,17 @@
     let state = "offline";
     if (sockets.size) {
       const states = [...sockets].map((s) => s.state);
-      state = states.every((s) => s === "live") ? "live" : (states.includes("closed") ? "offline" : "reconnecting");
+      state = states.includes("loggedout") ? "loggedout"
+        : states.every((s) => s === "live") ? "live" : (states.includes("closed") ? "offline" : "reconnecting");
     }
     el.className = `live ${state}`;
-    el.querySelector(".live-text").textContent = state;
+    el.querySelector(".live-text").textContent = state === "loggedout" ? "logged out" : state;
+    const login = el.querySelector(".live-login");  // rendered by base.html, with ?next= this page
+    if (login) login.hidden = state !== "loggedout";
     el.title = state === "live" ? "Live: changes appear as they happen"
       : state === "reconnecting" ? "Reconnecting: changes will be caught up when the connection is back"
-        : "Offline: this page does not update by itself";
+        : state === "loggedout" ? "Logged out: log in again to see live updates"
+          : "Offline: this page does not update by itself";
   }
 
   /**
@@ -124,7 +129,10 @@
         }
       };
       ws.onclose = (event) => {
-        if (event.code === 4401) { conn.state = "closed"; renderBadge(); return; }  // logged out: stop
+        // 4401: anonymous, or the session ended (logged out, here or in another tab); 4404: no such socket.
+        // Reconnecting would not help either: stop.
+        if (event.code === 4401) { conn.state = "loggedout"; renderBadge(); return; }
+        if (event.code === 4404) { conn.state = "closed"; renderBadge(); return; }
         retry();
       };
     }

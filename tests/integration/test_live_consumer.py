@@ -17,7 +17,8 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.contrib.sessions.models import Session
+from django.test import AsyncClient, Client
 
 from dashboard.asgi import application
 from runs import client as runs_client
@@ -30,6 +31,7 @@ from tests.integration.processes import requires_postgres, worker_fleet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = b"http://localhost"
+HOST = b"localhost"  # browsers send the Host they addressed; the Origin must match it (dashboard/origin.py)
 REDIS_LAYER_URL = "redis://127.0.0.1:6379/7"  # a database of its own: other tests and benches use others
 
 
@@ -50,7 +52,8 @@ def detached_live(monkeypatch: pytest.MonkeyPatch) -> None:
 def cookie_headers(client: Client) -> list[tuple[bytes, bytes]]:
     user = get_user_model().objects.create_user("watcher", password="pw")
     client.force_login(user)
-    return [(b"origin", ORIGIN), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    return [(b"origin", ORIGIN), (b"host", HOST),
+            (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ async def next_delta(socket: WebsocketCommunicator, run_id: str, status: str, ti
 @pytest.mark.parametrize("path", ["/ws/runs/", "/ws/graph/r1/"])
 def test_anonymous_socket_is_closed_with_4401(path: str) -> None:
     async def scenario() -> None:
-        socket = WebsocketCommunicator(application, path, headers=[(b"origin", ORIGIN)])
+        socket = WebsocketCommunicator(application, path, headers=[(b"origin", ORIGIN), (b"host", HOST)])
         await socket.connect(timeout=5)
         assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
         await socket.wait()
@@ -144,3 +147,133 @@ def test_a_worker_process_delta_reaches_the_socket_through_redis(
 
         run_async(scenario)
         assert wait_for_run(queued_run, timeout=10).output == {"n": 1}
+
+
+# --- Hardening (issue 8, items 8, 11, 14): Origin with its port, bad frames, unknown paths, logout -------------
+
+def login_headers(username: str, origin: bytes = ORIGIN, host: bytes = HOST) -> list[tuple[bytes, bytes]]:
+    """Handshake headers of a browser logged in as a new user `username` (a session of its own)."""
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_user(username, password="pw"))
+    return [(b"origin", origin), (b"host", host), (b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())]
+
+
+@pytest.mark.parametrize(("host", "origin", "allowed"), [
+    (b"127.0.0.1:8000", b"http://127.0.0.1:8000", True),    # a server on a non-default port, its own page
+    (b"localhost:8000", b"http://LOCALHOST:8000", True),     # host names are case-insensitive
+    (b"localhost", b"http://localhost:80", True),            # an explicit default port is the same origin
+    (b"example.org", b"https://example.org", True),          # behind a TLS proxy: Host has no port, Origin https
+    (b"127.0.0.1:8000", b"http://evil.example:8000", False),  # wrong host
+    (b"127.0.0.1:8000", b"http://127.0.0.1:9000", False),    # wrong port: another origin on an allowed host
+    (b"127.0.0.1:8000", b"http://127.0.0.1", False),         # no port is port 80, not 8000
+    (b"localhost", b"http://localhost:8000", False),         # Host on port 80, page on 8000
+    (b"evil.example:8000", b"http://evil.example:8000", False),  # Host not in ALLOWED_HOSTS (DNS rebinding)
+    (b"127.0.0.1:8000", b"null", False),                     # sandboxed or file:// pages
+    (b"127.0.0.1:8000", b"", False),                         # no Origin: not a browser page of ours
+])
+def test_origin_must_name_the_served_host_and_port(settings: Any, host: bytes, origin: bytes, allowed: bool) -> None:
+    settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1", "example.org"]
+    headers = login_headers("origin-watcher", origin, host)
+    if not origin:
+        headers = [header for header in headers if header[0] != b"origin"]
+
+    async def scenario() -> None:
+        socket = WebsocketCommunicator(application, "/ws/runs/", headers=headers)
+        connected, _ = await socket.connect(timeout=5)
+        assert connected is allowed
+        if allowed:
+            assert await socket.receive_json_from(timeout=5) == {"type": "hello"}
+            await socket.disconnect()
+
+    run_async(scenario)
+
+
+@pytest.mark.parametrize("frame", [{"text": "not json {"}, {"text": "[" * 100_000}, {"text": ""},
+                                   {"bytes": b"\x00\xffbinary"}], ids=["text", "deep", "empty", "binary"])
+def test_a_bad_frame_closes_the_socket_with_4400_without_crashing(cookie_headers: list[tuple[bytes, bytes]],
+                                                                   frame: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        socket = await connect("/ws/runs/", cookie_headers)
+        await socket.send_input({"type": "websocket.receive", **frame})
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4400}
+        await socket.disconnect()  # re-raises whatever the consumer raised: it must have raised nothing
+
+    run_async(scenario)
+
+
+def test_a_json_frame_is_ignored_and_the_socket_stays_usable(cookie_headers: list[tuple[bytes, bytes]],
+                                                             queued_run: str) -> None:
+    async def scenario() -> None:
+        socket = await connect("/ws/runs/", cookie_headers)
+        await socket.send_json_to({"type": "ping", "from": "a chatty client"})
+        await database_sync_to_async(runs_client.cancel_run)(queued_run)
+        await next_delta(socket, queued_run, "cancelled", timeout=5)
+        await socket.disconnect()
+
+    run_async(scenario)
+
+
+@pytest.mark.parametrize("path", ["/ws/nope/", "/ws/graph/not a run id/", "/ws/graph/", "/", "/runs/"])
+def test_an_unknown_path_closes_with_4404_not_a_500(cookie_headers: list[tuple[bytes, bytes]], path: str) -> None:
+    async def scenario() -> None:
+        socket = WebsocketCommunicator(application, path, headers=cookie_headers)
+        connected, _ = await socket.connect(timeout=5)
+        assert connected  # accepted, so that a browser sees the close code
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+        await socket.disconnect()
+
+    run_async(scenario)
+
+
+def test_logging_out_closes_the_sessions_sockets_at_once(settings: Any) -> None:
+    settings.RUNS_WS_SESSION_CHECK_SECONDS = 600  # the logout itself closes them, not the timer
+    leaving = login_headers("leaving")
+    staying = login_headers("staying")
+    session_cookie = dict(leaving)[b"cookie"].decode().split("=", 1)[1]
+
+    async def scenario() -> None:
+        runs = await connect("/ws/runs/", leaving)
+        graph = await connect("/ws/graph/some-root/", leaving)
+        other = await connect("/ws/runs/", staying)
+        browser = AsyncClient()
+        browser.cookies["sessionid"] = session_cookie
+        response = await browser.post("/accounts/logout/")
+        assert response.status_code == 302
+        for socket in (runs, graph):
+            assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+            await socket.disconnect()
+        assert await other.receive_nothing(timeout=0.2)  # another login's socket stays open
+        await other.disconnect()
+
+    run_async(scenario)
+
+
+@pytest.mark.parametrize("ending", ["session deleted", "password changed", "user deactivated"])
+def test_a_socket_closes_when_its_session_ends_without_a_logout(settings: Any, ending: str) -> None:
+    """Expiry, an admin deleting sessions, a password change elsewhere: the periodic check closes the socket."""
+    settings.RUNS_WS_SESSION_CHECK_SECONDS = 0.05
+    ended = login_headers("ended")
+    intact = login_headers("intact")
+    user = get_user_model().objects.get(username="ended")
+
+    def end_session() -> None:
+        if ending == "session deleted":
+            Session.objects.filter(session_key=dict(ended)[b"cookie"].decode().split("=", 1)[1]).delete()
+        elif ending == "password changed":
+            user.set_password("changed")
+            user.save()
+        else:
+            user.is_active = False
+            user.save()
+
+    async def scenario() -> None:
+        closing = await connect("/ws/runs/", ended)
+        staying = await connect("/ws/runs/", intact)
+        assert await closing.receive_nothing(timeout=0.2)  # several checks pass while the session is valid
+        await database_sync_to_async(end_session)()
+        assert await closing.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+        await closing.disconnect()
+        assert await staying.receive_nothing(timeout=0.2)
+        await staying.disconnect()
+
+    run_async(scenario)

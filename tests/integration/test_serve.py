@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,74 @@ def test_serve_takes_an_event_over_http_and_runs_it(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=15)
+
+
+# --- Hardening (issue 8, item 13): a busy port, and `serve --demo` once per database ---------------------------
+
+@contextmanager
+def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[int]:
+    """`manage.py serve` with `args` on a free port, listening; yields the port, stops the server after."""
+    port = free_port()
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), *args], cwd=ROOT,
+                                  env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until_listening(server, port, log)
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)
+
+
+def test_serve_on_a_busy_port_exits_non_zero_and_creates_nothing(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "manage.py", "serve", "--demo", "--port", str(port)], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, done
+    assert f"port {port} is in use" in done.stderr
+    assert "Tributary on http" not in done.stdout  # no banner,
+    assert "Login:" not in done.stdout  # no demo login,
+    assert not (tmp_path / "db.sqlite3").exists()  # and no database: not even migrated, so no demo runs
+
+
+def demo_state(env: dict[str, str]) -> dict[str, Any]:
+    """The demo's stories, events and runs in the server's database, and which of two passwords its login has
+    (read by a `manage.py shell` of the server's environment: this process imports no demo functions)."""
+    code = """
+import json
+from django.contrib.auth import get_user_model
+from dashboard.demo_functions import DEMO_EVENTS
+from runs.models import Event, Run
+ids = list(Event.objects.filter(name__in=[event["name"] for event in DEMO_EVENTS]).values_list("id", flat=True))
+login = get_user_model().objects.get(username="demo")
+print("DEMO-STATE " + json.dumps({
+    "stories": len(DEMO_EVENTS), "events": len(ids), "runs": Run.objects.filter(event_id__in=ids).count(),
+    "passwords": [p for p in ("demo", "its-owners") if login.check_password(p)]}))
+"""
+    [line] = [line for line in manage(env, "shell", "-c", code).splitlines() if line.startswith("DEMO-STATE ")]
+    return json.loads(line.removeprefix("DEMO-STATE "))
+
+
+def test_serve_demo_twice_creates_the_demo_runs_once_and_keeps_the_password(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    with serving(env, tmp_path / "first.log", "--demo"):
+        first = demo_state(env)  # the demo events are sent before serve listens
+        manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; "
+                                   "login = get_user_model().objects.get(username='demo'); "
+                                   "login.set_password('its-owners'); login.save()")
+    assert first["events"] == first["stories"] and first["runs"] >= first["stories"]
+    assert first["passwords"] == ["demo"]
+
+    with serving(env, tmp_path / "second.log", "--demo"):
+        second = demo_state(env)
+    assert second == {**first, "passwords": ["its-owners"]}  # no new demo runs; the changed password stays
+    log = (tmp_path / "second.log").read_text()
+    assert "password is unchanged" in log and "demo / demo" not in log

@@ -8,9 +8,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from runs.loading import load_functions
+from runs.management.ports import ensure_port_free
 from runs.sdk.app import all_functions
 from runs.store.functions import sync_functions
 from runs.worker import Worker
@@ -28,6 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, no_worker: bool, demo: bool = False,
                **options: Any) -> None:
+        ensure_port_free(host, port)  # first: a busy port must not migrate, create demo runs or print the banner
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
@@ -41,7 +43,7 @@ class Command(BaseCommand):
         worker = None if no_worker else Worker()
         if worker:
             worker.start()
-        if demo:
+        if demo:  # once per database: a restart neither starts the demo runs again nor resets the password
             from dashboard.management.commands.demo import send_demo_events
 
             send_demo_events()
@@ -50,13 +52,15 @@ class Command(BaseCommand):
                           f"{database['NAME']}; worker: {'in this process' if worker else 'none'})")
         self._print_generated_event_key()
         self.stdout.flush()
+        server = Server(application=application, endpoints=build_endpoint_description_strings(host=host, port=port),
+                        signal_handlers=True)
         try:
-            Server(application=application,
-                   endpoints=build_endpoint_description_strings(host=host, port=port),
-                   signal_handlers=True).run()
+            server.run()
         finally:
             if worker:
                 worker.stop()
+        if not server.listening_addresses:  # taken between the check above and Daphne's own bind
+            raise CommandError(f"could not listen on {host}:{port} (Daphne's error above says why)")
 
     def _print_generated_event_key(self) -> None:
         """Embedded mode generates its keys once per data directory (dashboard/keys.py); the event key is what

@@ -12,9 +12,11 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
+from dashboard.body_limit import BodyLimit  # noqa: E402
 from dashboard.consumers import GraphConsumer, RunsConsumer  # noqa: E402
 
 websocket_urlpatterns = [
@@ -25,6 +27,7 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter({
     # Static files (css, js, vendored Cytoscape) come from the app itself: embedded mode has no other web server.
-    "http": ASGIStaticFilesHandler(django_asgi_app),
+    # Bodies over RUNS_MAX_REQUEST_BODY_BYTES get a 413 before Django reads (and spools) them.
+    "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app), lambda: settings.RUNS_MAX_REQUEST_BODY_BYTES),
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })

@@ -106,10 +106,13 @@ def decode_cursor(text: str) -> Cursor:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         at_text, row_id = json.loads(raw)
         at = datetime.fromisoformat(at_text)
-        at.astimezone(UTC)  # year 1 at +01:00, or 9999-12-31 at -01:00: OverflowError
+        if at.tzinfo is None:
+            raise refused
+        # In UTC: PostgreSQL takes no offset beyond 15:59, and year 1 at +01:00 has no UTC moment (OverflowError).
+        at = at.astimezone(UTC)
     except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError) as exc:  # JSON, unicode too
         raise refused from exc
-    if not isinstance(row_id, str) or at.tzinfo is None or not storable_id(row_id):
+    if not isinstance(row_id, str) or not storable_id(row_id):
         raise refused
     return Cursor(at=at, id=row_id)
 

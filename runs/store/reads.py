@@ -96,10 +96,10 @@ def _moment(key: str, value: object) -> datetime:
         raise InvalidFilter(f"{key} must be an ISO 8601 date-time, not {str(value)[:64]!r}")
     moment = timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
     try:
-        moment.astimezone(UTC)  # the store compares in UTC: year 1 at +01:00 has no UTC moment
+        # In UTC: PostgreSQL takes no offset beyond 15:59, and year 1 at +01:00 has no UTC moment.
+        return moment.astimezone(UTC)
     except OverflowError:
         raise InvalidFilter(f"{key} is out of range: {str(value)[:64]!r}") from None
-    return moment
 
 
 MAX_FILTER_TEXT = 200  # the longest column a text filter compares with

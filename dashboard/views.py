@@ -17,6 +17,7 @@ from dashboard.exceptions import BadParameter
 from runs import client
 from runs.api import parse_json
 from runs.exceptions import InvalidEvent, RunNotFound
+from runs.models import OperatorAction
 from runs.status import RunStatus
 
 OPERATE = "runs.operate_run"
@@ -120,6 +121,8 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     form = {name: request.GET.get(name, "").strip()[:200] for name in pages.AUDIT_FILTERS}
     before_text = request.GET.get("before", "").strip()
     before = int(before_text) if _AUDIT_BEFORE.fullmatch(before_text) else None  # ids are positive bigints
+    entries: list[OperatorAction]
+    older: int | None
     problem = next((f"{name} contains a NUL character" for name, value in form.items() if "\x00" in value), None)
     if problem:  # PostgreSQL cannot compare text holding NUL: the form with the error, not a 500
         messages.error(request, f"Not filtered: {problem}.")

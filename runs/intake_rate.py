@@ -39,7 +39,7 @@ class TokenBuckets:
     def take(self, key: str, cost: int, *, rate: float, burst: float) -> float:
         if rate <= 0:
             return 0.0
-        cost = min(cost, burst)  # a request bigger than the burst is admitted from a full bucket, not never
+        needed = min(float(cost), burst)  # a request bigger than the burst is admitted from a full bucket, not never
         now = self._clock()
         # Settings are part of the key: a changed rate or burst starts a fresh bucket.
         slot = (hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest(), rate, burst)
@@ -51,10 +51,10 @@ class TokenBuckets:
                 bucket = self._buckets[slot] = Bucket(tokens=burst, updated=now)
             bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
             bucket.updated = now
-            if bucket.tokens >= cost:
-                bucket.tokens -= cost
+            if bucket.tokens >= needed:
+                bucket.tokens -= needed
                 return 0.0
-            return (cost - bucket.tokens) / rate
+            return (needed - bucket.tokens) / rate
 
     def _forget_full(self, now: float, rate: float, burst: float) -> None:
         # A bucket that has refilled is the same as a new one: dropping it changes nothing.

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from runs.exceptions import InvalidEvent, IntakeLimitExceeded
+from runs.exceptions import IntakeLimitExceeded, InvalidEvent
 from runs.models import CancelRule, Event, Function, Run, Step
 from runs.sdk.app import RESERVED_PREFIX
 from runs.sdk.values import JSON_NUL, MAX_JSON_DEPTH, lookup_path, too_deep
@@ -138,9 +138,10 @@ def _insert_new_events(events: list[dict[str, Any]], sent_by_run_id: str) -> set
     locks in one transaction exhausted PostgreSQL's lock table). Two senders of one id at once: the second's
     insert waits for the first transaction and then skips the row, so the event is processed once, without
     an error for either sender."""
-    fields = [Event._meta.get_field(column) for column in _EVENT_COLUMNS]
+    by_name = {field.name: field for field in Event._meta.concrete_fields}
+    fields = [by_name[name] for name in _EVENT_COLUMNS]
     table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
     max_params = connection.features.max_query_params or 999
     chunk = max(1, min(1000, max_params // len(fields)))
     now = timezone.now()

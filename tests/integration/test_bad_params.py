@@ -61,6 +61,16 @@ def test_a_forged_cursor_is_a_400_with_a_reason(http: Client, url: str, case: st
     assert "cursor" in response.json()["error"]
 
 
+def test_a_cursor_with_an_offset_postgresql_refuses_is_read_in_utc(http: Client) -> None:
+    client.send(NAME)
+    response = http.get("/api/events", {"cursor": cursor("2999-01-01T00:00:00+23:59", "zzz")})
+    assert response.status_code == 200 and len(response.json()["events"]) == 1
+    bulk = http.post("/api/runs/bulk", data=json.dumps({"action": "cancel", "dry_run": True,
+                                                        "filters": {"since": "2000-01-01T00:00:00+23:59"}}),
+                     content_type="application/json")
+    assert bulk.status_code == 200 and bulk.json() == {"matched": 1}
+
+
 @pytest.mark.parametrize("case", list(FORGED_CURSORS))
 def test_pages_with_a_forged_cursor_render(http: Client, case: str) -> None:
     client.send(NAME)

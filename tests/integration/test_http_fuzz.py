@@ -159,6 +159,9 @@ def test_event_intake_never_500s_and_a_refused_post_stores_nothing(world: World,
     if response.status_code == 200:
         ids = response.json()["ids"]
         assert Event.objects.filter(id__in=ids).count() == len(set(ids))
+        # What was stored can be shown: the events API and page answer (data nested 500 deep once made them 500).
+        timed(lambda: world.session.get("/api/events", {"limit": "5"}))
+        timed(lambda: world.session.get("/events/"))
     else:
         check_json_reason(response)
         assert snapshot() == before, "a refused events POST wrote something"

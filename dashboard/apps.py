@@ -10,8 +10,10 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from dashboard import checks  # noqa: F401  (registers the system checks)
-        from dashboard import sessions  # noqa: F401  (connects the logout signal that closes websockets)
+        from dashboard import (
+            checks,  # noqa: F401  (registers the system checks)
+            sessions,  # noqa: F401  (connects the logout signal that closes websockets)
+        )
         from dashboard.login_throttle import on_logged_in, on_login_failed
 
         user_login_failed.connect(on_login_failed, dispatch_uid="dashboard.login_throttle.failed")

@@ -11,9 +11,11 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
+from dashboard.body_limit import BodyLimit  # noqa: E402
 from dashboard.consumers import GraphConsumer, NotFoundConsumer, RunsConsumer  # noqa: E402
 from dashboard.origin import SameOriginValidator  # noqa: E402
 
@@ -26,7 +28,8 @@ websocket_urlpatterns = [
 
 application = ProtocolTypeRouter({
     # Static files (css, js, vendored Cytoscape) come from the app itself: embedded mode has no other web server.
-    "http": ASGIStaticFilesHandler(django_asgi_app),
+    # Bodies over RUNS_MAX_REQUEST_BODY_BYTES get a 413 before Django reads (and spools) them.
+    "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app), lambda: settings.RUNS_MAX_REQUEST_BODY_BYTES),
     # Origin: the same host and port as the Host header, which must be in ALLOWED_HOSTS (dashboard/origin.py).
     "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })

@@ -11,11 +11,12 @@ import asyncio
 import random
 from typing import Any
 
-from runs.sdk import App, Context
+from runs.sdk import App, Context, NonRetriableError
 
 app = App("demo")
 
 FAN_OUT = 30  # more than the graph's grouping threshold, so the siblings collapse into one node per status
+MAX_ALBUM = 100  # the most photos (child runs) one demo/album event may fan out to
 
 
 # --- a chain: place-order -> reserve-stock -> price-order, then an event starts send-receipt ------------------
@@ -55,9 +56,19 @@ async def resize_photo(ctx: Context) -> dict[str, Any]:
     return await ctx.step.run("resize", lambda: {"photo": ctx.event.data["photo"], "size": "1024x768"})
 
 
+def album_size(data: dict[str, Any]) -> int:
+    """The fan-out width an event asks for, bounded: the 42-byte event {"name": "demo/album", "data": {"n": 999}}
+    used to make 1,000 runs (one child per photo). More than MAX_ALBUM fails the run, starting none."""
+    n = data.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_ALBUM:
+        raise NonRetriableError(f"'n' must be a whole number from 1 to {MAX_ALBUM} (got {str(n)[:40]})")
+    return n
+
+
 @app.function(id="resize-album", trigger="demo/album", retries=1)
 async def resize_album(ctx: Context) -> dict[str, Any]:
-    photos = await ctx.step.run("list-photos", lambda: [f"IMG_{n:04d}.jpg" for n in range(ctx.event.data["n"])])
+    size = album_size(ctx.event.data)
+    photos = await ctx.step.run("list-photos", lambda: [f"IMG_{n:04d}.jpg" for n in range(size)])
     results = await asyncio.gather(*[
         ctx.step.invoke(f"resize-{photo}", function=resize_photo,
                         data={"photo": photo, "delay_ms": random.randint(50, 1500)})

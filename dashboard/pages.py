@@ -138,7 +138,7 @@ ACTION_LABELS = {
     "retry_from_start": "Rerun from start", "retry_root_cause": "Retry root cause", "bulk_cancel": "Bulk cancel",
     "bulk_retry": "Bulk retry",
 }
-OUTCOMES = ("done", "running", "refused")
+OUTCOMES = ("done", "running", "refused", "failed")  # failed: a bulk action stopped by an error
 AUDIT_FILTERS = ("user", "action", "outcome", "run")
 AUDIT_PAGE = 50
 

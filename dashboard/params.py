@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dashboard.exceptions import BadParameter
 from runs.status import RunStatus
@@ -22,6 +22,7 @@ MAX_ID_LENGTH = 200
 _SINCE = re.compile(r"^(\d{1,6})([smhdw])$")
 _SINCE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_SINCE = timedelta(days=3650)
+_DIGITS = re.compile(r"[0-9]{1,9}")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -80,7 +81,8 @@ def limit(params: Mapping[str, str], default: int = DEFAULT_LIMIT) -> int:
     text = (params.get("limit") or "").strip()
     if not text:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
         raise BadParameter(f"limit must be a whole number from 1 to {MAX_LIMIT} (got {text[:40]!r})")
     return int(text)
 
@@ -97,15 +99,33 @@ def encode_cursor(at: datetime, row_id: str) -> str:
 
 
 def decode_cursor(text: str) -> Cursor:
+    """The cursor `encode_cursor` made, or BadParameter: anything a client can forge must fail here, not in the
+    database (a moment that overflows when converted to UTC, an id no column can hold)."""
+    refused = BadParameter("cursor is not one this server gave out; start again without it")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         at_text, row_id = json.loads(raw)
         at = datetime.fromisoformat(at_text)
-    except (binascii.Error, ValueError, TypeError) as exc:  # includes JSON and unicode errors
-        raise BadParameter("cursor is not one this server gave out; start again without it") from exc
-    if not isinstance(row_id, str) or at.tzinfo is None:
-        raise BadParameter("cursor is not one this server gave out; start again without it")
+        if at.tzinfo is None:
+            raise refused
+        # In UTC: PostgreSQL takes no offset beyond 15:59, and year 1 at +01:00 has no UTC moment (OverflowError).
+        at = at.astimezone(UTC)
+    except (binascii.Error, ValueError, TypeError, OverflowError, RecursionError) as exc:  # JSON, unicode too
+        raise refused from exc
+    if not isinstance(row_id, str) or not storable_id(row_id):
+        raise refused
     return Cursor(at=at, id=row_id)
+
+
+def storable_id(value: str) -> bool:
+    """An id the database can compare with: not too long, no NUL (PostgreSQL), no lone surrogate (UTF-8)."""
+    if len(value) > MAX_ID_LENGTH or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run_id_param(params: Mapping[str, str], name: str) -> str | None:

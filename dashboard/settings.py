@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dashboard.middleware.RefuseUnstorablePathIds",  # NUL in a path id: 400, not a database error
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -197,3 +198,12 @@ CONTENT_SECURITY_POLICY = {
 # How often an open socket re-checks that its session still logs its user in (expiry, deletion, a password
 # change); a logout closes the session's sockets at once without waiting for this.
 RUNS_WS_SESSION_CHECK_SECONDS = float(os.environ.get("RUNS_WS_SESSION_CHECK_SECONDS", "5"))
+
+# --- Bounded intake: request bodies, events per request, events per second per event key ------------------
+# Bodies over this are refused with 413 before they are read: ASGI from Content-Length and while streaming
+# (dashboard/body_limit.py), WSGI through Django's own DATA_UPLOAD_MAX_MEMORY_SIZE.
+RUNS_MAX_REQUEST_BODY_BYTES = int(os.environ.get("RUNS_MAX_REQUEST_BODY_BYTES", str(5 * 512 * 1024)))  # 2.5 MiB
+DATA_UPLOAD_MAX_MEMORY_SIZE = RUNS_MAX_REQUEST_BODY_BYTES
+RUNS_INTAKE_MAX_EVENTS = int(os.environ.get("RUNS_INTAKE_MAX_EVENTS", "5000"))  # per request: more is a 413
+RUNS_INTAKE_RATE = float(os.environ.get("RUNS_INTAKE_RATE", "1000"))  # events/s per event key (0: no limit)
+RUNS_INTAKE_BURST = int(os.environ.get("RUNS_INTAKE_BURST", "10000"))  # events a key may send at once

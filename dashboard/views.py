@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,11 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import pages, params, queries
 from dashboard.exceptions import BadParameter
 from runs import client
+from runs.api import parse_json
 from runs.exceptions import InvalidEvent, RunNotFound
+from runs.models import OperatorAction
 from runs.status import RunStatus
 
 OPERATE = "runs.operate_run"
 FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q")
+_AUDIT_BEFORE = re.compile(r"[1-9][0-9]{0,17}")  # an audit record id: a positive bigint in ASCII digits
 
 
 @require_GET
@@ -87,7 +90,7 @@ def events_page(request: HttpRequest) -> HttpResponse:
 
 
 def _parse_payload(raw: str) -> dict[str, Any]:
-    data = json.loads(raw or "{}")
+    data = parse_json((raw or "{}").encode())  # strict; too deep is a ValueError, not a RecursionError
     if not isinstance(data, dict):
         raise ValueError("data must be a JSON object")
     return data
@@ -116,15 +119,21 @@ def send_event(request: HttpRequest) -> HttpResponse:
 def audit_page(request: HttpRequest) -> HttpResponse:
     """Operator actions, newest first (O6): who, when, what, which runs, outcome, progress of bulk ones."""
     form = {name: request.GET.get(name, "").strip()[:200] for name in pages.AUDIT_FILTERS}
-    try:
-        before = int(request.GET.get("before") or 0) or None
-    except ValueError:
-        before = None
-    entries, older = pages.audit_entries(form, before=before)
+    before_text = request.GET.get("before", "").strip()
+    before = int(before_text) if _AUDIT_BEFORE.fullmatch(before_text) else None  # ids are positive bigints
+    entries: list[OperatorAction]
+    older: int | None
+    problem = next((f"{name} contains a NUL character" for name, value in form.items() if "\x00" in value), None)
+    if problem:  # PostgreSQL cannot compare text holding NUL: the form with the error, not a 500
+        messages.error(request, f"Not filtered: {problem}.")
+        form = {name: value.replace("\x00", "") for name, value in form.items()}
+        entries, older, before = [], None, None
+    else:
+        entries, older = pages.audit_entries(form, before=before)
     query = {name: value for name, value in form.items() if value}
     return render(request, "runs/audit.html", {
         "entries": entries, "form": form, "actions": pages.ACTION_LABELS.items(), "outcomes": pages.OUTCOMES,
         "older_url": f"?{urlencode({**query, 'before': older})}" if older else "",
         "newest_url": f"?{urlencode(query)}" if before else "",
         "in_progress": any(entry.outcome == "running" for entry in entries),
-    })
+    }, status=400 if problem else 200)

@@ -16,7 +16,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from runs.exceptions import InvalidEvent, RunNotFound
+from runs import intake_rate
+from runs.exceptions import IntakeLimitExceeded, InvalidEvent, RunNotFound
 from runs.models import ApiToken, Event
 from runs.store import intake, reads, tokens
 from runs.store.intake import MAX_EVENT_BYTES
@@ -137,11 +138,18 @@ def post_events(request: HttpRequest) -> JsonResponse:
         return error(400, f"body is not JSON: {exc}")
     events = payload if isinstance(payload, list) else [payload]
     try:
-        ids = intake.send_events(events)
+        batch = intake.normalise_events(events)
+    except IntakeLimitExceeded as exc:  # too many events, or one too big
+        return error(413, str(exc))
     except InvalidEvent as exc:
-        status = 413 if "limit is" in str(exc) else 400
-        return error(status, str(exc))
-    return JsonResponse({"ids": ids})
+        return error(400, str(exc))
+    wait = intake_rate.retry_after(key, len(batch))
+    if wait:  # refused whole, before anything is stored
+        response = error(429, f"too many events for this key: at most {settings.RUNS_INTAKE_RATE:g} a second "
+                              f"(bursts of {settings.RUNS_INTAKE_BURST}); retry in {wait} s")
+        response["Retry-After"] = str(wait)
+        return response
+    return JsonResponse({"ids": intake.store_events(batch)})
 
 
 @allow("GET")

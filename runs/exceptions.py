@@ -16,6 +16,10 @@ class InvalidEvent(TributaryError, ValueError):
     """An event was refused at intake (name, data, size); nothing was stored."""
 
 
+class IntakeLimitExceeded(InvalidEvent):
+    """A request carried more events, or bigger ones, than intake takes at once (HTTP 413); nothing was stored."""
+
+
 class RunNotFound(TributaryError, LookupError):
     """No run has that id."""
 

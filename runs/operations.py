@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 from runs.exceptions import ActionRefused, RunNotFound
+from runs.sdk.values import storable_text
 from runs.store import actions, audit
 
 
@@ -44,8 +45,15 @@ def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: 
     record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[], filters=filters,
                                  outcome="running", total=matched)
     done_ids: list[str] = []
-    done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total),
-                              done_ids=done_ids)
+    try:
+        done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total),
+                                  done_ids=done_ids)
+    except Exception as exc:
+        # The runs done so far stay done (one transaction each); the record must not stay "running" for ever.
+        audit.finish(record, outcome="failed", processed=len(done_ids), run_ids=done_ids,
+                     detail=f"failed after {len(done_ids)} of {matched} matched run(s): "
+                            f"{type(exc).__name__}: {storable_text(str(exc))}")
+        raise
     audit.finish(record, outcome="done", processed=done, detail=f"{done} of {matched} matched run(s)",
                  run_ids=done_ids)
     return {"matched": matched, "done": done}

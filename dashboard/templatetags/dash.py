@@ -4,6 +4,7 @@ human durations and pretty JSON. Everything goes through format_html or autoesca
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,16 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def short_id(value: str | None) -> str:
     return (value or "")[-10:]
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what a run id can be (Run.id is at most 32 characters)
+
+
+@register.filter
+def is_run_id(value: object) -> bool:
+    """Whether an id an audit record names can be a run's: a refused action keeps whatever it was given
+    ("", "a/b", ...), and a link to such an id cannot even be built."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
 
 
 @register.filter

@@ -9,25 +9,35 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
-from runs.exceptions import InvalidEvent
+from runs.exceptions import IntakeLimitExceeded, InvalidEvent
 from runs.models import CancelRule, Event, Function, Run, Step
 from runs.sdk.app import RESERVED_PREFIX
-from runs.sdk.values import JSON_NUL, lookup_path
+from runs.sdk.values import JSON_NUL, MAX_JSON_DEPTH, lookup_path, too_deep
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
 from runs.store import flow, notify
 from runs.store.rows import new_run, publish_new_runs, wake
 
 MAX_EVENT_BYTES = 512 * 1024
 MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
+DEFAULT_MAX_EVENTS = 5000  # settings.RUNS_INTAKE_MAX_EVENTS: events one request (or one send_many) may carry
+
+
+def max_events_per_request() -> int:
+    return int(getattr(settings, "RUNS_INTAKE_MAX_EVENTS", DEFAULT_MAX_EVENTS))
 
 
 def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:
     """Validated copies of `events` with id and ts filled in; InvalidEvent names the first problem."""
     if not isinstance(events, list | tuple) or not events:
         raise InvalidEvent("expected an event or a non-empty list of events")
+    if len(events) > max_events_per_request():
+        # One transaction stores them all: a bound keeps it (and the runs it starts) reasonably small.
+        raise IntakeLimitExceeded(f"{len(events)} events in one request; the limit is {max_events_per_request()} "
+                                  "(RUNS_INTAKE_MAX_EVENTS)")
     result = []
     for index, event in enumerate(events):
         where = f"event {index}" if len(events) > 1 else "event"
@@ -48,6 +58,9 @@ def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[d
             raise InvalidEvent(f"{where}: 'data' must be an object, not {type(data).__name__}")
         if not isinstance(user, dict):
             raise InvalidEvent(f"{where}: 'user' must be an object, not {type(user).__name__}")
+        for field, value in (("data", data), ("user", user)):
+            if too_deep(value):
+                raise InvalidEvent(f"{where}: '{field}' nests objects or arrays deeper than {MAX_JSON_DEPTH} levels")
         event_id = event.get("id") or uuid.uuid4().hex
         if not isinstance(event_id, str) or len(event_id) > 64:
             raise InvalidEvent(f"{where}: 'id' must be a string of at most 64 characters")
@@ -65,14 +78,18 @@ def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[d
             # PostgreSQL text and jsonb cannot hold U+0000.
             raise InvalidEvent(f"{where} contains a NUL character (\\u0000), which cannot be stored")
         if size > MAX_EVENT_BYTES:
-            raise InvalidEvent(f"{where} is {size} bytes; the limit is {MAX_EVENT_BYTES} (512 KiB)")
+            raise IntakeLimitExceeded(f"{where} is {size} bytes; the limit is {MAX_EVENT_BYTES} (512 KiB)")
         result.append(json.loads(json.dumps(clean)))
     return result
 
 
 def send_events(events: Sequence[Any], *, internal: bool = False) -> list[str]:
     """Store and dispatch events in one transaction; an id seen before is not processed twice."""
-    batch = normalise_events(events, internal=internal)
+    return store_events(normalise_events(events, internal=internal))
+
+
+def store_events(batch: list[dict[str, Any]]) -> list[str]:
+    """Store and dispatch events `normalise_events` returned, in one transaction; their ids, in order."""
     with transaction.atomic():
         dispatch_events_txn(batch)
     return [event["id"] for event in batch]
@@ -81,20 +98,13 @@ def send_events(events: Sequence[Any], *, internal: bool = False) -> list[str]:
 def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | None = None,
                         only_functions: set[tuple[str, str]] | None = None) -> list[Run]:
     """Inside a transaction: store new events, start triggered runs, resolve waiting steps."""
-    # Two senders of one event id at once: the second waits here, then sees the id as known (not a 500).
-    flow.lock_keys(f"event:{e['id']}" for e in batch)
-    known = set(Event.objects.filter(id__in=[e["id"] for e in batch]).values_list("id", flat=True))
-    fresh, seen = [], set(known)
+    unique: dict[str, dict[str, Any]] = {}
     for event in batch:
-        if event["id"] not in seen:
-            seen.add(event["id"])
-            fresh.append(event)
+        unique.setdefault(event["id"], event)  # the first of each id in the batch, in order
+    stored = _insert_new_events(list(unique.values()), sent_by_run_id or "")
+    fresh = [event for event in unique.values() if event["id"] in stored]
     if not fresh:
         return []
-    Event.objects.bulk_create([
-        Event(id=e["id"], name=e["name"], data=e["data"], user=e["user"], ts=e["ts"],
-              sent_by_run_id=sent_by_run_id or "") for e in fresh
-    ])
     names = {e["name"] for e in fresh}
     functions: dict[str, list[Function]] = {}
     for function in Function.objects.filter(trigger__in=names):
@@ -116,6 +126,38 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
             notify.runs_ready()
     _resolve_waits_txn(fresh, names, now)
     return runs
+
+
+_EVENT_COLUMNS = ("id", "name", "data", "user", "ts", "received_at", "sent_by_run_id")
+
+
+def _insert_new_events(events: list[dict[str, Any]], sent_by_run_id: str) -> set[str]:
+    """Insert the events whose id is new and return those ids: INSERT ... ON CONFLICT DO NOTHING RETURNING.
+
+    The primary key decides, in one statement per chunk, whatever the batch size (no lock per id: 20,000 advisory
+    locks in one transaction exhausted PostgreSQL's lock table). Two senders of one id at once: the second's
+    insert waits for the first transaction and then skips the row, so the event is processed once, without
+    an error for either sender."""
+    by_name = {field.name: field for field in Event._meta.concrete_fields}
+    fields = [by_name[name] for name in _EVENT_COLUMNS]
+    table = connection.ops.quote_name(Event._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    max_params = connection.features.max_query_params or 999
+    chunk = max(1, min(1000, max_params // len(fields)))
+    now = timezone.now()
+    stored: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), chunk):
+            part = events[start:start + chunk]
+            params: list[Any] = []
+            for event in part:
+                values = {**event, "received_at": now, "sent_by_run_id": sent_by_run_id}
+                params.extend(field.get_db_prep_save(values[field.name], connection) for field in fields)
+            rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT (id) DO NOTHING RETURNING id",
+                           params)
+            stored.update(row[0] for row in cursor.fetchall())
+    return stored
 
 
 def _cancel_matching_runs_txn(events: list[dict[str, Any]], names: set[str], now: datetime) -> None:

@@ -69,6 +69,7 @@ def filtered_runs(filters: dict[str, Any]) -> QuerySet[Run]:
         if value is not None and not isinstance(value, str):
             raise InvalidFilter(f"{key} must be text, not {type(value).__name__}")
         if value:
+            _check_filter_text(key, value)
             runs = runs.filter(**{field: value})
     for key, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
         value = filters.get(key)
@@ -93,4 +94,24 @@ def _moment(key: str, value: object) -> datetime:
         raise InvalidFilter(f"{key} must be an ISO 8601 date-time string, not {type(value).__name__}")
     if moment is None:
         raise InvalidFilter(f"{key} must be an ISO 8601 date-time, not {str(value)[:64]!r}")
-    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
+    moment = timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
+    try:
+        # In UTC: PostgreSQL takes no offset beyond 15:59, and year 1 at +01:00 has no UTC moment.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidFilter(f"{key} is out of range: {str(value)[:64]!r}") from None
+
+
+MAX_FILTER_TEXT = 200  # the longest column a text filter compares with
+
+
+def _check_filter_text(key: str, value: str) -> None:
+    """Text the database can compare: PostgreSQL refuses NUL, UTF-8 refuses lone surrogates."""
+    if len(value) > MAX_FILTER_TEXT:
+        raise InvalidFilter(f"{key} is longer than {MAX_FILTER_TEXT} characters")
+    if "\x00" in value:
+        raise InvalidFilter(f"{key} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidFilter(f"{key} is not valid text (a lone surrogate)") from None

@@ -129,3 +129,8 @@ RUNS_MAX_INVOKE_DEPTH = int(os.environ.get("RUNS_MAX_INVOKE_DEPTH", "100"))
 RUNS_LEASE_SECONDS = float(os.environ.get("RUNS_LEASE_SECONDS", "30"))
 RUNS_WORKER_THREADS = int(os.environ.get("RUNS_WORKER_THREADS", "4"))
 RUNS_CLAIM_BATCH = int(os.environ.get("RUNS_CLAIM_BATCH", "4"))
+
+# --- Data retention (runs/store/prune.py) ------------------------------------------------------------------
+# Workers delete finished run trees whose last run ended longer ago than this ("30d", "12h", "90m"), at most
+# once an hour per database; unset (None) keeps everything. `manage.py prune --older-than 30d` does it by hand.
+RUNS_PRUNE_OLDER_THAN: str | None = os.environ.get("RUNS_PRUNE_OLDER_THAN") or None

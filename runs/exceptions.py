@@ -32,6 +32,10 @@ class LeaseLost(TributaryError):
     """Another worker took over a run while this one executed it; this worker's results are discarded."""
 
 
+class PruneRefused(TributaryError, ValueError):
+    """A prune was asked with a bad age or batch size, or the retention setting is malformed."""
+
+
 # --- Raised in user code -----------------------------------------------------------------------------------
 
 

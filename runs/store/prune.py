@@ -15,6 +15,7 @@ is active, or a new run links to it: the tree stays) or waits and then finds no 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,8 +33,10 @@ from runs.store import audit, flow
 
 PRUNE_ACTION = "prune"  # the audit record of a prune, which is also the hourly marker
 PRUNE_EVERY = timedelta(hours=1)
+MAX_BATCH = 10_000  # runs per transaction: short locks, and query parameters within SQLite's limit
 _HAS_UNIT = re.compile(r"[a-z]\s*$", re.IGNORECASE)
 _LINKS = ("rerun_of_run_id", "triggered_by_run_id", "superseded_by_run_id")
+_IDS_PER_QUERY = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,8 +84,8 @@ def prune(older_than: timedelta, *, batch_size: int = 500, now: datetime | None 
     cut in two). `dry_run` does every batch and rolls it back.
     """
     older_than = parse_age(older_than)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise PruneRefused(f"the batch size must be a positive integer, not {batch_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise PruneRefused(f"the batch size must be an integer from 1 to {MAX_BATCH}, not {batch_size!r}")
     try:
         cutoff = (now or timezone.now()) - older_than
     except OverflowError:
@@ -159,17 +162,23 @@ def _prune_trees_txn(root_ids: list[str], cutoff: datetime, dry_run: bool) -> Pr
 def _linked_from_unfinished_trees(run_ids: set[str]) -> set[str]:
     """The runs among `run_ids` that a run of a tree still in progress links to (rerun of, triggered by,
     superseded by)."""
-    if not run_ids:
-        return set()
-    ids = list(run_ids)
-    links = list(Run.objects.filter(Q(rerun_of_run_id__in=ids) | Q(triggered_by_run_id__in=ids)
-                                    | Q(superseded_by_run_id__in=ids)).values_list("root_run_id", *_LINKS))
-    if not links:
-        return set()
-    unfinished = set(Run.objects.filter(root_run_id__in={row[0] for row in links},
-                                        status__in=list(ACTIVE_RUN_STATUSES)).values_list("root_run_id", flat=True))
+    links: list[tuple[Any, ...]] = []
+    for ids in _chunks(run_ids):
+        links += Run.objects.filter(Q(rerun_of_run_id__in=ids) | Q(triggered_by_run_id__in=ids)
+                                    | Q(superseded_by_run_id__in=ids)).values_list("root_run_id", *_LINKS)
+    unfinished: set[str] = set()
+    for roots in _chunks({row[0] for row in links}):  # (debounce: many skipped roots may name one run)
+        unfinished.update(Run.objects.filter(root_run_id__in=roots, status__in=list(ACTIVE_RUN_STATUSES))
+                          .values_list("root_run_id", flat=True))
     return {target for root_id, *targets in links if root_id in unfinished for target in targets
             if target in run_ids}
+
+
+def _chunks(ids: set[str]) -> Iterator[list[str]]:
+    """Ids in lists short enough for one query (a big tree can have more than SQLite takes at once)."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _IDS_PER_QUERY):
+        yield ordered[start:start + _IDS_PER_QUERY]
 
 
 def _delete_trees_txn(root_ids: list[str], dry_run: bool) -> PruneResult:

@@ -54,7 +54,8 @@ def test_a_young_tree_stays_at_a_shorter_age_in_hours_and_minutes(worker) -> Non
     (["--older-than=-5d"], "the age must be positive, not '-5d'"),
     (["--older-than", "0h"], "the age must be positive, not '0h'"),
     (["--older-than", "99999999999999y"], "'99999999999999y' is not an age; use e.g. 30d, 12h or 90m"),
-    (["--older-than", "30d", "--batch-size", "0"], "the batch size must be a positive integer, not 0"),
+    (["--older-than", "30d", "--batch-size", "0"], "the batch size must be an integer from 1 to 10000, not 0"),
+    (["--older-than", "30d", "--batch-size", "10001"], "the batch size must be an integer from 1 to 10000, not 10001"),
     (["--older-than", "30d", "--batch-size", "many"], "argument --batch-size: invalid int value: 'many'"),
     ([], "the following arguments are required: --older-than"),
 ])

@@ -207,3 +207,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = RUNS_MAX_REQUEST_BODY_BYTES
 RUNS_INTAKE_MAX_EVENTS = int(os.environ.get("RUNS_INTAKE_MAX_EVENTS", "5000"))  # per request: more is a 413
 RUNS_INTAKE_RATE = float(os.environ.get("RUNS_INTAKE_RATE", "1000"))  # events/s per event key (0: no limit)
 RUNS_INTAKE_BURST = int(os.environ.get("RUNS_INTAKE_BURST", "10000"))  # events a key may send at once
+
+# --- Data retention (runs/store/prune.py) ------------------------------------------------------------------
+# Workers delete finished run trees whose last run ended longer ago than this ("30d", "12h", "90m"), at most
+# once an hour per database; unset (None) keeps everything. `manage.py prune --older-than 30d` does it by hand.
+RUNS_PRUNE_OLDER_THAN: str | None = os.environ.get("RUNS_PRUNE_OLDER_THAN") or None

@@ -41,6 +41,10 @@ class CommitRefused(TributaryError):
     the database's error rather than coming back at every lease expiry."""
 
 
+class PruneRefused(TributaryError, ValueError):
+    """A prune was asked with a bad age or batch size, or the retention setting is malformed."""
+
+
 # --- Raised in user code -----------------------------------------------------------------------------------
 
 

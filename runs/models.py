@@ -38,7 +38,9 @@ class Event(models.Model):
     sent_by_run_id = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["-received_at"]), models.Index(fields=["name"])]
+        indexes = [models.Index(fields=["-received_at"]), models.Index(fields=["name"]),
+                   # Retention (runs/store/prune.py) finds the events a pruned run sent.
+                   models.Index(fields=["sent_by_run_id"], name="event_sent_by", condition=~Q(sent_by_run_id=""))]
 
 
 class Run(models.Model):
@@ -103,6 +105,10 @@ class Run(models.Model):
                          condition=Q(triggered_by_run_id__isnull=False)),
             models.Index(fields=["debounce_key", "status"], name="run_debounce",
                          condition=Q(debounce_key__isnull=False)),
+            # Retention (runs/store/prune.py): finished roots oldest first, and who links to a pruned run.
+            models.Index(fields=["ended_at", "id"], name="run_root_ended", condition=Q(parent_run_id__isnull=True)),
+            models.Index(fields=["superseded_by_run_id"], name="run_superseded_by",
+                         condition=Q(superseded_by_run_id__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(

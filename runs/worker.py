@@ -26,10 +26,12 @@ from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
 from runs.store import notify
 from runs.store.claims import claim_runs, next_due, release, renew_leases
+from runs.store.prune import prune_if_due
 
 logger = logging.getLogger("runs.worker")
 
 MIN_IDLE_WAIT = 0.01  # seconds
+PRUNE_LOOK_SECONDS = 60.0
 
 
 class Worker:
@@ -54,6 +56,8 @@ class Worker:
         for index in range(self.threads):
             self._spawn(self._execute_loop, f"runs-executor-{index}")
         self._spawn(self._heartbeat_loop, "runs-heartbeat")
+        if settings.RUNS_PRUNE_OLDER_THAN:
+            self._spawn(self._prune_loop, "runs-pruner")  # its own thread: a long prune never delays renewals
         if connection.vendor == "postgresql":
             self._spawn(self._listen_loop, "runs-listener")
 
@@ -191,6 +195,19 @@ class Worker:
                 logger.exception("worker %s: renewing the leases of %d claims failed; trying again at the next "
                                  "beat", self.name, len(tokens))
                 close_old_connections()
+
+    def _prune_loop(self) -> None:
+        """Data retention (RUNS_PRUNE_OLDER_THAN): at most one prune an hour per database, whichever worker
+        takes the turn (runs/store/prune.py); looked at every minute."""
+        while not self._stopping.wait(PRUNE_LOOK_SECONDS):
+            try:
+                result = prune_if_due()
+            except Exception:
+                logger.exception("worker %s: pruning old runs failed; trying again within the hour", self.name)
+                close_old_connections()
+                continue
+            if result is not None:
+                logger.info("worker %s: prune: %s", self.name, result.summary())
 
     # --- wake-ups from other processes --------------------------------------------------------------------
 

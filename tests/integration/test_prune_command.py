@@ -107,3 +107,18 @@ def test_ages_accept_the_sdk_units() -> None:
     assert parse_age("90m") == timedelta(minutes=90)
     assert parse_age("2 weeks") == timedelta(days=14)
     assert parse_age(timedelta(days=1)) == timedelta(days=1)
+
+
+def test_a_worker_with_the_setting_prunes_old_trees_by_itself(transactional_db, settings,  # type: ignore[no-untyped-def]
+                                                               monkeypatch) -> None:
+    from runs import testing
+    from tests.helpers import wait_until
+
+    with testing.worker():
+        old, young = finished_tree("prune/tree", runs=2), finished_tree("prune/tree", runs=2)
+    age_tree(old)
+    settings.RUNS_PRUNE_OLDER_THAN = "30d"
+    monkeypatch.setattr("runs.worker.PRUNE_LOOK_SECONDS", 0.05)
+    with testing.worker():
+        wait_until(lambda: tree_ids(old), lambda ids: not ids, timeout=20, what="the old tree pruned by the worker")
+    assert tree_ids(young)

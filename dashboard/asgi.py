@@ -15,6 +15,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
+from dashboard import daphne_body_limit  # noqa: E402
 from dashboard.body_limit import BodyLimit  # noqa: E402
 from dashboard.consumers import GraphConsumer, NotFoundConsumer, RunsConsumer  # noqa: E402
 from dashboard.origin import SameOriginValidator  # noqa: E402
@@ -25,6 +26,10 @@ websocket_urlpatterns = [
     re_path(r"^ws/graph/(?P<root_run_id>[A-Za-z0-9_-]{1,64})/$", GraphConsumer.as_asgi()),
     re_path(r"", NotFoundConsumer.as_asgi()),  # last: any other path closes with 4404, not a router exception
 ]
+
+# Under Daphne (serve, or `daphne dashboard.asgi:application`) the body is buffered before the application runs:
+# the same limit is enforced in Daphne's request class.
+daphne_body_limit.install(lambda: settings.RUNS_MAX_REQUEST_BODY_BYTES)
 
 application = ProtocolTypeRouter({
     # Static files (css, js, vendored Cytoscape) come from the app itself: embedded mode has no other web server.

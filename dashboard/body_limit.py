@@ -73,8 +73,12 @@ class BodyLimit:
         await self.app(scope, counted_receive, guarded_send)
 
 
+def refusal_body(limit: int) -> bytes:
+    return json.dumps({"error": f"request body is larger than {limit} bytes (RUNS_MAX_REQUEST_BODY_BYTES)"}).encode()
+
+
 async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"error": f"request body is larger than {limit} bytes (RUNS_MAX_REQUEST_BODY_BYTES)"}).encode()
+    body = refusal_body(limit)
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

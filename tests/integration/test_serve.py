@@ -14,8 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +203,54 @@ def test_serve_demo_twice_creates_the_demo_runs_once_and_keeps_the_password(tmp_
     assert second == {**first, "passwords": ["its-owners"]}  # no new demo runs; the changed password stays
     log = (tmp_path / "second.log").read_text()
     assert "password is unchanged" in log and "demo / demo" not in log
+
+
+# --- Hardening (issue 8, item 5): bodies over the limit refused under Daphne before they are read ---------------
+
+def _raw_request(port: int, head: str, chunks: Iterable[bytes] = ()) -> tuple[bytes, int]:
+    """Send `head`, then `chunks` until the server answers; returns (the answer, body bytes sent)."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head.encode())
+        conn.setblocking(False)
+        answer = b""
+        deadline = time.monotonic() + 10
+        for chunk in chunks:
+            with suppress(BlockingIOError):
+                answer += conn.recv(65536)
+            if answer or time.monotonic() > deadline:
+                break
+            try:
+                conn.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError, BlockingIOError):
+                break
+            sent += len(chunk)
+        conn.settimeout(10)
+        try:
+            while not answer.endswith(b"}"):
+                part = conn.recv(65536)
+                if not part:
+                    break
+                answer += part
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return answer, sent
+
+
+def test_serve_refuses_a_body_over_the_limit_before_reading_it(tmp_path: Path) -> None:
+    env = {**server_env(tmp_path), "RUNS_MAX_REQUEST_BODY_BYTES": "100000"}
+    with serving(env, tmp_path / "serve.log", "--no-worker") as port:
+        # A declared gigabyte, of which nothing is sent: the answer comes at once, not after a read.
+        started = time.monotonic()
+        answer, _ = _raw_request(port, f"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                                       f"Content-Type: application/json\r\nContent-Length: {2**30}\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"larger than 100000 bytes" in answer
+        assert time.monotonic() - started < 5
+
+        # A chunked body with no declared length: refused once the bytes received pass the limit.
+        chunk = b"8000\r\n" + b"x" * 0x8000 + b"\r\n"
+        answer, sent = _raw_request(port, f"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                                          f"Transfer-Encoding: chunked\r\n\r\n", [chunk] * 400)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert sent < 400 * len(chunk)  # the server stopped reading long before the client stopped sending

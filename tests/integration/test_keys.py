@@ -158,6 +158,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def post_event(url: str, key: str) -> int:
     request = urllib.request.Request(url, data=json.dumps({"name": "keys-test/hello"}).encode(), method="POST",
                                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
@@ -183,6 +191,8 @@ def test_embedded_serve_prints_its_generated_event_key_and_accepts_only_it(tmp_p
         key = json.loads((tmp_path / KEYS_FILE_NAME).read_text())[EVENT_KEY_ENV]
         assert key in line
         url = f"http://127.0.0.1:{port}/api/events"
+        # The key line comes before Daphne binds its port: wait until it listens.
+        wait_until(lambda: _listening(port) or server.poll() is not None, bool, 30, "serve listening")
         assert post_event(url, key) == 200
         assert post_event(url, "dev-event-key") == 401
     finally:

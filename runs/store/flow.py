@@ -7,6 +7,7 @@ count the same slots at once; SQLite's IMMEDIATE transactions already run one wr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import F, Q
 
+from runs.limits import MAX_KEY_CHARS
 from runs.models import Run
 from runs.sdk.values import lookup_path
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus
@@ -29,7 +31,13 @@ def key_value(run: Run, path: str | None) -> str:
 
 
 def scoped_key(run: Run, kind: str, path: str | None) -> str:
-    return f"{kind}:{run.app_id}/{run.function_id}:{key_value(run, path)}"[:300]
+    """The stored key of a run's flow-control rule. One longer than its column keeps a readable prefix and ends
+    in a digest of the whole: cutting it short would make distinct keys share one slot or one window."""
+    key = f"{kind}:{run.app_id}/{run.function_id}:{key_value(run, path)}"
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[:MAX_KEY_CHARS - len(digest) - 1]}~{digest}"
 
 
 def lock_keys(keys: Iterable[str]) -> None:

@@ -1,7 +1,7 @@
 """Runs that never finish, hunted with worker processes (PostgreSQL): wake-ups lost in a fan-in, the mixed
 workload without faults, and the same workload while workers are SIGKILLed every 1-3 s and PostgreSQL restarts.
 
-Rules checked (docs: the behaviour contract): S2 (a finished step is never re-executed; only a step in flight
+Rules checked (docs/behaviour.md): S2 (a finished step is never re-executed; only a step in flight
 at a crash runs again; one child per invoke step), S7 (parallel invokes resolve their parent), S15 (a run is
 retried, never lost).
 """

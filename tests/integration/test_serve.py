@@ -85,14 +85,9 @@ def http(method: str, url: str, *, token: str, body: Any = None) -> tuple[int, A
 
 def test_serve_takes_an_event_over_http_and_runs_it(tmp_path: Path) -> None:
     env = server_env(tmp_path)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_until_listening(server, port, log)
+    with serving(env, log) as port:
+        base = f"http://127.0.0.1:{port}"
         assert f"http://127.0.0.1:{port}/" in log.read_text()  # it prints its URL
 
         # The API token comes from the same SQLite file, written by separate processes while serve runs.
@@ -125,13 +120,6 @@ def test_serve_takes_an_event_over_http_and_runs_it(tmp_path: Path) -> None:
         assert step["kind"] == "invoke" and step["child_run_id"]
         status, child = http("GET", f"{base}/api/runs/{step['child_run_id']}", token=token)
         assert status == 200 and child["output"] == 49
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
 
 
 # --- Hardening (issue 8, item 13): a busy port, and `serve --demo` once per database ---------------------------

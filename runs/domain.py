@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from runs.status import TERMINAL_RUN_STATUSES
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepInfo:
@@ -50,8 +52,6 @@ class RunInfo:
 
     @property
     def is_terminal(self) -> bool:
-        from runs.status import TERMINAL_RUN_STATUSES
-
         return self.status in TERMINAL_RUN_STATUSES
 
 

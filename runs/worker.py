@@ -25,6 +25,7 @@ from runs.engine.executor import execute_claimed
 from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
 from runs.store import notify
+from runs.store import passes as pass_store
 from runs.store.claims import claim_runs, next_due, release, renew_leases
 from runs.store.prune import prune_if_due
 
@@ -148,7 +149,7 @@ class Worker:
             self._hold(token)
             running = f"run {claim.id} ({claim.app_id}/{claim.function_id})"
             try:
-                claim = execute_claimed(claim)
+                claim = execute_claimed(claim, pass_store)
             except LeaseLost as exc:
                 logger.warning("%s: %s", running, exc)
                 claim = None

@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 from runs.domain import ClaimedRun
 from runs.models import Run
 from runs.status import RunStatus
-from runs.store import flow, live
+from runs.store import changes, flow
 from runs.store.rows import run_delta
 from runs.store.transient import retrying
 
@@ -90,7 +90,7 @@ def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> li
             flow.give_back_txn(again, fresh)
             claims = [claim for claim in claims if claim.id not in refused and claim.id not in again]
     for claim in claims:
-        live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
+        changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claims
 
 
@@ -120,7 +120,7 @@ def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
     if not row:
         return None
     claim = _claimed(row, token, fresh=False)
-    live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
+    changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claim
 
 

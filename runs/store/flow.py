@@ -17,8 +17,9 @@ from django.db import connection
 from django.db.models import F, Q
 
 from runs.models import Run
-from runs.sdk.values import lookup_path
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus
+from runs.store import notify
+from runs.values import lookup_path
 
 
 def key_value(run: Run, path: str | None) -> str:
@@ -171,8 +172,6 @@ def release_slot_txn(key: str | None, limit: int, now: datetime) -> None:
         Run.objects.filter(id=run_id, throttled=True, lease_owner__isnull=True).update(
             throttled=False, ready_at=created_at)
     if waiting:
-        from runs.store import notify
-
         notify.runs_ready()
 
 
@@ -237,8 +236,6 @@ def give_back_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:
         return
     Run.objects.filter(id__in=ids).update(lease_owner=None, ready_at=F("created_at"), throttled=False)
     _restore_status(ids, fresh_ids)
-    from runs.store import notify
-
     notify.runs_ready()
 
 

@@ -49,6 +49,7 @@ class RunInfo:
     started_at: datetime | None
     ended_at: datetime | None
     version: int = 1
+    failed_step_id: str | None = None  # the step whose failure failed the run (None: its body failed)
 
     @property
     def is_terminal(self) -> bool:

@@ -8,7 +8,6 @@ count the same slots at once; SQLite's IMMEDIATE transactions already run one wr
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from django.db.models import F, Q
 from runs.models import Run
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus
 from runs.store import notify
+from runs.store.backends import backend
 from runs.values import lookup_path
 
 
@@ -34,20 +34,9 @@ def scoped_key(run: Run, kind: str, path: str | None) -> str:
 
 
 def lock_keys(keys: Iterable[str]) -> None:
-    """Serialise work on these keys until the transaction ends (sorted: no deadlocks between workers)."""
-    if connection.vendor != "postgresql":
-        return
-    ids = sorted({_lock_id(key) for key in keys})
-    if not ids:
-        return
-    with connection.cursor() as cursor:
-        # One statement, in sorted order (the subquery's order is the order the locks are taken in).
-        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::int[]) AS k ORDER BY 1) AS sorted",
-                       [ids])
-
-
-def _lock_id(key: str) -> int:
-    return zlib.crc32(key.encode()) - 2**31  # a signed 32-bit id; collisions only serialise unrelated keys
+    """Serialise work on these keys until the transaction ends (sorted: no deadlocks between workers).
+    PostgreSQL: advisory locks; SQLite: its single writer already does (runs/store/backends.py)."""
+    backend().lock_keys(connection, keys)
 
 
 # --- admission of new runs ---------------------------------------------------------------------------------
@@ -216,17 +205,14 @@ def _slots_of(key: str, run_id: str, created_at: datetime, batch_ids: list[str],
     """
     held = Run.objects.filter(concurrency_key=key, lease_owner__isnull=False, ready_at__gt=now).exclude(
         id__in=batch_ids).count()
-    if connection.vendor != "postgresql" or held >= limit:
+    if not backend().has_concurrent_writers or held >= limit:
         return held, 0
     older = list(Run.objects.filter(concurrency_key=key, status__in=list(ACTIVE_RUN_STATUSES), ready_at__lte=now)
                  .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=run_id))
                  .exclude(id__in=batch_ids).order_by("created_at", "id").values_list("id", flat=True)[:limit])
     if not older:
         return held, 0
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {Run._meta.db_table} WHERE id = ANY(%s) FOR SHARE SKIP LOCKED", [older])
-        unlocked = len(cursor.fetchall())
-    return held, len(older) - unlocked
+    return held, len(older) - backend().unlocked_runs(connection, older)
 
 
 def give_back_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from runs.events import MAX_EVENT_BYTES, MAX_NAME_CHARS, max_events_per_request, normalise_events
 from runs.models import CancelRule, Event, Function, Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
-from runs.store import flow, notify
+from runs.store import flow, notify, sql
 from runs.store.cancelling import cancel_runs_txn
 from runs.store.ending import Finished
 from runs.store.rows import new_run, publish_new_runs, wake
@@ -101,9 +101,8 @@ def _insert_new_events(events: list[dict[str, Any]], sent_by_run_id: str) -> set
                 values = {**event, "received_at": now, "sent_by_run_id": sent_by_run_id}
                 params.extend(field.get_db_prep_save(values[field.name], connection) for field in fields)
             rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT (id) DO NOTHING RETURNING id",
-                           params)
-            stored.update(row[0] for row in cursor.fetchall())
+            cursor.execute(sql.INSERT_NEW_EVENTS.format(table=table, columns=columns, rows=rows), params)
+            stored.update(row["id"] for row in sql.named_rows(cursor))
     return stored
 
 

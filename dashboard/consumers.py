@@ -1,6 +1,6 @@
 """Websocket consumers: live deltas for the runs page (/ws/runs/) and one invocation graph (/ws/graph/<root>/).
 
-Thin on purpose: join a group on connect, forward `runs.delta` messages (published by runs/store/live.py after
+Thin on purpose: join a group on connect, forward `runs.delta` messages (published by dashboard/live.py after
 commits) as {"type": "deltas", "deltas": [...]}. Browsers resync over HTTP when a per-run version skips.
 
 A socket lives no longer than its login: logging out closes the session's sockets at once (dashboard/sessions.py),
@@ -18,8 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 
-from dashboard import sessions
-from runs.store import live
+from dashboard import live, sessions
 
 # Close codes: the HTTP status of the same refusal, in the 4000-4999 range applications may use.
 BAD_FRAME = 4400
@@ -44,7 +43,7 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not session_key:
             await self.close(code=UNAUTHORIZED)
             return
-        # Embedded mode: the in-process publisher sends on this loop (see runs/store/live.py).
+        # Embedded mode: the in-process publisher sends on this loop (see dashboard/live.py).
         live.attach_loop(asyncio.get_running_loop())
         self.session_group = sessions.session_group(session_key)
         await self.channel_layer.group_add(self.session_group, self.channel_name)

@@ -27,7 +27,7 @@ from dashboard.params import Cursor, RunFilters, encode_cursor
 from runs.domain import RunInfo
 from runs.exceptions import RunNotFound
 from runs.models import Event, Function, Run, Step
-from runs.status import RunStatus, StepKind, StepStatus
+from runs.status import RunStatus, StepKind
 from runs.store.reads import run_info
 
 # A tree larger than this is shown aggregated: big sibling groups collapse into one node per status.
@@ -130,8 +130,8 @@ def root_causes_of(failed: Iterable[Run]) -> dict[str, RootCause]:
                  .values_list("id", "failure_cause_run_id"))
     cause_of = {run.id: _follow(run.id, links) for run in failed}
     causes = {row["id"]: row for row in Run.objects.filter(id__in=set(cause_of.values()))
-              .values("id", "app_id", "function_id", "error")}
-    steps = failing_steps(causes)
+              .values("id", "app_id", "function_id", "error", "failed_step_id")}
+    steps = failing_steps({run_id: row["failed_step_id"] for run_id, row in causes.items()})
     found: dict[str, RootCause] = {}
     for run_id, cause_id in cause_of.items():
         cause = causes.get(cause_id)
@@ -165,14 +165,17 @@ def propagation_up(cause_id: str) -> list[RunInfo]:
     return [run_info(rows[run_id], []) for run_id in analysis.propagation_path(graph, cause.id)]
 
 
-def failing_steps(run_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any] | None]]:
-    """run id -> (step id, error) of the last step that failed for good in it (one query)."""
-    ids = list(run_ids)
-    if not ids:
+def failing_steps(failed_steps: dict[str, str | None]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """run id -> (step id, error) of the step whose failure failed the run, as the run stored it
+    (Run.failed_step_id; a run whose body failed has none), in one query."""
+    wanted = Q()
+    for run_id, step_id in failed_steps.items():
+        if step_id:
+            wanted |= Q(run_id=run_id, step_id=step_id)
+    if not wanted:
         return {}
-    rows = (Step.objects.filter(run_id__in=ids, status=StepStatus.FAILED)
-            .order_by("run_id", "position", "id").values_list("run_id", "step_id", "error"))
-    return {run_id: (step_id, error) for run_id, step_id, error in rows}  # the last one per run wins
+    rows = Step.objects.filter(wanted).values_list("run_id", "step_id", "error")
+    return {run_id: (step_id, error) for run_id, step_id, error in rows}
 
 
 def run_json(row: RunRow) -> dict[str, Any]:

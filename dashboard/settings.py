@@ -81,16 +81,10 @@ def _database() -> dict[str, Any]:
 
 
 def _sqlite_options(name: str) -> dict[str, Any]:
-    # A file database shared by the web thread and the worker threads: WAL so readers never block the writer,
-    # a busy timeout instead of "database is locked", and IMMEDIATE transactions so a read is never upgraded
-    # to a write lock mid-transaction (the worker's compare-and-set claims rely on that).
+    # WAL, the busy timeout and IMMEDIATE transactions are set by the SQLite backend on every connection
+    # (runs/store/backends.py), so no OPTIONS are needed here.
     test_name = os.environ.get("RUNS_SQLITE_TEST_NAME", f"{name}.test")
     return {
-        "OPTIONS": {
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
         # Worker threads open their own connections: the test database must be a file, never :memory:.
         "TEST": {"NAME": test_name},
     }

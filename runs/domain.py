@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from runs.status import TERMINAL_RUN_STATUSES
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepInfo:
@@ -47,11 +49,10 @@ class RunInfo:
     started_at: datetime | None
     ended_at: datetime | None
     version: int = 1
+    failed_step_id: str | None = None  # the step whose failure failed the run (None: its body failed)
 
     @property
     def is_terminal(self) -> bool:
-        from runs.status import TERMINAL_RUN_STATUSES
-
         return self.status in TERMINAL_RUN_STATUSES
 
 

@@ -69,6 +69,9 @@ class Run(models.Model):
     depth = models.IntegerField(default=0)
     triggered_by_run_id = models.CharField(max_length=32, null=True)
     failure_cause_run_id = models.CharField(max_length=32, null=True)
+    # The step whose failure failed the run (null: the body itself failed, or the run did not fail); a retry from
+    # the failure reopens this step (O4). Set where the run fails, from the error the step raised.
+    failed_step_id = models.CharField(max_length=300, null=True)
     # Scheduling: a run is claimable when ready_at <= now. A claim pushes ready_at to the lease expiry, so a
     # crashed worker's run becomes claimable again by itself; wakeups counts wake-ups that came mid-execution.
     ready_at = models.DateTimeField(null=True)

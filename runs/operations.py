@@ -6,8 +6,8 @@ import contextlib
 from typing import Any
 
 from runs.exceptions import ActionRefused, RunNotFound
-from runs.sdk.values import storable_text
 from runs.store import actions, audit
+from runs.values import storable_text
 
 
 def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list[str]:

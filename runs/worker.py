@@ -25,6 +25,8 @@ from runs.engine.executor import execute_claimed
 from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
 from runs.store import notify
+from runs.store import passes as pass_store
+from runs.store.backends import backend
 from runs.store.claims import claim_runs, next_due, release, renew_leases
 from runs.store.prune import prune_if_due
 
@@ -58,7 +60,7 @@ class Worker:
         self._spawn(self._heartbeat_loop, "runs-heartbeat")
         if settings.RUNS_PRUNE_OLDER_THAN:
             self._spawn(self._prune_loop, "runs-pruner")  # its own thread: a long prune never delays renewals
-        if connection.vendor == "postgresql":
+        if backend().delivers_notifications:
             self._spawn(self._listen_loop, "runs-listener")
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -148,7 +150,7 @@ class Worker:
             self._hold(token)
             running = f"run {claim.id} ({claim.app_id}/{claim.function_id})"
             try:
-                claim = execute_claimed(claim)
+                claim = execute_claimed(claim, pass_store)
             except LeaseLost as exc:
                 logger.warning("%s: %s", running, exc)
                 claim = None
@@ -212,22 +214,15 @@ class Worker:
     # --- wake-ups from other processes --------------------------------------------------------------------
 
     def _listen_loop(self) -> None:
-        import psycopg
-
-        params = connection.settings_dict
-        conninfo = {"dbname": params["NAME"], "user": params.get("USER") or None,
-                    "password": params.get("PASSWORD") or None, "host": params.get("HOST") or None,
-                    "port": params.get("PORT") or None}
         delay = 0.1
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(autocommit=True, **{k: v for k, v in conninfo.items() if v}) as listener:
-                    listener.execute(f"LISTEN {notify.CHANNEL}")
+                with backend().listening(connection, notify.CHANNEL) as received:
                     delay = 0.1
                     notify.wake_all()  # anything committed before LISTEN took effect (or while down) is seen now
                     while not self._stopping.is_set():
-                        for note in listener.notifies(timeout=0.5, stop_after=1):
-                            if note.payload != notify.PROCESS_TOKEN:
+                        for payload in received(0.5):
+                            if payload != notify.PROCESS_TOKEN:
                                 notify.wake_local()
             except Exception as exc:
                 if not self._stopping.is_set():

@@ -13,7 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from runs.engine.ops import (
+from runs.engine.passes import Aborted, Blocked, Invocation, PassState, retry_time
+from runs.errors import ErrorRecord
+from runs.exceptions import InvokeCancelledError, NonRetriableError, StepError
+from runs.ops import (
     InvokePlanned,
     PassResult,
     RunFailed,
@@ -23,12 +26,10 @@ from runs.engine.ops import (
     Suspended,
     WaitPlanned,
 )
-from runs.engine.passes import Aborted, Blocked, Invocation, PassState, retry_time
-from runs.exceptions import InvokeCancelledError, NonRetriableError, StepError
 from runs.sdk.app import FunctionDef
 from runs.sdk.context import make_context
 from runs.sdk.steps import AsyncStep, SyncStep
-from runs.sdk.values import error_dict, json_roundtrip
+from runs.values import json_roundtrip
 
 Checkpoint = Callable[[list[StepOp]], None]
 
@@ -45,7 +46,7 @@ def execute(function: FunctionDef, invocation: Invocation, checkpoint: Checkpoin
         finished, value, error = _run_sync(function, state)
     ops = state.take_pending()
     if state.fatal is not None:
-        return PassResult(ops=_unplanned(ops), outcome=RunFailed(error=error_dict(state.fatal)))
+        return PassResult(ops=_unplanned(ops), outcome=RunFailed(error=ErrorRecord.from_exception(state.fatal).to_json()))
     if error is not None:
         outcome = _failure(error, state)
         return PassResult(ops=ops if outcome.retry_at else _unplanned(ops), outcome=outcome)
@@ -54,7 +55,7 @@ def execute(function: FunctionDef, invocation: Invocation, checkpoint: Checkpoin
     try:
         output = json_roundtrip(value, f"function {function.function_id!r} return value")
     except NonRetriableError as exc:
-        return PassResult(ops=ops, outcome=RunFailed(error=error_dict(exc)))
+        return PassResult(ops=ops, outcome=RunFailed(error=ErrorRecord.from_exception(exc).to_json()))
     return PassResult(ops=ops, outcome=RunFinished(output=output))
 
 
@@ -66,12 +67,15 @@ def _unplanned(ops: list[StepOp]) -> list[StepOp]:
 
 def _failure(exc: BaseException, state: PassState) -> RunFailed:
     """How an exception out of the function body ends the pass (S10, S15, O2)."""
-    error = error_dict(exc)
+    error = ErrorRecord.from_exception(exc).to_json()
     if isinstance(exc, StepError):
         # Only a child that failed or was cancelled makes this run a link in someone else's failure (O2);
         # a timeout, a missing function or the depth limit is this run's own failure.
         caused_by_child = type(exc) in (StepError, InvokeCancelledError) and exc.run_id
-        return RunFailed(error=error, cause_run_id=exc.run_id if caused_by_child else None)
+        # The step that failed for good is known here, from the error it raised: the store keeps it on the
+        # run, so a retry from the failure (O4) reopens that step without guessing.
+        return RunFailed(error=error, cause_run_id=exc.run_id if caused_by_child else None,
+                         failed_step_id=exc.step_id)
     if isinstance(exc, NonRetriableError):
         return RunFailed(error=error)
     attempt = state.invocation.body_failures + 1

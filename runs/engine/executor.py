@@ -8,25 +8,26 @@ from django.conf import settings
 
 from runs.domain import ClaimedRun
 from runs.engine import driver
-from runs.engine.ops import RunFailed, StepOp
 from runs.engine.passes import Invocation
-from runs.exceptions import CommitRefused
+from runs.engine.ports import PassStore
+from runs.errors import ErrorRecord
+from runs.exceptions import CommitRefused, FunctionNotFoundError
+from runs.ops import RunFailed, StepOp
 from runs.sdk.app import find_function
-from runs.sdk.values import error_dict
-from runs.store.passes import commit_checkpoint, finish_pass, load_memo
 
 logger = logging.getLogger("runs.worker")
 
 
-def execute_claimed(claim: ClaimedRun) -> ClaimedRun | None:
-    """Run one pass of a claimed run; returns a run handed to this worker to execute next, if any."""
+def execute_claimed(claim: ClaimedRun, store: PassStore) -> ClaimedRun | None:
+    """Run one pass of a claimed run, committing through `store`; returns a run handed to this worker to
+    execute next, if any."""
     function = find_function(claim.app_id, claim.function_id)
-    memo = load_memo(claim)
+    memo = store.load_memo(claim)
     if function is None:
-        error = {"name": "FunctionNotFoundError", "type": "FunctionNotFoundError", "stack": None,
-                 "message": f"function {claim.function_id!r} of app {claim.app_id!r} is not defined in this "
-                            f"worker's code"}
-        return finish_pass(claim, [], RunFailed(error=error), memo)
+        missing = ErrorRecord.raised_as(
+            FunctionNotFoundError, f"function {claim.function_id!r} of app {claim.app_id!r} is not defined in "
+                                   f"this worker's code")
+        return store.finish_pass(claim, [], RunFailed(error=missing.to_json()), memo)
     invocation = Invocation(
         run_id=claim.id, app_id=claim.app_id, function_id=claim.function_id, event=claim.event, memo=memo,
         body_failures=claim.body_failures, depth=claim.depth,
@@ -36,16 +37,15 @@ def execute_claimed(claim: ClaimedRun) -> ClaimedRun | None:
 
     def checkpoint(ops: list[StepOp]) -> None:
         nonlocal checkpoints
-        commit_checkpoint(claim, ops)
+        store.commit_checkpoint(claim, ops)
         checkpoints += 1
 
     try:
         result = driver.execute(function, invocation, checkpoint)
-        return finish_pass(claim, result.ops, result.outcome, memo, checkpointed=checkpoints > 0)
+        return store.finish_pass(claim, result.ops, result.outcome, memo, checkpointed=checkpoints > 0)
     except CommitRefused as refused:
         # What the pass did cannot be stored (a value the database refuses): the run fails with the
         # database's error, keeping what earlier commits stored, instead of coming back at every lease expiry.
         logger.error("run %s (%s/%s) failed: %s", claim.id, claim.app_id, claim.function_id, refused)
-        error = error_dict(refused)
-        error["stack"] = None
-        return finish_pass(claim, [], RunFailed(error=error), memo, checkpointed=checkpoints > 0)
+        error = ErrorRecord.from_exception(refused, with_stack=False).to_json()
+        return store.finish_pass(claim, [], RunFailed(error=error), memo, checkpointed=checkpoints > 0)

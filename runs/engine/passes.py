@@ -1,6 +1,7 @@
 """The state of one execution pass: memo lookups, step ids, planned steps and ops not yet committed.
 
-Shared by the async and the sync step APIs (runs/sdk/steps.py); it never touches the database.
+Shared by the async and the sync step APIs (runs/sdk/steps.py), which see it through the SDK's `RunningPass`
+protocol (runs/sdk/protocol.py); it never touches the database (commits go through the checkpoint it is given).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runs.engine.ops import StepCompleted, StepFailed, StepMemo, StepOp
+from runs.durations import deadline
+from runs.errors import ErrorRecord, step_error_from
 from runs.exceptions import (
-    STEP_ERROR_CLASSES,
     CommitRefused,
     LeaseLost,
     LimitExceeded,
@@ -23,17 +24,13 @@ from runs.exceptions import (
     StepError,
 )
 from runs.limits import MAX_STEP_ID_CHARS, check_length
-from runs.sdk.values import error_dict
+from runs.ops import StepCompleted, StepFailed, StepMemo, StepOp
+from runs.sdk.protocol import Blocked
+
+__all__ = ["Aborted", "Blocked", "Invocation", "PassState", "backoff", "now", "retry_time", "step_error_from"]
 
 MAX_STEPS_PER_RUN = 1000
 MAX_BACKOFF = timedelta(hours=1)
-
-
-class Blocked(BaseException):
-    """Unwinds a sync function at a step that cannot resolve in this pass.
-
-    A BaseException, so that a user's `except Exception` cannot swallow it.
-    """
 
 
 class Aborted(BaseException):
@@ -73,21 +70,14 @@ def backoff(attempt: int, base_seconds: float) -> timedelta:
 
 def retry_time(exc: BaseException, attempt: int, base_seconds: float) -> datetime:
     if isinstance(exc, RetryAfterError):
-        from runs.sdk.durations import deadline
-
         # RetryAfterError's delay is the user's word: never scaled by RUNS_RETRY_BASE_SECONDS.
         return deadline(exc.retry_after, now())
     return now() + backoff(attempt, base_seconds)
 
 
-def step_error_from(stored: dict[str, Any], step_id: str) -> StepError:
-    """Rebuild the StepError a failed step raises in the function on replay."""
-    cls = STEP_ERROR_CLASSES.get(stored.get("type", ""), StepError)
-    return cls(stored.get("message", ""), name=stored.get("name", "Error"), stack=stored.get("stack"),
-               run_id=stored.get("run_id"), step_id=step_id)
-
-
 class PassState:
+    """Implements the SDK's `RunningPass` protocol for one pass of the in-process driver."""
+
     def __init__(self, invocation: Invocation, retries: int, checkpoint: Callable[[list[StepOp]], None]) -> None:
         self.invocation = invocation
         self.retries = retries
@@ -178,7 +168,7 @@ class PassState:
                        started_at: datetime, input: Any = None) -> StepError | None:
         """Record a failed step attempt. Returns the StepError to raise if it failed for good, else None."""
         final = isinstance(exc, NonRetriableError) or attempt > self.retries
-        error = error_dict(exc)
+        error = ErrorRecord.from_exception(exc).to_json()
         retry_at = None if final else retry_time(exc, attempt, self.invocation.retry_base_seconds)
         self.record(StepFailed(step_id=step_id, kind=kind, error=error, attempt=attempt, position=position,
                                retry_at=retry_at, started_at=started_at, ended_at=now(), input=input))

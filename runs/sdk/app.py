@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runs.events import FUNCTION_FINISHED, FUNCTION_INVOKED, RESERVED_PREFIX
 from runs.sdk.flow import Cancel, Concurrency, Debounce, RateLimit
 
-RESERVED_PREFIX = "inngest/"
-FUNCTION_FINISHED = "inngest/function.finished"
-FUNCTION_INVOKED = "inngest/function.invoked"
+__all__ = ["DEFAULT_RETRIES", "FUNCTION_FINISHED", "FUNCTION_INVOKED", "RESERVED_PREFIX", "App", "FunctionDef",
+           "FunctionRef", "all_functions", "find_function", "reference_function", "registered_apps"]
+
 DEFAULT_RETRIES = 4
 
 

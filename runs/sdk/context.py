@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from runs.engine.passes import PassState
+from runs.sdk.protocol import RunningPass
 
 StepT = TypeVar("StepT")
 
@@ -26,7 +26,7 @@ class EventData:
 class _ReplayQuietLogger(logging.LoggerAdapter):
     """Drops log lines while the function replays memoised steps, so each line is logged once per run."""
 
-    def __init__(self, logger: logging.Logger, state: PassState) -> None:
+    def __init__(self, logger: logging.Logger, state: RunningPass) -> None:
         super().__init__(logger, {})
         self._state = state
 
@@ -49,7 +49,7 @@ class Context(Generic[StepT]):
         return self._attempt()
 
 
-def make_context(state: PassState, step: Any) -> Context[Any]:
+def make_context(state: RunningPass, step: Any) -> Context[Any]:
     invocation = state.invocation
     event = invocation.event
     return Context(

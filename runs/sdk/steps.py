@@ -1,6 +1,7 @@
 """`ctx.step`: durable steps. Async functions get `AsyncStep`, plain `def` functions get `SyncStep`.
 
-Both look memoised steps up synchronously (runs/engine/passes.py). A step that cannot resolve in this pass
+Both look memoised steps up synchronously, through the running pass (`RunningPass`, runs/sdk/protocol.py,
+which the engine implements). A step that cannot resolve in this pass
 is planned; the async API then awaits a future that never resolves in this pass (so `asyncio.gather` plans
 every sibling at once), the sync API unwinds with `Blocked`.
 """
@@ -11,24 +12,31 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from runs.engine.ops import EventsSent, InvokePlanned, SleepPlanned, StepCompleted, StepMemo, WaitPlanned
-from runs.engine.passes import Blocked, PassState, now, step_error_from
+from runs.durations import Duration, deadline
+from runs.errors import step_error_from
+from runs.events import normalise_events
 from runs.exceptions import InvalidEvent, InvalidStepEvent
 from runs.limits import MAX_NAME_CHARS, check_length
+from runs.ops import EventsSent, InvokePlanned, SleepPlanned, StepCompleted, StepMemo, WaitPlanned
 from runs.sdk.app import FunctionDef, FunctionRef
-from runs.sdk.durations import Duration, deadline
-from runs.sdk.values import json_roundtrip, lookup_path
+from runs.sdk.protocol import Blocked, RunningPass
 from runs.status import StepKind, StepStatus
+from runs.values import json_roundtrip, lookup_path
 
 _BLOCK = object()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _StepCore:
     """Memo lookups and planning, free of any way of waiting."""
 
-    def __init__(self, state: PassState) -> None:
+    def __init__(self, state: RunningPass) -> None:
         self._state = state
 
     def _replayed(self, memo: StepMemo) -> Any:
@@ -124,8 +132,6 @@ class _StepCore:
         return _BLOCK
 
     def _send_event(self, base_id: str, events: dict[str, Any] | Sequence[dict[str, Any]]) -> list[str]:
-        from runs.store.intake import normalise_events
-
         state = self._state
         step_id = state.step_id(base_id)
         memo = state.recorded(step_id, StepKind.SEND_EVENT)
@@ -147,7 +153,7 @@ class _StepCore:
 class AsyncStep(_StepCore):
     """`ctx.step` of an `async def` function."""
 
-    def __init__(self, state: PassState, flush: Callable[[], Any]) -> None:
+    def __init__(self, state: RunningPass, flush: Callable[[], Any]) -> None:
         super().__init__(state)
         self._flush = flush
 

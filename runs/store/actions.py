@@ -13,9 +13,14 @@ from runs.exceptions import ActionRefused, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepKind, StepStatus
-from runs.store import flow, live, notify
-from runs.store.ending import end_run_txn
+from runs.store import changes, flow, notify
+from runs.store.cancelling import cancel_runs_txn
+from runs.store.intake import announce_txn
+from runs.store.reads import filtered_runs
 from runs.store.rows import new_run, publish_new_runs, run_delta
+
+__all__ = ["RETRY_MODES", "bulk_apply", "cancel_preview", "cancel_run", "cancel_runs_txn", "matching_runs",
+           "retry_preview", "retry_run", "root_cause_of"]
 
 RETRY_MODES = ("from_failure", "from_start", "root_cause")
 
@@ -36,7 +41,9 @@ def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled")
         targets = {run.id: run}
         if cascade:
             _lock_active_subtree(run, targets)
-        return cancel_runs_txn(list(targets.values()), reason=reason, now=timezone.now())
+        cancelled, finished = cancel_runs_txn(list(targets.values()), reason=reason, now=timezone.now())
+        announce_txn(finished)
+        return cancelled
 
 
 def cancel_preview(run_id: str, *, cascade: bool = False) -> list[str]:
@@ -82,22 +89,6 @@ def _below(run_id: str, tree: list[Run]) -> list[Run]:
     return found
 
 
-def cancel_runs_txn(targets: list[Run], *, reason: str, now: datetime) -> list[str]:
-    """Cancel active runs (rows locked by the caller). Leaves first, so a parent in the set ends cancelled
-    rather than failed by its child; a parent outside the set that waits on one gets S14."""
-    cancelled = []
-    for target in sorted(targets, key=lambda r: -r.depth):
-        Step.objects.filter(run_id=target.id, status=StepStatus.WAITING).update(
-            status=StepStatus.FAILED, ended_at=now, wait_event=None,
-            error={"type": "InvokeCancelledError", "name": "Cancelled", "message": "the run was cancelled",
-                   "stack": None})
-        end_run_txn(target, RunStatus.CANCELLED, now=now, reason=reason)
-        # Executing, it frees its slot; queued, it may have been woken for a freed slot: pass that on.
-        flow.release_slot_txn(target.concurrency_key, target.concurrency_limit, now)
-        cancelled.append(target.id)
-    return cancelled
-
-
 # --- retry --------------------------------------------------------------------------------------------------
 
 
@@ -122,30 +113,18 @@ def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
     """Resume a failed run from its failed step under the same id: earlier steps replay, attempts go on.
 
     A failed invoke step invokes again when replayed: a new child, recorded as the step's next attempt."""
-    failed = _failed_step_of(run)
-    if failed is not None:
-        Step.objects.filter(id=failed.id).update(status=StepStatus.RETRYING, ended_at=None, deadline=None)
-    else:  # the body itself failed: its next attempt is numbered after the ones it had
+    # The failed step is the one stored where the run failed (null: the body itself failed). Only a run or an
+    # invoke step is reopened: a failed step the code caught is not it (then the body failed, and runs again).
+    reopened = Step.objects.filter(run_id=run.id, step_id=run.failed_step_id, status=StepStatus.FAILED,
+                                   kind__in=[StepKind.RUN, StepKind.INVOKE]).update(
+        status=StepStatus.RETRYING, ended_at=None, deadline=None) if run.failed_step_id else 0
+    if not reopened:  # the body itself failed: its next attempt is numbered after the ones it had
         Run.objects.filter(id=run.id).update(body_failures=F("attempts"))
     Run.objects.filter(id=run.id).update(
         status=RunStatus.QUEUED, ready_at=now, error=None, output=None, ended_at=None, failure_cause_run_id=None,
-        lease_owner=None, status_reason=reason, version=F("version") + 1)
-    live.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
+        failed_step_id=None, lease_owner=None, status_reason=reason, version=F("version") + 1)
+    changes.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
     notify.runs_ready()
-
-
-def _failed_step_of(run: Run) -> Step | None:
-    """The step whose failure failed the run: its error is the run's (or its child is the run's cause). A
-    failed step the code caught is not it: then the body failed, and the body is what runs again."""
-    error = run.error or {}
-    for step in Step.objects.filter(run_id=run.id, status=StepStatus.FAILED,
-                                    kind__in=[StepKind.RUN, StepKind.INVOKE]).order_by("-position", "-id"):
-        caused = run.failure_cause_run_id is not None and step.child_run_id == run.failure_cause_run_id
-        same_error = (step.error or {}).get("name") == error.get("name") and \
-            (step.error or {}).get("message") == error.get("message")
-        if caused or same_error:
-            return step
-    return None
 
 
 def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
@@ -214,8 +193,8 @@ def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:
             status=StepStatus.WAITING, error=None, ended_at=None, deadline=None)
         Run.objects.filter(id=parent.id).update(
             status=RunStatus.WAITING, ready_at=None, error=None, ended_at=None, failure_cause_run_id=None,
-            status_reason=f"waiting on the retried root cause {cause.id}", version=F("version") + 1)
-        live.run_changed(run_delta(parent, RunStatus.WAITING, parent.version + 1))
+            failed_step_id=None, status_reason=f"waiting on the retried root cause {cause.id}", version=F("version") + 1)
+        changes.run_changed(run_delta(parent, RunStatus.WAITING, parent.version + 1))
     _reopen_txn(cause, now, reason or f"root cause of the failure of run {run.id}, retried")
     return cause.id
 
@@ -227,8 +206,6 @@ BULK_BATCH = 200
 
 def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-untyped-def]
     """The runs a bulk action applies to: the filters, narrowed to the runs the action can act on."""
-    from runs.store.reads import filtered_runs
-
     runs = filtered_runs(filters)
     if action == "cancel":
         return runs.filter(status__in=list(ACTIVE_RUN_STATUSES))

@@ -3,7 +3,8 @@
 A run is claimable when `ready_at <= now`. Claiming moves `ready_at` to the lease's expiry, so a run whose
 worker died becomes claimable again by itself; a live worker renews its leases (heartbeat).
 PostgreSQL claims with FOR UPDATE SKIP LOCKED; SQLite's IMMEDIATE transactions make the same statement a
-compare-and-set under the database's single writer lock.
+compare-and-set under the database's single writer lock (runs/store/backends.py). The statements are in
+runs/store/sql.py; their rows are read by column name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,40 +23,10 @@ from django.utils.dateparse import parse_datetime
 from runs.domain import ClaimedRun
 from runs.models import Run
 from runs.status import RunStatus
-from runs.store import flow, live
+from runs.store import changes, flow, sql
+from runs.store.backends import backend
 from runs.store.rows import run_delta
 from runs.store.transient import retrying
-
-_LEASE = """
-UPDATE runs_run SET
-    status = CASE WHEN status IN ('queued', 'waiting') THEN 'running' ELSE status END,
-    version = version + CASE WHEN status IN ('queued', 'waiting') THEN 1 ELSE 0 END,
-    started_at = COALESCE(started_at, %s),
-    lease_owner = %s,
-    ready_at = %s,
-    throttled = FALSE
-"""
-_RETURNING = """
-RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
-          body_failures, depth, root_run_id, attempts, wakeups, started_at, version, parent_run_id, parent_step_id,
-          concurrency_key, concurrency_limit, created_at
-"""
-# Claim the oldest due runs of the given apps.
-_CLAIM = _LEASE + """
-WHERE id IN (
-    SELECT id FROM runs_run
-    WHERE ready_at IS NOT NULL AND ready_at <= %s AND app_id IN ({apps})
-    ORDER BY ready_at
-    LIMIT %s
-    {lock}
-)""" + _RETURNING
-# Take one run this worker just made due (a child it created, a parent it resumed), if nobody holds it.
-# (A parent still waiting on other steps is not taken: it is woken a little later instead, see rows.wake_resumed.)
-_HAND_OFF = _LEASE + """
-WHERE id = %s AND lease_owner IS NULL AND status IN ('queued', 'running', 'waiting')
-  AND concurrency_key IS NULL
-  AND NOT EXISTS (SELECT 1 FROM runs_step WHERE runs_step.run_id = %s AND runs_step.status = 'waiting')
-""" + _RETURNING
 
 
 def lease_duration() -> timedelta:
@@ -72,25 +44,24 @@ def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> li
     now = timezone.now()
     token = new_token(worker_name)
     adapt = connection.ops.adapt_datetimefield_value
-    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = _CLAIM.format(apps=", ".join(["%s"] * len(app_ids)), lock=lock)
+    statement = sql.CLAIM.format(apps=", ".join(["%s"] * len(app_ids)), lock=backend().claim_lock)
     params = [adapt(now), token, adapt(now + lease_duration()), adapt(now), *app_ids, limit]
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        fresh = {row[0] for row in rows if _is_instant(row[13], now)}
-        claims = [_claimed(row, token, fresh=row[0] in fresh) for row in rows]
+            cursor.execute(statement, params)
+            rows = sql.named_rows(cursor)
+        fresh = {row["id"] for row in rows if _is_instant(row["started_at"], now)}
+        claims = [_claimed(row, token, fresh=row["id"] in fresh) for row in rows]
         # Runs beyond their concurrency limit go back, throttled until a slot frees; runs that must not
         # start before an older run of their key, or that this batch cannot start at once, go back due (S17).
-        created = {row[0]: _as_aware(row[19]) or now for row in rows if row[17]}
+        created = {row["id"]: _as_aware(row["created_at"]) or now for row in rows if row["concurrency_key"]}
         refused, again = flow.over_limit(claims, created, now)
         if refused or again:
             flow.throttle_txn(refused, fresh)
             flow.give_back_txn(again, fresh)
             claims = [claim for claim in claims if claim.id not in refused and claim.id not in again]
     for claim in claims:
-        live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
+        changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claims
 
 
@@ -115,12 +86,12 @@ def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
     token = new_token(worker_name)
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(_HAND_OFF, [adapt(now), token, adapt(now + lease_duration()), run_id, run_id])
-        row = cursor.fetchone()
-    if not row:
+        cursor.execute(sql.HAND_OFF, [adapt(now), token, adapt(now + lease_duration()), run_id, run_id])
+        rows = sql.named_rows(cursor)
+    if not rows:
         return None
-    claim = _claimed(row, token, fresh=False)
-    live.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
+    claim = _claimed(rows[0], token, fresh=False)
+    changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claim
 
 
@@ -137,23 +108,16 @@ def _load_json(value: object) -> dict:
     return json.loads(value) if isinstance(value, str | bytes) else (value or {})  # type: ignore[return-value]
 
 
-def _claimed(row: tuple, token: str, *, fresh: bool) -> ClaimedRun:
-    (run_id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
-     body_failures, depth, root_run_id, attempts, wakeups, _started, version, parent_run_id, parent_step_id,
-     concurrency_key, concurrency_limit, _created) = row
-    event = {"id": event_id, "name": event_name, "data": _load_json(event_data), "user": _load_json(event_user),
-             "ts": event_ts}
-    return ClaimedRun(id=run_id, app_id=app_id, function_id=function_id, event=event,
-                      body_failures=body_failures, depth=depth, root_run_id=root_run_id, attempts=attempts,
-                      wakeups=wakeups, lease_owner=token, has_steps=not (fresh and body_failures == 0),
-                      version=version, parent_run_id=parent_run_id, parent_step_id=parent_step_id,
-                      concurrency_key=concurrency_key, concurrency_limit=concurrency_limit)
-
-
-_RENEW = """
-UPDATE runs_run SET ready_at = %s
-WHERE id IN (SELECT id FROM runs_run WHERE lease_owner IN ({tokens}) {lock})
-"""
+def _claimed(row: dict[str, Any], token: str, *, fresh: bool) -> ClaimedRun:
+    """A claim from a row the claim statement returned (its columns by name)."""
+    event = {"id": row["event_id"], "name": row["event_name"], "data": _load_json(row["event_data"]),
+             "user": _load_json(row["event_user"]), "ts": row["event_ts"]}
+    return ClaimedRun(id=row["id"], app_id=row["app_id"], function_id=row["function_id"], event=event,
+                      body_failures=row["body_failures"], depth=row["depth"], root_run_id=row["root_run_id"],
+                      attempts=row["attempts"], wakeups=row["wakeups"], lease_owner=token,
+                      has_steps=not (fresh and row["body_failures"] == 0), version=row["version"],
+                      parent_run_id=row["parent_run_id"], parent_step_id=row["parent_step_id"],
+                      concurrency_key=row["concurrency_key"], concurrency_limit=row["concurrency_limit"])
 
 
 def renew_leases(tokens: Iterable[str]) -> None:
@@ -164,13 +128,12 @@ def renew_leases(tokens: Iterable[str]) -> None:
     tokens = list(tokens)
     if not tokens:
         return
-    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = _RENEW.format(tokens=", ".join(["%s"] * len(tokens)), lock=lock)
+    statement = sql.RENEW.format(tokens=", ".join(["%s"] * len(tokens)), lock=backend().claim_lock)
 
     def renew() -> None:
         expiry = connection.ops.adapt_datetimefield_value(timezone.now() + lease_duration())
         with connection.cursor() as cursor:
-            cursor.execute(sql, [expiry, *tokens])
+            cursor.execute(statement, [expiry, *tokens])
 
     retrying(renew, "renewing leases")
 

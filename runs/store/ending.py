@@ -1,17 +1,25 @@
 """What happens, in the same transaction, when a run ends: its parent's invoke step resolves and the
-`inngest/function.finished` event goes to functions triggered by it (S8)."""
+`inngest/function.finished` event is made for the functions triggered by it (S8).
+
+Ending a run does not dispatch that event itself: it hands it back (`Finished`) and the caller has intake
+dispatch it (`runs.store.intake.announce_txn`). Dispatching can cancel runs (cancel-on rules), which ends them,
+so ending must sit below intake, not call into it.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from runs.errors import ErrorRecord
+from runs.events import FUNCTION_FINISHED
+from runs.exceptions import InvokeCancelledError
 from runs.ids import new_id
 from runs.models import Function, Run, Step
-from runs.sdk.app import FUNCTION_FINISHED
 from runs.status import RunStatus, StepStatus
-from runs.store import live
+from runs.store import changes
 from runs.store.rows import run_delta, wake_resumed
 
 
@@ -36,22 +44,35 @@ class EndingRun(Protocol):
     def version(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A run's `inngest/function.finished` event and the functions it goes to (intake dispatches it)."""
+
+    event: dict[str, Any]
+    listeners: frozenset[tuple[str, str]]
+
+
 def end_run_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
                 error: dict[str, Any] | None = None, attempts: int | None = None, cause_run_id: str | None = None,
-                reason: str = "") -> None:
-    """Mark `run` terminal and tell whoever waits on it. Call inside a transaction holding the run's row."""
+                reason: str = "") -> Finished | None:
+    """Mark `run` terminal and resolve whoever waits on it. Call inside a transaction holding the run's row.
+    Returns its finished event for the caller to dispatch (None: no function listens)."""
     mark_ended_txn(run, status, now=now, output=output, error=error, attempts=attempts,
                    cause_run_id=cause_run_id, reason=reason)
-    after_end_txn(run, status, now=now, output=output, error=error)
+    _, finished = after_end_txn(run, status, now=now, output=output, error=error)
+    return finished
 
 
 def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
                    error: dict[str, Any] | None = None, attempts: int | None = None,
-                   cause_run_id: str | None = None, reason: str = "", lease_owner: str | None = None) -> bool:
-    """The terminal state of the run's row; with `lease_owner`, only while that lease still holds it."""
+                   cause_run_id: str | None = None, reason: str = "", lease_owner: str | None = None,
+                   failed_step_id: str | None = None) -> bool:
+    """The terminal state of the run's row; with `lease_owner`, only while that lease still holds it.
+    `failed_step_id`: the step whose failure failed the run (a retry from the failure reopens it, O4)."""
     fields: dict[str, Any] = {
         "status": status, "output": output, "error": error, "ended_at": now, "ready_at": None,
         "lease_owner": None, "failure_cause_run_id": cause_run_id, "version": run.version + 1,
+        "failed_step_id": failed_step_id if status == RunStatus.FAILED else None,
     }
     if attempts is not None:
         fields["attempts"] = attempts
@@ -62,23 +83,23 @@ def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = 
         rows = rows.filter(lease_owner=lease_owner)
     if rows.update(**fields) != 1:
         return False
-    live.run_changed(run_delta(run, status, run.version + 1))
+    changes.run_changed(run_delta(run, status, run.version + 1))
     return True
 
 
 def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
-                  error: dict[str, Any] | None = None, hand_off: bool = False) -> str | None:
-    """Resolve the parent's invoke step and emit the finished event.
+                  error: dict[str, Any] | None = None, hand_off: bool = False) -> tuple[str | None, Finished | None]:
+    """Resolve the parent's invoke step and make the finished event: (parent to resume, finished event).
 
     With `hand_off`, a parent that can resume at once is not woken but returned: the caller may execute it
-    next itself (and must wake it if it cannot).
+    next itself (and must wake it if it cannot). The finished event is the caller's to dispatch.
     """
     parent_due = _resolve_parent_txn(run, status, output, error, now) if run.parent_run_id else None
-    _emit_finished_txn(run, status, output, error)
+    finished = _finished_event(run, status, output, error)
     if parent_due and not hand_off:
         wake_resumed(parent_due, now)
-        return None
-    return parent_due
+        return None, finished
+    return parent_due, finished
 
 
 def _resolve_parent_txn(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None,
@@ -87,14 +108,11 @@ def _resolve_parent_txn(run: EndingRun, status: str, output: Any, error: dict[st
     if status == RunStatus.COMPLETED:
         fields: dict[str, Any] = {"status": StepStatus.COMPLETED, "output": output}
     elif status == RunStatus.CANCELLED:
-        fields = {"status": StepStatus.FAILED, "error": {
-            "type": "InvokeCancelledError", "name": "InvokeCancelledError", "stack": None, "run_id": run.id,
-            "message": f"invoked function was cancelled ({run.app_id}/{run.function_id}, run {run.id})"}}
+        fields = {"status": StepStatus.FAILED, "error": ErrorRecord.raised_as(
+            InvokeCancelledError, f"invoked function was cancelled ({run.app_id}/{run.function_id}, run {run.id})",
+            run_id=run.id).to_json()}
     else:
-        error = error or {}
-        fields = {"status": StepStatus.FAILED, "error": {
-            "type": "StepError", "name": error.get("name", "Error"), "message": error.get("message", ""),
-            "stack": error.get("stack"), "run_id": run.id}}
+        fields = {"status": StepStatus.FAILED, "error": ErrorRecord.child_failed(error, run.id).to_json()}
     # Only the step still waiting on this very child: a timed-out invoke has already failed (S5).
     resolved = Step.objects.filter(run_id=run.parent_run_id, step_id=run.parent_step_id,
                                    status=StepStatus.WAITING, child_run_id=run.id).update(ended_at=now, **fields)
@@ -119,24 +137,22 @@ def forget_listeners() -> None:
     _finished_listeners = (0.0, [])
 
 
-def _emit_finished_txn(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None) -> None:
+def _finished_event(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None) -> Finished | None:
     # A function triggered by the finished event is not triggered by its own runs' ends (no loops); the
     # event is stored only when some function listens (the parent, if any, was resolved directly above).
     if run.event_name == FUNCTION_FINISHED:
         # A listener's own end is not news to other listeners: two listeners would otherwise trigger each
         # other without end.
-        return
+        return None
     listeners = [key for key in _listeners() if key != (run.app_id, run.function_id)]
     if not listeners:
-        return
-    from runs.store.intake import dispatch_events_txn
-
+        return None
     data: dict[str, Any] = {"function_id": run.function_id, "app_id": run.app_id, "run_id": run.id,
                             "correlation_id": f"{run.parent_run_id}.{run.parent_step_id}" if run.parent_run_id
                             else None, "status": status}
     if status == RunStatus.COMPLETED:
         data["result"] = output
     else:
-        data["error"] = error or {"name": status, "message": f"run {status}"}
+        data["error"] = error or ErrorRecord(name=status, message=f"run {status}").to_json()
     event = {"id": new_id(), "name": FUNCTION_FINISHED, "data": data, "user": {}, "ts": int(time.time() * 1000)}
-    dispatch_events_txn([event], only_functions=set(listeners))
+    return Finished(event=event, listeners=frozenset(listeners))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +18,10 @@ from django.db.models import F, Q
 
 from runs.limits import MAX_KEY_CHARS
 from runs.models import Run
-from runs.sdk.values import lookup_path
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus
+from runs.store import notify
+from runs.store.backends import backend
+from runs.values import lookup_path
 
 
 def key_value(run: Run, path: str | None) -> str:
@@ -41,20 +42,9 @@ def scoped_key(run: Run, kind: str, path: str | None) -> str:
 
 
 def lock_keys(keys: Iterable[str]) -> None:
-    """Serialise work on these keys until the transaction ends (sorted: no deadlocks between workers)."""
-    if connection.vendor != "postgresql":
-        return
-    ids = sorted({_lock_id(key) for key in keys})
-    if not ids:
-        return
-    with connection.cursor() as cursor:
-        # One statement, in sorted order (the subquery's order is the order the locks are taken in).
-        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::int[]) AS k ORDER BY 1) AS sorted",
-                       [ids])
-
-
-def _lock_id(key: str) -> int:
-    return zlib.crc32(key.encode()) - 2**31  # a signed 32-bit id; collisions only serialise unrelated keys
+    """Serialise work on these keys until the transaction ends (sorted: no deadlocks between workers).
+    PostgreSQL: advisory locks; SQLite: its single writer already does (runs/store/backends.py)."""
+    backend().lock_keys(connection, keys)
 
 
 # --- admission of new runs ---------------------------------------------------------------------------------
@@ -179,8 +169,6 @@ def release_slot_txn(key: str | None, limit: int, now: datetime) -> None:
         Run.objects.filter(id=run_id, throttled=True, lease_owner__isnull=True).update(
             throttled=False, ready_at=created_at)
     if waiting:
-        from runs.store import notify
-
         notify.runs_ready()
 
 
@@ -225,17 +213,14 @@ def _slots_of(key: str, run_id: str, created_at: datetime, batch_ids: list[str],
     """
     held = Run.objects.filter(concurrency_key=key, lease_owner__isnull=False, ready_at__gt=now).exclude(
         id__in=batch_ids).count()
-    if connection.vendor != "postgresql" or held >= limit:
+    if not backend().has_concurrent_writers or held >= limit:
         return held, 0
     older = list(Run.objects.filter(concurrency_key=key, status__in=list(ACTIVE_RUN_STATUSES), ready_at__lte=now)
                  .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=run_id))
                  .exclude(id__in=batch_ids).order_by("created_at", "id").values_list("id", flat=True)[:limit])
     if not older:
         return held, 0
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {Run._meta.db_table} WHERE id = ANY(%s) FOR SHARE SKIP LOCKED", [older])
-        unlocked = len(cursor.fetchall())
-    return held, len(older) - unlocked
+    return held, len(older) - backend().unlocked_runs(connection, older)
 
 
 def give_back_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:
@@ -245,8 +230,6 @@ def give_back_txn(run_ids: Iterable[str], fresh_ids: set[str]) -> None:
         return
     Run.objects.filter(id__in=ids).update(lease_owner=None, ready_at=F("created_at"), throttled=False)
     _restore_status(ids, fresh_ids)
-    from runs.store import notify
-
     notify.runs_ready()
 
 

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 from django.db import transaction
 
 from runs.models import CancelRule, Function
-from runs.sdk.app import FunctionDef
 from runs.store.ending import forget_listeners
 from runs.store.passes import forget_function_configs
 
 
-def sync_functions(functions: Iterable[FunctionDef]) -> int:
+class FunctionDefinition(Protocol):
+    """What the store keeps of a function defined in code (runs.sdk.FunctionDef is one): the store reads
+    definitions through this, never the SDK's classes."""
+
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def function_id(self) -> str: ...
+    @property
+    def trigger(self) -> str | None: ...
+    def config(self) -> dict[str, Any]: ...
+
+
+def sync_functions(functions: Iterable[FunctionDefinition]) -> int:
     """Upsert each function's trigger and configuration; returns how many were synced."""
     count = 0
     with transaction.atomic():

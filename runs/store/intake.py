@@ -2,85 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from runs.exceptions import IntakeLimitExceeded, InvalidEvent
+from runs.events import MAX_EVENT_BYTES, MAX_NAME_CHARS, max_events_per_request, normalise_events
 from runs.models import CancelRule, Event, Function, Run, Step
-from runs.sdk.app import RESERVED_PREFIX
-from runs.sdk.values import JSON_NUL, MAX_JSON_DEPTH, lookup_path, too_deep
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
-from runs.store import flow, notify
+from runs.store import flow, notify, sql
+from runs.store.cancelling import cancel_runs_txn
+from runs.store.ending import Finished
 from runs.store.rows import new_run, publish_new_runs, wake
+from runs.values import lookup_path
 
-MAX_EVENT_BYTES = 512 * 1024
-MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
-DEFAULT_MAX_EVENTS = 5000  # settings.RUNS_INTAKE_MAX_EVENTS: events one request (or one send_many) may carry
-
-
-def max_events_per_request() -> int:
-    return int(getattr(settings, "RUNS_INTAKE_MAX_EVENTS", DEFAULT_MAX_EVENTS))
-
-
-def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:
-    """Validated copies of `events` with id and ts filled in; InvalidEvent names the first problem."""
-    if not isinstance(events, list | tuple) or not events:
-        raise InvalidEvent("expected an event or a non-empty list of events")
-    if len(events) > max_events_per_request():
-        # One transaction stores them all: a bound keeps it (and the runs it starts) reasonably small.
-        raise IntakeLimitExceeded(f"{len(events)} events in one request; the limit is {max_events_per_request()} "
-                                  "(RUNS_INTAKE_MAX_EVENTS)")
-    result = []
-    for index, event in enumerate(events):
-        where = f"event {index}" if len(events) > 1 else "event"
-        if not isinstance(event, dict):
-            raise InvalidEvent(f"{where} must be an object, not {type(event).__name__}")
-        name = event.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidEvent(f"{where} needs a non-empty string 'name'")
-        if len(name) > MAX_NAME_CHARS:
-            raise InvalidEvent(f"{where}: 'name' is longer than {MAX_NAME_CHARS} characters")
-        if name.startswith(RESERVED_PREFIX) and not internal:
-            raise InvalidEvent(f"{where}: names starting with {RESERVED_PREFIX!r} are reserved")
-        data = event.get("data")
-        data = {} if data is None else data
-        user = event.get("user")
-        user = {} if user is None else user
-        if not isinstance(data, dict):
-            raise InvalidEvent(f"{where}: 'data' must be an object, not {type(data).__name__}")
-        if not isinstance(user, dict):
-            raise InvalidEvent(f"{where}: 'user' must be an object, not {type(user).__name__}")
-        for field, value in (("data", data), ("user", user)):
-            if too_deep(value):
-                raise InvalidEvent(f"{where}: '{field}' nests objects or arrays deeper than {MAX_JSON_DEPTH} levels")
-        event_id = event.get("id") or uuid.uuid4().hex
-        if not isinstance(event_id, str) or len(event_id) > 64:
-            raise InvalidEvent(f"{where}: 'id' must be a string of at most 64 characters")
-        ts = event.get("ts") or int(time.time() * 1000)
-        if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < 2**63:
-            raise InvalidEvent(f"{where}: 'ts' must be integer milliseconds since the epoch")
-        clean = {"id": event_id, "name": name, "data": data, "user": user, "ts": ts}
-        try:
-            # ensure_ascii=False: a lone surrogate fails here (UnicodeEncodeError) instead of in the database.
-            text = json.dumps(clean, ensure_ascii=False, allow_nan=False)
-            size = len(text.encode())
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise InvalidEvent(f"{where}: data is not JSON: {exc}") from None
-        if JSON_NUL.search(text):
-            # PostgreSQL text and jsonb cannot hold U+0000.
-            raise InvalidEvent(f"{where} contains a NUL character (\\u0000), which cannot be stored")
-        if size > MAX_EVENT_BYTES:
-            raise IntakeLimitExceeded(f"{where} is {size} bytes; the limit is {MAX_EVENT_BYTES} (512 KiB)")
-        result.append(json.loads(json.dumps(clean)))
-    return result
+# Validation is the neutral runs.events module's (the SDK's step.send_event validates with it too); these names
+# stay importable from here, where intake's callers have always found them.
+__all__ = ["MAX_EVENT_BYTES", "MAX_NAME_CHARS", "announce_txn", "dispatch_events_txn", "max_events_per_request", "normalise_events",
+           "send_events", "store_events"]
 
 
 def send_events(events: Sequence[Any], *, internal: bool = False) -> list[str]:
@@ -112,7 +53,7 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
             continue
         functions.setdefault(function.trigger, []).append(function)
     now = timezone.now()
-    _cancel_matching_runs_txn(fresh, names, now)
+    announce_txn(_cancel_matching_runs_txn(fresh, names, now))
     runs = [
         new_run(app_id=f.app_id, function_id=f.function_id, event=e, now=now, triggered_by_run_id=sent_by_run_id)
         for e in fresh for f in functions.get(e["name"], [])
@@ -126,6 +67,12 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
             notify.runs_ready()
     _resolve_waits_txn(fresh, names, now)
     return runs
+
+
+def announce_txn(finished: Sequence[Finished]) -> None:
+    """Inside a transaction: dispatch the finished events of runs that ended (S8) to the functions listening."""
+    for event in finished:
+        dispatch_events_txn([event.event], only_functions=set(event.listeners))
 
 
 _EVENT_COLUMNS = ("id", "name", "data", "user", "ts", "received_at", "sent_by_run_id")
@@ -154,19 +101,18 @@ def _insert_new_events(events: list[dict[str, Any]], sent_by_run_id: str) -> set
                 values = {**event, "received_at": now, "sent_by_run_id": sent_by_run_id}
                 params.extend(field.get_db_prep_save(values[field.name], connection) for field in fields)
             rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT (id) DO NOTHING RETURNING id",
-                           params)
-            stored.update(row[0] for row in cursor.fetchall())
+            cursor.execute(sql.INSERT_NEW_EVENTS.format(table=table, columns=columns, rows=rows), params)
+            stored.update(row["id"] for row in sql.named_rows(cursor))
     return stored
 
 
-def _cancel_matching_runs_txn(events: list[dict[str, Any]], names: set[str], now: datetime) -> None:
-    """Cancel-on rules: an incoming event cancels active runs of a function whose events agree on `match`."""
+def _cancel_matching_runs_txn(events: list[dict[str, Any]], names: set[str], now: datetime) -> list[Finished]:
+    """Cancel-on rules: an incoming event cancels active runs of a function whose events agree on `match`.
+    Returns the cancelled runs' finished events, for the caller to dispatch."""
     rules = list(CancelRule.objects.filter(event__in=names))
+    finished: list[Finished] = []
     if not rules:
-        return
-    from runs.store.actions import cancel_runs_txn
-
+        return finished
     done: set[str] = set()
     for rule in rules:
         candidates = Run.objects.select_for_update().filter(
@@ -180,8 +126,11 @@ def _cancel_matching_runs_txn(events: list[dict[str, Any]], names: set[str], now
             doomed = [run for run in candidates if run.id not in done
                       and (not rule.match or lookup_path(_event_of(run), rule.match) == expected)]
             if doomed:
-                cancel_runs_txn(doomed, reason=f"cancelled by event {event['name']} ({event['id']})", now=now)
+                _, ended = cancel_runs_txn(doomed, reason=f"cancelled by event {event['name']} ({event['id']})",
+                                           now=now)
+                finished.extend(ended)
                 done.update(run.id for run in doomed)
+    return finished
 
 
 def _event_of(run: Run) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import uuid
 
 from django.db import connection, transaction
 
+from runs.store.backends import backend
+
 CHANNEL = "runs_ready"
 # Sent as the NOTIFY payload, so a process ignores the echo of its own notifications (it woke itself already).
 PROCESS_TOKEN = uuid.uuid4().hex
@@ -21,9 +23,7 @@ _generation = 0
 
 def runs_ready() -> None:
     """Call inside the transaction that makes runs claimable now."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, PROCESS_TOKEN])
+    backend().notify(connection, CHANNEL, PROCESS_TOKEN)
     transaction.on_commit(wake_local)
 
 

@@ -16,7 +16,18 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from runs.domain import ClaimedRun
-from runs.engine.ops import (
+from runs.errors import ErrorRecord
+from runs.events import FUNCTION_INVOKED
+from runs.exceptions import (
+    FunctionNotFoundError,
+    InvokeDepthError,
+    InvokeTimeoutError,
+    LeaseLost,
+    RateLimitedError,
+)
+from runs.ids import new_id
+from runs.models import Function, Run, Step
+from runs.ops import (
     EventsSent,
     InvokePlanned,
     Outcome,
@@ -29,15 +40,11 @@ from runs.engine.ops import (
     StepOp,
     WaitPlanned,
 )
-from runs.exceptions import LeaseLost
-from runs.ids import new_id
-from runs.models import Function, Run, Step
-from runs.sdk.app import FUNCTION_INVOKED
 from runs.status import RunStatus, StepKind, StepStatus
-from runs.store import flow, live, notify
+from runs.store import changes, flow, notify
 from runs.store.claims import hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, mark_ended_txn
-from runs.store.intake import dispatch_events_txn
+from runs.store.intake import announce_txn, dispatch_events_txn
 from runs.store.rows import ParentLink, new_run, publish_new_runs, run_delta, wake_resumed
 from runs.store.transient import retrying
 
@@ -70,12 +77,11 @@ def _expire_waits(run_id: str, now: datetime) -> None:
     expired = Step.objects.filter(run_id=run_id, status=StepStatus.WAITING, deadline__lte=now)
     for step in expired.only("id", "kind", "target", "child_run_id"):
         if step.kind == StepKind.INVOKE:
-            fields: dict[str, Any] = {"status": StepStatus.FAILED, "error": {
-                "type": "InvokeTimeoutError", "name": "InvokeTimeoutError", "stack": None,
-                "message": f"invoked function {step.target} (run {step.child_run_id}) did not finish before the "
-                           f"step's timeout; the invoked run keeps running",
-                "run_id": step.child_run_id,
-            }}
+            error = ErrorRecord.raised_as(
+                InvokeTimeoutError, f"invoked function {step.target} (run {step.child_run_id}) did not finish "
+                                    f"before the step's timeout; the invoked run keeps running",
+                run_id=step.child_run_id)
+            fields: dict[str, Any] = {"status": StepStatus.FAILED, "error": error.to_json()}
         else:
             fields = {"status": StepStatus.COMPLETED, "output": None}  # a sleep ends; a wait returns None
         Step.objects.filter(id=step.id, status=StepStatus.WAITING).update(ended_at=now, wait_event=None, **fields)
@@ -140,17 +146,18 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
     worker = worker_of(claim.lease_owner)
     refusals = _invoke_refusals(claim, ops)
     attempts = _attempts(claim, ops)
-    status, output, error, cause = "", None, None, None
+    status, output, error, cause, failed_step = "", None, None, None, None
     if isinstance(outcome, RunFinished):
         status, output = RunStatus.COMPLETED, outcome.output
     elif isinstance(outcome, RunFailed) and outcome.retry_at is None:
         status, error, cause = RunStatus.FAILED, outcome.error, outcome.cause_run_id
+        failed_step = outcome.failed_step_id
     with transaction.atomic():
         now = timezone.now()
         # The run's own row first: the update succeeds only under this worker's lease, and locks the row.
         if status:
             held = mark_ended_txn(claim, status, now=now, output=output, error=error, attempts=attempts,
-                                  cause_run_id=cause, lease_owner=claim.lease_owner)
+                                  cause_run_id=cause, lease_owner=claim.lease_owner, failed_step_id=failed_step)
         else:
             held = _suspend_txn(claim, ops, outcome, memo, now, attempts, replay_now=bool(refusals),
                                 checkpointed=checkpointed)
@@ -163,7 +170,9 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
             Run.objects.filter(id=claim.id).update(ready_at=now)
             notify.runs_ready()
         if status:
-            parent_due = after_end_txn(claim, status, now=now, output=output, error=error, hand_off=True)
+            parent_due, finished = after_end_txn(claim, status, now=now, output=output, error=error, hand_off=True)
+            if finished is not None:
+                announce_txn([finished])
             if parent_due:
                 resumed = hand_off(parent_due, worker) if next_run is None else None
                 if resumed is None:
@@ -222,7 +231,7 @@ def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, mem
         lease_owner=None, attempts=attempts, body_failures=body_failures, version=claim.version + 1, **fields,
     ) == 1
     if held:
-        live.run_changed(run_delta(claim, RunStatus.RUNNING if retrying else RunStatus.WAITING, claim.version + 1))
+        changes.run_changed(run_delta(claim, RunStatus.RUNNING if retrying else RunStatus.WAITING, claim.version + 1))
     if held and ready_at is not None and ready_at <= now:
         notify.runs_ready()
     return held
@@ -312,9 +321,9 @@ def _invoke_step(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Step:
 def _fail_rate_limited(step: Step, child: Run, now: datetime) -> None:
     """S12: an invoke of a rate-limited function fails at once (the skipped child is kept, for the record)."""
     step.status, step.ended_at = StepStatus.FAILED, now
-    step.error = {"type": "RateLimitedError", "name": "RateLimitedError", "stack": None, "run_id": child.id,
-                  "message": f"invoked function {child.app_id}/{child.function_id} was rate limited "
-                             f"(run {child.id} skipped): {child.status_reason}"}
+    step.error = ErrorRecord.raised_as(
+        RateLimitedError, f"invoked function {child.app_id}/{child.function_id} was rate limited "
+                          f"(run {child.id} skipped): {child.status_reason}", run_id=child.id).to_json()
 
 
 def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_steps: list[Step]) -> None:
@@ -375,14 +384,13 @@ def _invoke_refusals(claim: ClaimedRun, ops: Sequence[StepOp]) -> dict[str, dict
 
 def _invoke_refusal(claim: ClaimedRun, op: InvokePlanned, known: set[tuple[str, str]]) -> dict[str, Any] | None:
     if (op.app_id, op.function_id) not in known:
-        return {"type": "FunctionNotFoundError", "name": "FunctionNotFoundError", "stack": None, "run_id": None,
-                "message": f"function {op.function_id!r} of app {op.app_id!r} is not registered "
-                           f"(step {op.step_id!r})"}
+        return ErrorRecord.raised_as(FunctionNotFoundError, f"function {op.function_id!r} of app {op.app_id!r} is "
+                                                            f"not registered (step {op.step_id!r})").to_json()
     limit = settings.RUNS_MAX_INVOKE_DEPTH
     if claim.depth + 1 > limit:
-        return {"type": "InvokeDepthError", "name": "InvokeDepthError", "stack": None, "run_id": None,
-                "message": f"step {op.step_id!r} would invoke {op.app_id}/{op.function_id} at depth "
-                           f"{claim.depth + 1}; the limit is {limit} (RUNS_MAX_INVOKE_DEPTH)"}
+        return ErrorRecord.raised_as(InvokeDepthError, f"step {op.step_id!r} would invoke {op.app_id}/{op.function_id} "
+                                                       f"at depth {claim.depth + 1}; the limit is {limit} "
+                                                       f"(RUNS_MAX_INVOKE_DEPTH)").to_json()
     return None
 
 

@@ -25,9 +25,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from runs.durations import parse_duration
 from runs.exceptions import PruneRefused
 from runs.models import Event, OperatorAction, OperatorActionRun, Run, Step
-from runs.sdk.durations import parse_duration
 from runs.status import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES
 from runs.store import audit, flow
 

@@ -45,6 +45,7 @@ def run_info(run: Run, steps: list[Step]) -> RunInfo:
         failure_cause_run_id=run.failure_cause_run_id, triggered_by_run_id=run.triggered_by_run_id,
         status_reason=run.status_reason, depth=run.depth, steps=[step_info(s) for s in steps],
         created_at=run.created_at, started_at=run.started_at, ended_at=run.ended_at, version=run.version,
+        failed_step_id=run.failed_step_id,
     )
 
 

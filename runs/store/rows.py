@@ -13,7 +13,7 @@ from django.db.models.functions import Least
 from runs.ids import new_id
 from runs.models import Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
-from runs.store import live, notify
+from runs.store import changes, notify
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,11 +85,11 @@ def _take_and_wake(run_id: str, *, due: Any, now: datetime) -> bool:
 
 
 def run_delta(run: Any, status: str, version: int) -> dict[str, Any]:
-    """What a live update says of a run (runs/store/live.py)."""
+    """What the store announces of a changed run (runs/store/changes.py; the dashboard's live updates send it)."""
     return {"id": run.id, "root_run_id": run.root_run_id, "parent_run_id": run.parent_run_id,
             "app_id": run.app_id, "function_id": run.function_id, "status": status, "version": version}
 
 
 def publish_new_runs(runs: Iterable[Run]) -> None:
     for run in runs:
-        live.run_changed(run_delta(run, run.status, run.version))
+        changes.run_changed(run_delta(run, run.status, run.version))

@@ -20,10 +20,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.test import AsyncClient, Client
 
+from dashboard import live
 from dashboard.asgi import application
 from runs import client as runs_client
 from runs.models import Run
-from runs.store import live
 from runs.store.functions import sync_functions
 from runs.testing import wait_for_run
 from tests.integration import live_functions

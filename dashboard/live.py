@@ -1,5 +1,8 @@
 """Live updates: after a commit changes runs, small deltas go to channel-layer groups.
 
+The store announces run changes (runs/store/changes.py); this module subscribes to them when the dashboard app
+is ready (dashboard/apps.py) and owns everything about channel layers and event loops.
+
 Groups: `runs` (the runs page) and `graph.<root run id>` (one invocation tree). Each delta carries the run's
 version, so a browser that sees a gap (or reconnects) fetches a fresh snapshot instead.
 
@@ -18,8 +21,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
 
 logger = logging.getLogger("runs.live")
 
@@ -50,20 +53,19 @@ def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
     _home_loop = loop
 
 
-def run_changed(run: dict[str, Any]) -> None:
-    """Inside a transaction: publish this run's new state once the transaction commits.
+class ChannelLayerPublisher:
+    """The store's run-change listener (runs.store.changes.RunChangeListener) that feeds the websockets."""
 
-    `run` holds id, root_run_id, status and version, and whatever else the pages show (function_id, ...).
-    """
-    if not enabled():
-        return
-    delta = {**run, "ts": int(time.time() * 1000)}
-    transaction.on_commit(lambda: _enqueue(delta))
+    def listening(self) -> bool:
+        return enabled()
+
+    def run_changed(self, change: dict[str, Any]) -> None:
+        """After commit: `change` holds id, root_run_id, status, version and ts, and what the pages show."""
+        _ensure_publisher()
+        _queue.put(change)
 
 
-def _enqueue(delta: dict[str, Any]) -> None:
-    _ensure_publisher()
-    _queue.put(delta)
+PUBLISHER = ChannelLayerPublisher()
 
 
 def _ensure_publisher() -> None:
@@ -90,8 +92,6 @@ def _publish_forever() -> None:
 
 
 def _send(batch: list[dict[str, Any]], own_loop: asyncio.AbstractEventLoop) -> None:
-    from channels.layers import get_channel_layer
-
     layer = get_channel_layer()
     if layer is None:
         return

@@ -1,0 +1,26 @@
+"""What the engine needs from the store, as an interface: the engine never imports a store module.
+
+The worker (runs/worker.py) hands the executor an object with these three operations; `runs.store.passes`
+provides them. Another store (a test double, a remote one) only has to provide the same three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from runs.domain import ClaimedRun
+from runs.ops import Outcome, StepMemo, StepOp
+
+
+class PassStore(Protocol):
+    def load_memo(self, claim: ClaimedRun) -> dict[str, StepMemo]:
+        """The run's recorded steps, keyed by step id (waits whose deadline passed settled first)."""
+
+    def commit_checkpoint(self, claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
+        """Make steps durable mid-pass; raises LeaseLost (cancelled, taken over) or CommitRefused."""
+
+    def finish_pass(self, claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
+                    memo: dict[str, StepMemo], *, checkpointed: bool = False) -> ClaimedRun | None:
+        """Commit a pass's remaining steps and its outcome and release the lease; returns a run handed to
+        this worker to execute next, if any."""

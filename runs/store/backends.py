@@ -1,0 +1,123 @@
+"""What differs between the databases Tributary runs on, behind one object per vendor.
+
+PostgreSQL: claims lock rows with `FOR UPDATE SKIP LOCKED`, flow control serialises keys with advisory locks,
+and commits wake workers in other processes with NOTIFY (they LISTEN on a connection of their own).
+SQLite (embedded): one writer at a time does all of that, provided every transaction takes the write lock when
+it begins (IMMEDIATE: a read is never upgraded to a write mid-transaction, which the compare-and-set claims rely
+on) and waits for it instead of failing; the backend sets both on every new connection itself (WAL too), so a
+project's DATABASES entry needs nothing special. The code elsewhere asks `backend()` and never `vendor`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from django.db import connection as default_connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from runs.store import sql
+
+SUPPORTED_VENDORS = ("postgresql", "sqlite")
+SQLITE_BUSY_TIMEOUT_SECONDS = 30  # unless the DATABASES entry sets OPTIONS["timeout"] itself
+
+
+class DatabaseBackend:
+    vendor: ClassVar[str] = ""
+    claim_lock: ClassVar[str] = ""  # appended to the claim's and the heartbeat's row selection
+    delivers_notifications: ClassVar[bool] = False  # other processes can be woken by a commit (LISTEN)
+    has_concurrent_writers: ClassVar[bool] = False  # another transaction's claim can be in flight meanwhile
+
+    def configure(self, connection: BaseDatabaseWrapper) -> None:
+        """Called on every new connection (the `connection_created` signal)."""
+
+    def lock_keys(self, connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
+        """Serialise work on these keys until the transaction ends."""
+
+    def unlocked_runs(self, connection: BaseDatabaseWrapper, run_ids: list[str]) -> int:
+        """How many of these runs no other transaction holds a row lock on (all of them without concurrent
+        writers)."""
+        return len(run_ids)
+
+    def notify(self, connection: BaseDatabaseWrapper, channel: str, payload: str) -> None:
+        """Inside a transaction: tell listeners in other processes once it commits."""
+
+    @contextmanager
+    def listening(self, connection: BaseDatabaseWrapper, channel: str) -> Iterator[Any]:
+        """A dedicated connection LISTENing on `channel`; yields a callable(timeout) -> payloads received."""
+        raise NotImplementedError(f"{self.vendor} delivers no notifications between processes")
+        yield  # pragma: no cover
+
+
+class PostgreSQLBackend(DatabaseBackend):
+    vendor = "postgresql"
+    claim_lock = "FOR UPDATE SKIP LOCKED"
+    delivers_notifications = True
+    has_concurrent_writers = True
+
+    def lock_keys(self, connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
+        ids = sorted({_lock_id(key) for key in keys})
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute(sql.PG_ADVISORY_LOCKS, [ids])
+
+    def unlocked_runs(self, connection: BaseDatabaseWrapper, run_ids: list[str]) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.PG_UNLOCKED_RUNS, [run_ids])
+            return len(cursor.fetchall())
+
+    def notify(self, connection: BaseDatabaseWrapper, channel: str, payload: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.PG_NOTIFY, [channel, payload])
+
+    @contextmanager
+    def listening(self, connection: BaseDatabaseWrapper, channel: str) -> Iterator[Any]:
+        import psycopg  # only a PostgreSQL deployment needs the driver
+
+        params = connection.settings_dict
+        conninfo = {"dbname": params["NAME"], "user": params.get("USER") or None,
+                    "password": params.get("PASSWORD") or None, "host": params.get("HOST") or None,
+                    "port": params.get("PORT") or None}
+        with psycopg.connect(autocommit=True, **{k: v for k, v in conninfo.items() if v}) as listener:
+            listener.execute(sql.PG_LISTEN.format(channel=channel))
+
+            def received(timeout: float) -> list[str]:
+                return [note.payload for note in listener.notifies(timeout=timeout, stop_after=1)]
+
+            yield received
+
+
+class SQLiteBackend(DatabaseBackend):
+    vendor = "sqlite"
+
+    def configure(self, connection: BaseDatabaseWrapper) -> None:
+        # IMMEDIATE unless the project chose a mode itself (the system check warns about any other mode).
+        if getattr(connection, "transaction_mode", None) is None:
+            connection.transaction_mode = "IMMEDIATE"  # type: ignore[attr-defined]
+        pragmas = ["PRAGMA synchronous=NORMAL"]
+        if not connection.is_in_memory_db():  # type: ignore[attr-defined]
+            pragmas.insert(0, "PRAGMA journal_mode=WAL")  # readers never block the writer
+        if "timeout" not in connection.settings_dict.get("OPTIONS", {}):
+            pragmas.append(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")  # wait, never "locked"
+        raw = connection.connection
+        for pragma in pragmas:
+            raw.execute(pragma)
+
+
+_BACKENDS: dict[str, DatabaseBackend] = {"postgresql": PostgreSQLBackend(), "sqlite": SQLiteBackend()}
+_UNSUPPORTED = DatabaseBackend()
+
+
+def backend(connection: BaseDatabaseWrapper | None = None) -> DatabaseBackend:
+    """The backend of `connection` (the default connection if None)."""
+    return _BACKENDS.get((connection or default_connection).vendor, _UNSUPPORTED)
+
+
+def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    backend(connection).configure(connection)
+
+
+def _lock_id(key: str) -> int:
+    return zlib.crc32(key.encode()) - 2**31  # a signed 32-bit id; collisions only serialise unrelated keys

@@ -71,8 +71,9 @@ def error_dict(exc: BaseException) -> dict[str, Any]:
         return {"name": exc.name, "message": exc.message, "stack": exc.stack, "type": type(exc).__name__,
                 "run_id": exc.run_id}
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    # class_path: the exception's importable name, which the Django Tasks backend reports (runs/tasks).
     return {"name": type(exc).__name__, "message": storable_text(str(exc)), "stack": storable_text(stack),
-            "type": type(exc).__name__}
+            "type": type(exc).__name__, "class_path": f"{type(exc).__module__}.{type(exc).__qualname__}"}
 
 
 def storable_text(text: str) -> str:

@@ -256,3 +256,11 @@ def test_a_worker_process_finds_tasks_by_their_module_path(transactional_db: Non
         assert TASKS_APP_ID in process.log()  # runs/functions.py registered the app: TASKS names the backend
         finished(result, timeout=30)
     assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 9
+
+
+def test_a_failed_task_retried_by_an_operator_runs_again_under_its_id(worker: Any) -> None:
+    result = finished(tasks.flaky.enqueue("operator-retry", 3))  # 3 failures: one more than its retries
+    assert result.status == TaskResultStatus.FAILED
+    runs_client.retry_run(result.id)
+    finished(result)
+    assert result.status == TaskResultStatus.SUCCESSFUL and result.errors == []

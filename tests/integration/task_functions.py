@@ -87,3 +87,11 @@ def _plain(value: Any) -> Any:
 
 # A task whose module path names the plain function, not the task: no worker could find it, so enqueue refuses.
 hidden = task(_plain)
+
+
+@app.function(id="bad-input-by-task", trigger="tasks-tests/bad-input", retries=0)
+def bad_input_by_task(ctx: Context) -> Any:
+    try:
+        return ctx.step.invoke("add", function=ADD, data={"arguments": [1, 2]})
+    except Exception as exc:
+        return {"caught": type(exc).__name__, "text": str(exc)}

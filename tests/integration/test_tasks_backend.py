@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from runs import testing
 from runs.exceptions import SerializationError
 from runs.models import Run
 from runs.status import RunStatus
-from runs.tasks import TASKS_APP_ID, TaskRunCancelled
+from runs.tasks import TASKS_APP_ID, InvalidTaskInput, TaskRunCancelled, TributaryBackend
 from runs.tasks.compat import (
     InvalidTask,
     TaskResult,
@@ -222,6 +223,13 @@ def test_invalid_tasks_and_arguments_are_refused_and_store_nothing(db: None) -> 
     assert not Run.objects.exists()
 
 
+@pytest.mark.parametrize("options", [{"retries": -1}, {"retries": "2"}, {"priority_seconds": -1},
+                                     {"priority_seconds": True}, {"retry": 2}])
+def test_bad_backend_options_are_improperly_configured(options: dict[str, Any]) -> None:
+    with pytest.raises(ImproperlyConfigured):
+        TributaryBackend("broken", {"BACKEND": "runs.tasks.TributaryBackend", "OPTIONS": options})
+
+
 # --- Tributary: invoke, dashboard, worker processes ------------------------------------------------------------
 
 
@@ -233,6 +241,12 @@ def test_a_function_invokes_a_task(worker: Any) -> None:
 
     failing = wait_for_run(run_for("tasks-tests/fail").id)
     assert failing.output["caught"] == "StepError" and "from a step" in failing.output["text"]
+
+    misnamed = wait_for_run(run_for("tasks-tests/bad-input").id)  # data must be {"args": ..., "kwargs": ...}
+    assert misnamed.output["caught"] == "StepError" and "not 'arguments'" in misnamed.output["text"]
+    child = tasks.add.get_result(misnamed.steps[0].child_run_id)
+    assert child.status == TaskResultStatus.FAILED and child.errors[0].exception_class is InvalidTaskInput
+    assert child.attempts == 1  # an input it cannot run with is not retried
 
 
 def test_a_task_run_shows_in_the_dashboard(worker: Any, client: Client) -> None:

@@ -12,3 +12,10 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "tests-" + secrets.token_urlsafe(50))
 os.environ.setdefault("RUNS_EVENT_KEY", "tests-" + secrets.token_urlsafe(32))
 
 from dashboard.settings import *  # noqa: E402,F403
+
+# Django Tasks (runs/tasks, docs/tasks.md): the suite's @task functions run as Tributary runs; tasks of the
+# "durable" backend retry a failed attempt twice.
+TASKS = {
+    "default": {"BACKEND": "runs.tasks.TributaryBackend"},
+    "durable": {"BACKEND": "runs.tasks.TributaryBackend", "OPTIONS": {"retries": 2}},
+}

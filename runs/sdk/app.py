@@ -100,6 +100,11 @@ class App:
 
         return register
 
+    def find(self, function_id: str) -> FunctionDef | None:
+        """The function registered under `function_id`, or None. A subclass may look further: the Django
+        Tasks app (runs/tasks) imports a task by its module path, as a worker meets its runs."""
+        return self.functions.get(function_id)
+
 
 _REGISTRY: dict[str, App] = {}
 
@@ -110,7 +115,7 @@ def registered_apps() -> dict[str, App]:
 
 def find_function(app_id: str, function_id: str) -> FunctionDef | None:
     app = _REGISTRY.get(app_id)
-    return app.functions.get(function_id) if app else None
+    return app.find(function_id) if app else None
 
 
 def all_functions() -> list[FunctionDef]:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from runs import causes
 from runs.exceptions import ActionRefused, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Run, Step
@@ -187,22 +188,27 @@ def retry_preview(run_id: str, *, mode: str = "from_failure") -> tuple[Run, list
 
 
 def root_cause_of(run: Run, *, lock: bool = True) -> tuple[Run, list[Run]]:
-    """The root cause of a failed run's chain and the propagation path from it up (O2), rows locked."""
+    """The root cause of a failed run's chain and the propagation path from it up (O2), rows locked one by
+    one as the walk (runs/causes.py, the dashboard's too) reaches them: down the chain, then up the path."""
     runs = Run.objects.select_for_update() if lock else Run.objects.all()
-    chain = [run]
-    while chain[-1].failure_cause_run_id:
-        cause = runs.filter(id=chain[-1].failure_cause_run_id).first()
-        if cause is None or cause.status != RunStatus.FAILED or cause in chain:
-            break
-        chain.append(cause)
-    cause = chain[-1]
-    path = [cause]
-    while path[-1].parent_run_id:
-        parent = runs.filter(id=path[-1].parent_run_id).first()
-        if parent is None or parent.status != RunStatus.FAILED or parent.failure_cause_run_id != path[-1].id:
-            break
-        path.append(parent)
-    return cause, path
+    loaded: dict[str, Run | None] = {run.id: run}
+
+    def lookup(run_id: str) -> dict[str, str | None] | None:
+        if run_id not in loaded:
+            loaded[run_id] = runs.filter(id=run_id).first()
+        row = loaded[run_id]
+        return None if row is None else {"status": row.status, "parent_run_id": row.parent_run_id,
+                                         "failure_cause_run_id": row.failure_cause_run_id}
+
+    cause_id = causes.root_cause(run.id, lookup) or run.id
+    path = causes.propagation_path(cause_id, lookup)
+    return _known(loaded, cause_id), [_known(loaded, run_id) for run_id in path]
+
+
+def _known(loaded: dict[str, Run | None], run_id: str) -> Run:
+    row = loaded[run_id]
+    assert row is not None, run_id  # the walk only returns runs it found
+    return row
 
 
 def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:

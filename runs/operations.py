@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from runs.exceptions import ActionRefused, RunNotFound
@@ -23,18 +22,15 @@ def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list
 
 def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
     name = f"retry_{mode}"
-    chain: list[str] = []
-    if mode == "root_cause":  # name every run of the chain that heals, so each run page shows the action
-        with contextlib.suppress(ActionRefused, RunNotFound):  # if so, retry_run refuses below (recorded)
-            chain = [run.id for run in actions.retry_preview(run_id, mode=mode)[1]]
     try:
-        executing = actions.retry_run(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
+        done = actions.apply_retry(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
     except (ActionRefused, RunNotFound) as exc:
         audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
         raise
-    ids = list(dict.fromkeys([run_id, executing, *chain]))
-    audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {executing} will execute")
-    return executing
+    # Name every run the retry changed (root_cause: the chain that heals), so each run page shows the action.
+    ids = list(dict.fromkeys([run_id, done.executing, *(run.id for run in done.plan.chain)]))
+    audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {done.executing} will execute")
+    return done.executing
 
 
 def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: Any = "python") -> dict[str, int]:

@@ -3,17 +3,18 @@ failed chain's root cause, and bulk versions. Each is one transaction (bulk: one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from runs import causes
 from runs.exceptions import ActionRefused, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Run, Step
-from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepKind, StepStatus
+from runs.status import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus, StepKind, StepStatus
 from runs.store import flow, live, notify
 from runs.store.ending import end_run_txn
 from runs.store.rows import new_run, publish_new_runs, run_delta
@@ -31,39 +32,41 @@ def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled")
     finds its lease gone, keeps the step that was executing and starts nothing new.
     """
     with transaction.atomic():
-        run = _locked(run_id)
-        if run.status not in ACTIVE_RUN_STATUSES:
-            raise ActionRefused(f"run {run_id} is {run.status}; only queued, running or waiting runs can be cancelled")
-        targets = {run.id: run}
-        if cascade:
-            _lock_active_subtree(run, targets)
-        return cancel_runs_txn(list(targets.values()), reason=reason, now=timezone.now())
+        targets = cancel_targets(run_id, cascade=cascade, lock=True)
+        return cancel_runs_txn(targets, reason=reason, now=timezone.now())
 
 
 def cancel_preview(run_id: str, *, cascade: bool = False) -> list[str]:
     """The ids `cancel_run` would cancel now (a read, nothing locked): what a confirm dialog counts."""
-    run = Run.objects.filter(id=run_id).first()
+    return [run.id for run in cancel_targets(run_id, cascade=cascade, lock=False)]
+
+
+def cancel_targets(run_id: str, *, cascade: bool, lock: bool) -> list[Run]:
+    """The runs a cancel acts on, the run first: the one place both the preview and the cancel choose them
+    (and refuse), so the count a dialog shows is the count the cancel ends. `lock`: rows locked (the cancel)."""
+    # A preview only counts ids: it leaves the JSON columns of a large subtree unread.
+    runs = Run.objects.select_for_update() if lock else Run.objects.defer("event_data", "event_user", "output")
+    run = runs.filter(id=run_id).first()
     if run is None:
         raise RunNotFound(f"no run with id {run_id!r}")
     if run.status not in ACTIVE_RUN_STATUSES:
         raise ActionRefused(f"run {run_id} is {run.status}; only queued, running or waiting runs can be cancelled")
-    if not cascade:
-        return [run.id]
-    tree = Run.objects.filter(root_run_id=run.root_run_id, status__in=list(ACTIVE_RUN_STATUSES)).only(
-        "id", "parent_run_id")
-    return [run.id, *(node.id for node in _below(run.id, list(tree)))]
+    targets = {run.id: run}
+    if cascade:
+        _add_active_subtree(run, targets, runs)
+    return list(targets.values())
 
 
-def _lock_active_subtree(run: Run, targets: dict[str, Run]) -> None:
-    """Lock every active descendant of `run` (invoke edges; send_event runs are other trees, O1b).
+def _add_active_subtree(run: Run, targets: dict[str, Run], runs: QuerySet[Run]) -> None:
+    """Every active descendant of `run` (invoke edges; send_event runs are other trees, O1b), locked when
+    `runs` locks.
 
-    Race-free: a run of the subtree can only start a child by updating its own row under its lease; once
+    Locked, race-free: a run of the subtree can only start a child by updating its own row under its lease; once
     locked here that update waits for this transaction and then fails. A child committed just before its
     parent was locked shows up in the next round, so the loop runs until a round finds nothing new.
     """
     while True:
-        tree = Run.objects.select_for_update().filter(root_run_id=run.root_run_id,
-                                                      status__in=list(ACTIVE_RUN_STATUSES))
+        tree = runs.filter(root_run_id=run.root_run_id, status__in=list(ACTIVE_RUN_STATUSES))
         found = [node for node in _below(run.id, list(tree)) if node.id not in targets]
         if not found:
             return
@@ -102,21 +105,59 @@ def cancel_runs_txn(targets: list[Run], *, reason: str, now: datetime) -> list[s
 # --- retry --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPlan:
+    """What a retry does: `executes` is the run whose function runs again (from_start: the original, which a
+    new linked run re-executes) and `chain` the runs that change, from it up (root_cause: the chain that heals)."""
+
+    mode: str
+    executes: Run
+    chain: list[Run]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDone:
+    executing: str  # the run that will execute (from_start: the new run)
+    plan: RetryPlan
+
+
 def retry_run(run_id: str, *, mode: str = "from_failure", reason: str = "") -> str:
     """Retry a failed run; returns the id of the run that will execute (O4, O5)."""
+    return apply_retry(run_id, mode=mode, reason=reason).executing
+
+
+def apply_retry(run_id: str, *, mode: str = "from_failure", reason: str = "") -> RetryDone:
+    """Retry as `retry_run` does, and say which runs it changed: the plan `retry_preview` shows, made under
+    the rows' locks."""
+    with transaction.atomic():
+        plan = retry_plan(run_id, mode=mode, lock=True)
+        now = timezone.now()
+        if plan.mode == "from_start":
+            return RetryDone(_rerun_from_start_txn(plan.executes, now, reason), plan)
+        if plan.mode == "from_failure":
+            _reopen_txn(plan.executes, now, reason or "retried from its failed step")
+            return RetryDone(plan.executes.id, plan)
+        return RetryDone(_heal_chain_txn(plan, run_id, now, reason), plan)
+
+
+def retry_plan(run_id: str, *, mode: str, lock: bool) -> RetryPlan:
+    """The one place a retry is chosen (and refused), for the preview (`lock=False`, a read) and the retry
+    itself (rows locked), so the two cannot disagree."""
     if mode not in RETRY_MODES:
         raise ActionRefused(f"unknown retry mode {mode!r}; use one of {', '.join(RETRY_MODES)}")
-    with transaction.atomic():
-        run = _locked(run_id)
-        now = timezone.now()
-        if mode == "from_start":
-            return _rerun_from_start_txn(run, now, reason)
-        if run.status != RunStatus.FAILED:
-            raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
-        if mode == "from_failure":
-            _reopen_txn(run, now, reason or "retried from its failed step")
-            return run.id
-        return _retry_root_cause_txn(run, now, reason)
+    run = (Run.objects.select_for_update() if lock else Run.objects).filter(id=run_id).first()
+    if run is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    if mode == "from_start":
+        if run.status not in TERMINAL_RUN_STATUSES:
+            raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
+        return RetryPlan(mode, run, [run])
+    if run.status != RunStatus.FAILED:
+        raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
+    if mode == "from_failure":
+        return RetryPlan(mode, run, [run])
+    cause, path = root_cause_of(run, lock=lock)
+    return RetryPlan(mode, cause, path)
 
 
 def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
@@ -151,8 +192,6 @@ def _failed_step_of(run: Run) -> Step | None:
 
 def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
     """A new run of the same function with the same event, linked to the original (a new root)."""
-    if run.status not in (RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.SKIPPED):
-        raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
     event = {"id": run.event_id, "name": run.event_name, "data": run.event_data, "user": run.event_user,
              "ts": run.event_ts}
     rerun = new_run(app_id=run.app_id, function_id=run.function_id, event=event, now=now, run_id=new_id())
@@ -170,21 +209,9 @@ def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
 def retry_preview(run_id: str, *, mode: str = "from_failure") -> tuple[Run, list[Run]]:
     """What `retry_run` would do now (a read, nothing locked): the run that would execute (for from_start, the
     original, whose function runs again) and the runs that resume after it, from it up (root_cause: the chain
-    that heals). Refuses exactly as `retry_run` would."""
-    if mode not in RETRY_MODES:
-        raise ActionRefused(f"unknown retry mode {mode!r}; use one of {', '.join(RETRY_MODES)}")
-    run = Run.objects.filter(id=run_id).first()
-    if run is None:
-        raise RunNotFound(f"no run with id {run_id!r}")
-    if mode == "from_start":
-        if run.status in ACTIVE_RUN_STATUSES:
-            raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
-        return run, [run]
-    if run.status != RunStatus.FAILED:
-        raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
-    if mode == "from_failure":
-        return run, [run]
-    return root_cause_of(run, lock=False)
+    that heals). Refuses exactly as `retry_run` would (both go through `retry_plan`)."""
+    plan = retry_plan(run_id, mode=mode, lock=False)
+    return plan.executes, plan.chain
 
 
 def root_cause_of(run: Run, *, lock: bool = True) -> tuple[Run, list[Run]]:
@@ -211,10 +238,10 @@ def _known(loaded: dict[str, Run | None], run_id: str) -> Run:
     return row
 
 
-def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:
+def _heal_chain_txn(plan: RetryPlan, run_id: str, now: datetime, reason: str) -> str:
     """O5: retry the chain's root cause; every ancestor that failed only because of it waits on it again, from
     its failed invoke step (same child, no new run), and resumes with the new result when it ends."""
-    cause, path = root_cause_of(run)
+    cause, path = plan.executes, plan.chain
     for child, parent in zip(path, path[1:], strict=False):
         Step.objects.filter(run_id=parent.id, step_id=child.parent_step_id, child_run_id=child.id).update(
             status=StepStatus.WAITING, error=None, ended_at=None, deadline=None)
@@ -222,7 +249,7 @@ def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:
             status=RunStatus.WAITING, ready_at=None, error=None, ended_at=None, failure_cause_run_id=None,
             status_reason=f"waiting on the retried root cause {cause.id}", version=F("version") + 1)
         live.run_changed(run_delta(parent, RunStatus.WAITING, parent.version + 1))
-    _reopen_txn(cause, now, reason or f"root cause of the failure of run {run.id}, retried")
+    _reopen_txn(cause, now, reason or f"root cause of the failure of run {run_id}, retried")
     return cause.id
 
 

@@ -6,26 +6,27 @@ from typing import Any
 
 from runs.exceptions import ActionRefused, RunNotFound
 from runs.sdk.values import storable_text
+from runs.status import ActionOutcome, OperatorActionName
 from runs.store import actions, audit
 
 
 def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list[str]:
-    name = "cancel_cascade" if cascade else "cancel"
+    name = OperatorActionName.CANCEL_CASCADE if cascade else OperatorActionName.CANCEL
     try:
         cancelled = actions.cancel_run(run_id, cascade=cascade, reason=f"cancelled by {_name(actor)}")
     except (ActionRefused, RunNotFound) as exc:
-        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
+        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome=ActionOutcome.REFUSED, detail=str(exc))
         raise
     audit.record_action(user=actor, action=name, run_ids=cancelled, detail=f"{len(cancelled)} run(s) cancelled")
     return cancelled
 
 
 def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
-    name = f"retry_{mode}"
+    name = f"retry_{mode}"  # OperatorActionName.RETRY_*; an unknown mode is audited, refused, under its own name
     try:
         done = actions.apply_retry(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
     except (ActionRefused, RunNotFound) as exc:
-        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
+        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome=ActionOutcome.REFUSED, detail=str(exc))
         raise
     # Name every run the retry changed (root_cause: the chain that heals), so each run page shows the action.
     ids = list(dict.fromkeys([run_id, done.executing, *(run.id for run in done.plan.chain)]))
@@ -39,18 +40,18 @@ def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: 
     if dry_run:
         return {"matched": matched}
     record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[], filters=filters,
-                                 outcome="running", total=matched)
+                                 outcome=ActionOutcome.RUNNING, total=matched)
     done_ids: list[str] = []
     try:
         done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total),
                                   done_ids=done_ids)
     except Exception as exc:
         # The runs done so far stay done (one transaction each); the record must not stay "running" for ever.
-        audit.finish(record, outcome="failed", processed=len(done_ids), run_ids=done_ids,
+        audit.finish(record, outcome=ActionOutcome.FAILED, processed=len(done_ids), run_ids=done_ids,
                      detail=f"failed after {len(done_ids)} of {matched} matched run(s): "
                             f"{type(exc).__name__}: {storable_text(str(exc))}")
         raise
-    audit.finish(record, outcome="done", processed=done, detail=f"{done} of {matched} matched run(s)",
+    audit.finish(record, outcome=ActionOutcome.DONE, processed=done, detail=f"{done} of {matched} matched run(s)",
                  run_ids=done_ids)
     return {"matched": matched, "done": done}
 

@@ -14,12 +14,20 @@ from runs import causes
 from runs.exceptions import ActionRefused, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Run, Step
-from runs.status import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus, StepKind, StepStatus
+from runs.status import (
+    ACTIVE_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    ActionKind,
+    RetryMode,
+    RunStatus,
+    StepKind,
+    StepStatus,
+)
 from runs.store import flow, live, notify
 from runs.store.ending import end_run_txn
 from runs.store.rows import new_run, publish_new_runs, run_delta
 
-RETRY_MODES = ("from_failure", "from_start", "root_cause")
+RETRY_MODES = tuple(RetryMode.values)
 
 
 # --- cancel -------------------------------------------------------------------------------------------------
@@ -121,20 +129,20 @@ class RetryDone:
     plan: RetryPlan
 
 
-def retry_run(run_id: str, *, mode: str = "from_failure", reason: str = "") -> str:
+def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "") -> str:
     """Retry a failed run; returns the id of the run that will execute (O4, O5)."""
     return apply_retry(run_id, mode=mode, reason=reason).executing
 
 
-def apply_retry(run_id: str, *, mode: str = "from_failure", reason: str = "") -> RetryDone:
+def apply_retry(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "") -> RetryDone:
     """Retry as `retry_run` does, and say which runs it changed: the plan `retry_preview` shows, made under
     the rows' locks."""
     with transaction.atomic():
         plan = retry_plan(run_id, mode=mode, lock=True)
         now = timezone.now()
-        if plan.mode == "from_start":
+        if plan.mode == RetryMode.FROM_START:
             return RetryDone(_rerun_from_start_txn(plan.executes, now, reason), plan)
-        if plan.mode == "from_failure":
+        if plan.mode == RetryMode.FROM_FAILURE:
             _reopen_txn(plan.executes, now, reason or "retried from its failed step")
             return RetryDone(plan.executes.id, plan)
         return RetryDone(_heal_chain_txn(plan, run_id, now, reason), plan)
@@ -148,13 +156,13 @@ def retry_plan(run_id: str, *, mode: str, lock: bool) -> RetryPlan:
     run = (Run.objects.select_for_update() if lock else Run.objects).filter(id=run_id).first()
     if run is None:
         raise RunNotFound(f"no run with id {run_id!r}")
-    if mode == "from_start":
+    if mode == RetryMode.FROM_START:
         if run.status not in TERMINAL_RUN_STATUSES:
             raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
         return RetryPlan(mode, run, [run])
     if run.status != RunStatus.FAILED:
         raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
-    if mode == "from_failure":
+    if mode == RetryMode.FROM_FAILURE:
         return RetryPlan(mode, run, [run])
     cause, path = root_cause_of(run, lock=lock)
     return RetryPlan(mode, cause, path)
@@ -206,7 +214,7 @@ def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
     return rerun.id
 
 
-def retry_preview(run_id: str, *, mode: str = "from_failure") -> tuple[Run, list[Run]]:
+def retry_preview(run_id: str, *, mode: str = RetryMode.FROM_FAILURE) -> tuple[Run, list[Run]]:
     """What `retry_run` would do now (a read, nothing locked): the run that would execute (for from_start, the
     original, whose function runs again) and the runs that resume after it, from it up (root_cause: the chain
     that heals). Refuses exactly as `retry_run` would (both go through `retry_plan`)."""
@@ -263,9 +271,9 @@ def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-u
     from runs.store.reads import filtered_runs
 
     runs = filtered_runs(filters)
-    if action == "cancel":
+    if action == ActionKind.CANCEL:
         return runs.filter(status__in=list(ACTIVE_RUN_STATUSES))
-    if action == "retry":
+    if action == ActionKind.RETRY:
         return runs.filter(status=RunStatus.FAILED)
     raise ActionRefused(f"unknown bulk action {action!r}; use cancel or retry")
 
@@ -281,10 +289,10 @@ def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # 
     for start in range(0, len(ids), BULK_BATCH):
         for run_id in ids[start:start + BULK_BATCH]:
             try:
-                if action == "cancel":
+                if action == ActionKind.CANCEL:
                     cancel_run(run_id, reason="cancelled in bulk")
                 else:
-                    retry_run(run_id, mode="from_failure", reason="retried in bulk")
+                    retry_run(run_id, mode=RetryMode.FROM_FAILURE, reason="retried in bulk")
                 done += 1
                 if done_ids is not None:
                     done_ids.append(run_id)

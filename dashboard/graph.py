@@ -65,6 +65,11 @@ def descendants(graph: nx.DiGraph, run_id: str) -> set[str]:
     return found
 
 
+def _rows(graph: nx.DiGraph) -> causes.Lookup:
+    """The nodes' data by run id for the walk, as a plain dict (a NodeView lookup costs several times more)."""
+    return dict(graph.nodes(data=True)).get
+
+
 def root_cause(graph: nx.DiGraph, run_id: str) -> str | None:
     """For a failed run, the deepest run whose own code failed, following failure_cause_run_id links (O2)."""
     return causes.root_cause(run_id, causes.lookup_in(graph.nodes))
@@ -72,8 +77,12 @@ def root_cause(graph: nx.DiGraph, run_id: str) -> str | None:
 
 def root_causes(graph: nx.DiGraph) -> list[str]:
     """Failed runs that failed by their own code or condition, ordered by depth then id."""
-    lookup = causes.lookup_in(graph.nodes)
-    found = [node for node in graph.nodes if causes.is_root_cause(node, lookup)]
+    return _root_causes(graph, _rows(graph))
+
+
+def _root_causes(graph: nx.DiGraph, lookup: causes.Lookup) -> list[str]:
+    found = [node for node, data in graph.nodes(data=True)
+             if data.get("status") == FAILED and causes.is_root_cause(node, lookup)]
     return sorted(found, key=lambda node: (graph.nodes[node].get("depth", 0), node))
 
 
@@ -83,7 +92,8 @@ def propagation_path(graph: nx.DiGraph, cause_id: str) -> list[str]:
 
 
 def propagation_paths(graph: nx.DiGraph) -> list[list[str]]:
-    return [propagation_path(graph, cause) for cause in root_causes(graph)]
+    lookup = _rows(graph)
+    return [causes.propagation_path(cause, lookup) for cause in _root_causes(graph, lookup)]
 
 
 def critical_path(graph: nx.DiGraph, run_id: str) -> list[str]:

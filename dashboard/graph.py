@@ -12,7 +12,10 @@ from typing import Any
 
 import networkx as nx
 
-FAILED = "failed"
+from runs import causes
+from runs.status import RunStatus
+
+FAILED = RunStatus.FAILED
 
 
 def build_graph(runs: Iterable[Mapping[str, Any]]) -> nx.DiGraph:
@@ -62,37 +65,35 @@ def descendants(graph: nx.DiGraph, run_id: str) -> set[str]:
     return found
 
 
+def _rows(graph: nx.DiGraph) -> causes.Lookup:
+    """The nodes' data by run id for the walk, as a plain dict (a NodeView lookup costs several times more)."""
+    return dict(graph.nodes(data=True)).get
+
+
 def root_cause(graph: nx.DiGraph, run_id: str) -> str | None:
     """For a failed run, the deepest run whose own code failed, following failure_cause_run_id links (O2)."""
-    if graph.nodes[run_id].get("status") != FAILED:
-        return None
-    current, seen = run_id, {run_id}
-    while (cause := graph.nodes[current].get("failure_cause_run_id")) and cause in graph and cause not in seen:
-        current = cause
-        seen.add(cause)
-    return current
+    return causes.root_cause(run_id, causes.lookup_in(graph.nodes))
 
 
 def root_causes(graph: nx.DiGraph) -> list[str]:
-    """Failed runs that failed by their own code or condition (no failure cause), ordered by depth then id."""
+    """Failed runs that failed by their own code or condition, ordered by depth then id."""
+    return _root_causes(graph, _rows(graph))
+
+
+def _root_causes(graph: nx.DiGraph, lookup: causes.Lookup) -> list[str]:
     found = [node for node, data in graph.nodes(data=True)
-             if data.get("status") == FAILED and not data.get("failure_cause_run_id")]
+             if data.get("status") == FAILED and causes.is_root_cause(node, lookup)]
     return sorted(found, key=lambda node: (graph.nodes[node].get("depth", 0), node))
 
 
 def propagation_path(graph: nx.DiGraph, cause_id: str) -> list[str]:
     """From a root cause up through every ancestor that failed because of it, in order."""
-    path = [cause_id]
-    while (parent := invoke_parent(graph, path[-1])) is not None:
-        data = graph.nodes[parent]
-        if data.get("status") != FAILED or data.get("failure_cause_run_id") != path[-1]:
-            break
-        path.append(parent)
-    return path
+    return causes.propagation_path(cause_id, causes.lookup_in(graph.nodes))
 
 
 def propagation_paths(graph: nx.DiGraph) -> list[list[str]]:
-    return [propagation_path(graph, cause) for cause in root_causes(graph)]
+    lookup = _rows(graph)
+    return [causes.propagation_path(cause, lookup) for cause in _root_causes(graph, lookup)]
 
 
 def critical_path(graph: nx.DiGraph, run_id: str) -> list[str]:

@@ -15,7 +15,7 @@ from dashboard.queries import RootCause, propagation_up, root_causes_of
 from runs.domain import RunInfo, StepInfo
 from runs.exceptions import RunNotFound
 from runs.models import Function, OperatorAction, Run, Step
-from runs.status import RunStatus, StepKind
+from runs.status import ActionOutcome, OperatorActionName, RunStatus, StepKind
 from runs.store import audit, reads
 
 SINCE_CHOICES = (("", "any time"), ("15m", "15 min"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"),
@@ -133,12 +133,8 @@ def filter_options() -> dict[str, list[str]]:
 
 
 # --- operator actions (issue 5) -----------------------------------------------------------------------------
-ACTION_LABELS = {
-    "cancel": "Cancel", "cancel_cascade": "Cancel with descendants", "retry_from_failure": "Retry from failure",
-    "retry_from_start": "Rerun from start", "retry_root_cause": "Retry root cause", "bulk_cancel": "Bulk cancel",
-    "bulk_retry": "Bulk retry",
-}
-OUTCOMES = ("done", "running", "refused", "failed")  # failed: a bulk action stopped by an error
+ACTION_LABELS = dict(OperatorActionName.choices)
+OUTCOMES = tuple(ActionOutcome.values)
 AUDIT_FILTERS = ("user", "action", "outcome", "run")
 AUDIT_PAGE = 50
 

@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from dashboard import graph as analysis
 from dashboard.exceptions import BadParameter
 from dashboard.params import Cursor, RunFilters, encode_cursor
+from runs import causes as walk
 from runs.domain import RunInfo
 from runs.exceptions import RunNotFound
 from runs.models import Event, Function, Run, Step
@@ -77,14 +78,25 @@ def list_runs(filters: RunFilters, *, cursor: Cursor | None = None, limit: int =
     page = list(runs[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
+    last = page[-1] if more else None
+    return RunPage(rows=_rows_of(page), next_cursor=encode_cursor(last.created_at, last.id) if last else None)
+
+
+def run_rows(run_ids: Iterable[str]) -> list[RunRow]:
+    """The runs-list rows of these runs, newest first (what the runs page's live updates re-render); ids of
+    runs that do not exist are left out. Four queries whatever the number of ids."""
+    page = list(Run.objects.filter(id__in=set(run_ids)).order_by("-created_at", "-id"))
+    return _rows_of(page)
+
+
+def _rows_of(page: list[Run]) -> list[RunRow]:
+    """Tree sizes and root causes for a page of runs at once."""
     roots = [run.id for run in page if run.parent_run_id is None]
     sizes = tree_sizes(roots)
     causes = root_causes_of([run for run in page if run.status == RunStatus.FAILED])
-    rows = [RunRow(run=run_info(run, []), tree_size=sizes[run.id][0] if run.id in sizes else None,
+    return [RunRow(run=run_info(run, []), tree_size=sizes[run.id][0] if run.id in sizes else None,
                    tree_failed=sizes[run.id][1] if run.id in sizes else None, root_cause=causes.get(run.id))
             for run in page]
-    last = page[-1] if more else None
-    return RunPage(rows=rows, next_cursor=encode_cursor(last.created_at, last.id) if last else None)
 
 
 def _run_conditions(filters: RunFilters, cursor: Cursor | None) -> Q:
@@ -117,10 +129,11 @@ def tree_sizes(root_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
 
 
 def root_causes_of(failed: Iterable[Run]) -> dict[str, RootCause]:
-    """For failed runs: their root cause, following failure_cause_run_id links down their trees.
+    """For failed runs: their root cause, following failure_cause_run_id links down their trees (runs/causes.py).
 
     Three queries whatever the page: the failure links of the trees involved (only runs that failed because
-    of a child carry one, so this is the failure chains, not the trees), the cause runs, their failed steps.
+    of a child carry one, so this is the failure chains, not the trees), the runs of those chains, the failed
+    steps of the causes.
     """
     failed = list(failed)
     if not failed:
@@ -128,41 +141,42 @@ def root_causes_of(failed: Iterable[Run]) -> dict[str, RootCause]:
     links = dict(Run.objects.filter(root_run_id__in={run.root_run_id for run in failed},
                                     failure_cause_run_id__isnull=False)
                  .values_list("id", "failure_cause_run_id"))
-    cause_of = {run.id: _follow(run.id, links) for run in failed}
-    causes = {row["id"]: row for row in Run.objects.filter(id__in=set(cause_of.values()))
-              .values("id", "app_id", "function_id", "error", "failed_step_id")}
-    steps = failing_steps({run_id: row["failed_step_id"] for run_id, row in causes.items()})
-    found: dict[str, RootCause] = {}
+    chain_ids = {run_id for run in failed for run_id in _linked_from(run.id, links)}
+    rows = {row["id"]: row for row in Run.objects.filter(id__in=chain_ids).values(
+        "id", "status", "parent_run_id", "failure_cause_run_id", "app_id", "function_id", "error", "failed_step_id")}
+    lookup = walk.lookup_in(rows)
+    cause_of = {run.id: found for run in failed if (found := walk.root_cause(run.id, lookup)) is not None}
+    steps = failing_steps({cause_id: rows[cause_id]["failed_step_id"] for cause_id in set(cause_of.values())})
+    answer: dict[str, RootCause] = {}
     for run_id, cause_id in cause_of.items():
-        cause = causes.get(cause_id)
-        if cause is not None:
-            step_id, step_error = steps.get(cause_id, (None, None))
-            found[run_id] = RootCause(run_id=cause_id, app_id=cause["app_id"], function_id=cause["function_id"],
-                                      step_id=step_id, error=cause["error"] or step_error)
-    return found
+        row = rows[cause_id]
+        step_id, step_error = steps.get(cause_id, (None, None))
+        answer[run_id] = RootCause(run_id=cause_id, app_id=row["app_id"], function_id=row["function_id"],
+                                   step_id=step_id, error=row["error"] or step_error)
+    return answer
 
 
-def _follow(run_id: str, links: dict[str, str | None]) -> str:
-    current, seen = run_id, {run_id}
-    while (cause := links.get(current)) and cause not in seen:
-        current = cause
+def _linked_from(run_id: str, links: dict[str, str | None]) -> list[str]:
+    """The run and every run its failure links lead to: the rows the walk may need."""
+    chain, seen = [run_id], {run_id}
+    while (cause := links.get(chain[-1])) and cause not in seen:
+        chain.append(cause)
         seen.add(cause)
-    return current
+    return chain
 
 
 def propagation_up(cause_id: str) -> list[RunInfo]:
     """From a root cause up through each ancestor that failed because of it (O2): the tree's failed runs in
-    one query, walked by dashboard.graph.propagation_path (the same walk as the invocation graph's)."""
+    one query, walked by runs.causes.propagation_path (the same walk as the invocation graph's)."""
     cause = Run.objects.filter(id=cause_id).defer(*LEAN_DEFER).first()
     if cause is None:
         return []
     rows = {r.id: r for r in Run.objects.filter(root_run_id=cause.root_run_id, status=RunStatus.FAILED)
             .defer(*LEAN_DEFER)}
     rows[cause.id] = cause
-    graph = analysis.build_graph({"id": r.id, "parent_run_id": r.parent_run_id, "parent_step_id": r.parent_step_id,
-                                  "status": r.status, "failure_cause_run_id": r.failure_cause_run_id}
-                                 for r in rows.values())
-    return [run_info(rows[run_id], []) for run_id in analysis.propagation_path(graph, cause.id)]
+    links = {r.id: {"status": r.status, "parent_run_id": r.parent_run_id,
+                    "failure_cause_run_id": r.failure_cause_run_id} for r in rows.values()}
+    return [run_info(rows[run_id], []) for run_id in walk.propagation_path(cause.id, walk.lookup_in(links))]
 
 
 def failing_steps(failed_steps: dict[str, str | None]) -> dict[str, tuple[str, dict[str, Any] | None]]:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Pages (dashboard/views.py)
     path("runs/", views.runs_page, name="runs"),
+    path("partials/run-rows", views.run_rows, name="run-rows"),  # the runs page's live updates
     path("runs/<str:run_id>/", views.run_page, name="run"),
     path("functions/", views.functions_page, name="functions"),
     path("events/", views.events_page, name="events"),

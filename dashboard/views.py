@@ -8,17 +8,18 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import pages, params, queries
 from dashboard.exceptions import BadParameter
+from dashboard.templatetags.dash import is_run_id
 from runs import client
 from runs.api import parse_json
 from runs.exceptions import InvalidEvent, RunNotFound
 from runs.models import OperatorAction
-from runs.status import RunStatus
+from runs.status import ActionOutcome, RunStatus
 
 OPERATE = "runs.operate_run"
 FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q")
@@ -47,6 +48,33 @@ def runs_page(request: HttpRequest) -> HttpResponse:
         "live_filters": {**raw, "root_only": filters.root_only, "first_page": cursor is None},
         "can_operate": request.user.has_perm(OPERATE), "bulk_config": pages.bulk_config(filters),
     })
+
+
+MAX_ROWS_PER_REQUEST = 50
+
+
+@require_GET
+def run_rows(request: HttpRequest) -> HttpResponse:
+    """Rows of the runs table as HTML (runs/_run_rows.html, the runs page's own rows): `?id=...` (repeated, at
+    most MAX_ROWS_PER_REQUEST) for the runs a live update changed, or the page's filters for the first page
+    again (after a reconnect). The runs page's script asks; a refusal is JSON, never a login page."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in to see runs"}, status=401)
+    ids = request.GET.getlist("id")
+    if ids:
+        if len(ids) > MAX_ROWS_PER_REQUEST:
+            return JsonResponse({"error": f"at most {MAX_ROWS_PER_REQUEST} ids at a time"}, status=400)
+        bad = next((run_id for run_id in ids if not is_run_id(run_id)), None)
+        if bad is not None:
+            return JsonResponse({"error": f"not a run id: {bad[:40]!r}"}, status=400)
+        rows, show_empty = queries.run_rows(ids), False
+    else:
+        try:
+            filters = params.run_filters(request.GET)
+        except BadParameter as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        rows, show_empty = queries.list_runs(filters, limit=params.DEFAULT_LIMIT).rows, True
+    return render(request, "runs/_run_rows.html", {"rows": rows, "show_empty": show_empty})
 
 
 @require_GET
@@ -135,5 +163,5 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         "entries": entries, "form": form, "actions": pages.ACTION_LABELS.items(), "outcomes": pages.OUTCOMES,
         "older_url": f"?{urlencode({**query, 'before': older})}" if older else "",
         "newest_url": f"?{urlencode(query)}" if before else "",
-        "in_progress": any(entry.outcome == "running" for entry in entries),
+        "in_progress": any(entry.outcome == ActionOutcome.RUNNING for entry in entries),
     }, status=400 if problem else 200)

@@ -17,6 +17,7 @@ from runs import operations
 from runs.api import allow, api_login_required, api_token_of, as_json, error, parse_json
 from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
 from runs.models import ApiToken, Run
+from runs.status import ActionKind, RetryMode
 from runs.store import actions, reads
 from runs.store.actions import RETRY_MODES
 
@@ -83,7 +84,7 @@ def cancel_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonR
 
 @operator_action
 def retry_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
-    mode, dry_run = body.get("mode", "from_failure"), body.get("dry_run", False)
+    mode, dry_run = body.get("mode", RetryMode.FROM_FAILURE), body.get("dry_run", False)
     if mode not in RETRY_MODES:
         return error(400, f"'mode' must be one of {', '.join(RETRY_MODES)}")
     if not isinstance(dry_run, bool):
@@ -91,7 +92,7 @@ def retry_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonRe
     if dry_run:  # what a confirm dialog names: the run that executes and the chain that resumes after it
         executes, chain = actions.retry_preview(run_id, mode=mode)
         return as_json({"would_execute": _brief(executes), "chain": [_brief(run) for run in chain],
-                        "new_run": mode == "from_start"})
+                        "new_run": mode == RetryMode.FROM_START})
     executing = operations.retry(run_id, mode=mode, actor=request.user)
     return as_json({"run": dataclasses.asdict(reads.get_run(executing))})
 
@@ -99,7 +100,7 @@ def retry_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonRe
 @operator_action
 def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
     action, filters, dry_run = body.get("action"), body.get("filters", {}), body.get("dry_run", False)
-    if action not in ("cancel", "retry"):
+    if action not in ActionKind.values:
         return error(400, "'action' must be cancel or retry")
     if not isinstance(filters, dict) or not isinstance(dry_run, bool):
         return error(400, "'filters' must be an object and 'dry_run' true or false")

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 
 from runs import operations
 from runs.domain import RunInfo
+from runs.status import ActionKind, RetryMode
 from runs.store import intake, reads
 
 
@@ -44,7 +45,7 @@ def cancel_run(run_id: str, *, cascade: bool = False) -> RunInfo:
     return reads.get_run(run_id)
 
 
-def retry_run(run_id: str, *, mode: str = "from_failure") -> RunInfo:
+def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE) -> RunInfo:
     """Retry a failed run: "from_failure", "from_start" (a new linked run) or "root_cause" (O5).
 
     Returns the run that will execute."""
@@ -53,12 +54,12 @@ def retry_run(run_id: str, *, mode: str = "from_failure") -> RunInfo:
 
 def bulk_cancel(**filters: Any) -> int:
     """Cancel every active run matching the runs page's filters; returns how many were cancelled."""
-    return operations.bulk("cancel", filters)["done"]
+    return operations.bulk(ActionKind.CANCEL, filters)["done"]
 
 
 def bulk_retry(**filters: Any) -> int:
     """Retry from failure every failed run matching the filters; returns how many were retried."""
-    return operations.bulk("retry", filters)["done"]
+    return operations.bulk(ActionKind.RETRY, filters)["done"]
 
 
 asend = sync_to_async(send)

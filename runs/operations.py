@@ -2,39 +2,36 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from runs.exceptions import ActionRefused, RunNotFound
+from runs.status import ActionOutcome, OperatorActionName
 from runs.store import actions, audit
 from runs.values import storable_text
 
 
 def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list[str]:
-    name = "cancel_cascade" if cascade else "cancel"
+    name = OperatorActionName.CANCEL_CASCADE if cascade else OperatorActionName.CANCEL
     try:
         cancelled = actions.cancel_run(run_id, cascade=cascade, reason=f"cancelled by {_name(actor)}")
     except (ActionRefused, RunNotFound) as exc:
-        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
+        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome=ActionOutcome.REFUSED, detail=str(exc))
         raise
     audit.record_action(user=actor, action=name, run_ids=cancelled, detail=f"{len(cancelled)} run(s) cancelled")
     return cancelled
 
 
 def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
-    name = f"retry_{mode}"
-    chain: list[str] = []
-    if mode == "root_cause":  # name every run of the chain that heals, so each run page shows the action
-        with contextlib.suppress(ActionRefused, RunNotFound):  # if so, retry_run refuses below (recorded)
-            chain = [run.id for run in actions.retry_preview(run_id, mode=mode)[1]]
+    name = f"retry_{mode}"  # OperatorActionName.RETRY_*; an unknown mode is audited, refused, under its own name
     try:
-        executing = actions.retry_run(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
+        done = actions.apply_retry(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
     except (ActionRefused, RunNotFound) as exc:
-        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome="refused", detail=str(exc))
+        audit.record_action(user=actor, action=name, run_ids=[run_id], outcome=ActionOutcome.REFUSED, detail=str(exc))
         raise
-    ids = list(dict.fromkeys([run_id, executing, *chain]))
-    audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {executing} will execute")
-    return executing
+    # Name every run the retry changed (root_cause: the chain that heals), so each run page shows the action.
+    ids = list(dict.fromkeys([run_id, done.executing, *(run.id for run in done.plan.chain)]))
+    audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {done.executing} will execute")
+    return done.executing
 
 
 def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: Any = "python") -> dict[str, int]:
@@ -43,18 +40,18 @@ def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: 
     if dry_run:
         return {"matched": matched}
     record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[], filters=filters,
-                                 outcome="running", total=matched)
+                                 outcome=ActionOutcome.RUNNING, total=matched)
     done_ids: list[str] = []
     try:
         done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total),
                                   done_ids=done_ids)
     except Exception as exc:
         # The runs done so far stay done (one transaction each); the record must not stay "running" for ever.
-        audit.finish(record, outcome="failed", processed=len(done_ids), run_ids=done_ids,
+        audit.finish(record, outcome=ActionOutcome.FAILED, processed=len(done_ids), run_ids=done_ids,
                      detail=f"failed after {len(done_ids)} of {matched} matched run(s): "
                             f"{type(exc).__name__}: {storable_text(str(exc))}")
         raise
-    audit.finish(record, outcome="done", processed=done, detail=f"{done} of {matched} matched run(s)",
+    audit.finish(record, outcome=ActionOutcome.DONE, processed=done, detail=f"{done} of {matched} matched run(s)",
                  run_ids=done_ids)
     return {"matched": matched, "done": done}
 

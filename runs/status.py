@@ -32,3 +32,37 @@ class StepKind(models.TextChoices):
     SLEEP = "sleep", "Sleep"
     WAIT_FOR_EVENT = "wait_for_event", "Wait for event"
     SEND_EVENT = "send_event", "Send event"
+
+
+# --- operator actions: what the pages offer, the API accepts and the audit trail records -------------------
+class ActionKind(models.TextChoices):
+    """What an operator does to runs, one at a time (the run page's menus) or in bulk (the runs page)."""
+
+    CANCEL = "cancel", "Cancel"
+    RETRY = "retry", "Retry"
+
+
+class RetryMode(models.TextChoices):
+    FROM_FAILURE = "from_failure", "Retry from failure"  # the same run resumes at its failed step
+    FROM_START = "from_start", "Rerun from start"  # a new run with the same event, linked to this one
+    ROOT_CAUSE = "root_cause", "Retry root cause"  # the chain's root cause retries, its ancestors heal (O5)
+
+
+class OperatorActionName(models.TextChoices):
+    """An audit record's `action` (OperatorAction.action)."""
+
+    CANCEL = "cancel", "Cancel"
+    CANCEL_CASCADE = "cancel_cascade", "Cancel with descendants"
+    RETRY_FROM_FAILURE = f"retry_{RetryMode.FROM_FAILURE}", RetryMode.FROM_FAILURE.label
+    RETRY_FROM_START = f"retry_{RetryMode.FROM_START}", RetryMode.FROM_START.label
+    RETRY_ROOT_CAUSE = f"retry_{RetryMode.ROOT_CAUSE}", RetryMode.ROOT_CAUSE.label
+    BULK_CANCEL = f"bulk_{ActionKind.CANCEL}", "Bulk cancel"
+    BULK_RETRY = f"bulk_{ActionKind.RETRY}", "Bulk retry"
+    PRUNE = "prune", "Prune"  # deleting old finished trees (runs/store/prune.py), by hand or hourly
+
+
+class ActionOutcome(models.TextChoices):
+    DONE = "done", "done"
+    RUNNING = "running", "running"  # a bulk action (or a prune) in progress
+    REFUSED = "refused", "refused"
+    FAILED = "failed", "failed"  # a bulk action stopped by an error

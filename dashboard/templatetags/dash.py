@@ -6,18 +6,59 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django import template
+from django.db import models
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
-from runs.status import RunStatus, StepStatus
+from runs.status import (
+    ACTIVE_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    ActionKind,
+    ActionOutcome,
+    OperatorActionName,
+    RetryMode,
+    RunStatus,
+    StepKind,
+    StepStatus,
+)
 
 register = template.Library()
 
 _LABELS = {**dict(StepStatus.choices), **dict(RunStatus.choices)}
+
+# --- the names of statuses and actions, defined once in runs/status.py --------------------------------------
+_CHOICES: tuple[type[models.TextChoices], ...] = (RunStatus, StepStatus, StepKind, ActionKind, RetryMode,
+                                                  OperatorActionName, ActionOutcome)
+_VOCABULARY = SimpleNamespace(**{choices.__name__: choices for choices in _CHOICES},
+                              active_run_statuses=ACTIVE_RUN_STATUSES, terminal_run_statuses=TERMINAL_RUN_STATUSES)
+
+
+@register.simple_tag
+def vocabulary() -> SimpleNamespace:
+    """For templates: `{% vocabulary as v %}`, then `{% if run.status == v.RunStatus.FAILED %}` or
+    `data-mode="{{ v.RetryMode.ROOT_CAUSE }}"` (templates do not call Choices classes, they read them)."""
+    return _VOCABULARY
+
+
+def vocabulary_data() -> dict[str, Any]:
+    """For scripts: each TextChoices as {NAME: value}, the badge labels and the status groups."""
+    data: dict[str, Any] = {choices.__name__: dict(zip(choices.names, choices.values, strict=True))
+                            for choices in _CHOICES}
+    data["status_labels"] = _LABELS
+    data["active_run_statuses"] = sorted(ACTIVE_RUN_STATUSES)
+    data["terminal_run_statuses"] = sorted(TERMINAL_RUN_STATUSES)
+    return data
+
+
+@register.simple_tag
+def vocabulary_script() -> SafeString:
+    """The one json_script block (in base.html) that static/js/common.js reads the names from."""
+    return json_script(vocabulary_data(), "tributary-vocabulary")
 
 
 @register.simple_tag
@@ -110,6 +151,7 @@ def compact_json(value: Any) -> str:
 @register.filter
 def action_label(action: str) -> str:
     """An audit record's action code as an operator reads it ("retry_root_cause" -> "Retry root cause")."""
-    from dashboard.pages import ACTION_LABELS
+    return _ACTION_LABELS.get(action, action.replace("_", " "))
 
-    return ACTION_LABELS.get(action, action.replace("_", " "))
+
+_ACTION_LABELS = dict(OperatorActionName.choices)

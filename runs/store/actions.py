@@ -3,26 +3,36 @@ failed chain's root cause, and bulk versions. Each is one transaction (bulk: one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from runs import causes
 from runs.exceptions import ActionRefused, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Run, Step
-from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepKind, StepStatus
+from runs.status import (
+    ACTIVE_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    ActionKind,
+    RetryMode,
+    RunStatus,
+    StepKind,
+    StepStatus,
+)
 from runs.store import changes, flow, notify
 from runs.store.cancelling import cancel_runs_txn
 from runs.store.intake import announce_txn
 from runs.store.reads import filtered_runs
 from runs.store.rows import new_run, publish_new_runs, run_delta
 
-__all__ = ["RETRY_MODES", "bulk_apply", "cancel_preview", "cancel_run", "cancel_runs_txn", "matching_runs",
-           "retry_preview", "retry_run", "root_cause_of"]
+__all__ = ["RETRY_MODES", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run", "cancel_runs_txn",
+           "cancel_targets", "matching_runs", "retry_plan", "retry_preview", "retry_run", "root_cause_of"]
 
-RETRY_MODES = ("from_failure", "from_start", "root_cause")
+RETRY_MODES = tuple(RetryMode.values)
 
 
 # --- cancel -------------------------------------------------------------------------------------------------
@@ -35,41 +45,43 @@ def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled")
     finds its lease gone, keeps the step that was executing and starts nothing new.
     """
     with transaction.atomic():
-        run = _locked(run_id)
-        if run.status not in ACTIVE_RUN_STATUSES:
-            raise ActionRefused(f"run {run_id} is {run.status}; only queued, running or waiting runs can be cancelled")
-        targets = {run.id: run}
-        if cascade:
-            _lock_active_subtree(run, targets)
-        cancelled, finished = cancel_runs_txn(list(targets.values()), reason=reason, now=timezone.now())
+        targets = cancel_targets(run_id, cascade=cascade, lock=True)
+        cancelled, finished = cancel_runs_txn(targets, reason=reason, now=timezone.now())
         announce_txn(finished)
         return cancelled
 
 
 def cancel_preview(run_id: str, *, cascade: bool = False) -> list[str]:
     """The ids `cancel_run` would cancel now (a read, nothing locked): what a confirm dialog counts."""
-    run = Run.objects.filter(id=run_id).first()
+    return [run.id for run in cancel_targets(run_id, cascade=cascade, lock=False)]
+
+
+def cancel_targets(run_id: str, *, cascade: bool, lock: bool) -> list[Run]:
+    """The runs a cancel acts on, the run first: the one place both the preview and the cancel choose them
+    (and refuse), so the count a dialog shows is the count the cancel ends. `lock`: rows locked (the cancel)."""
+    # A preview only counts ids: it leaves the JSON columns of a large subtree unread.
+    runs = Run.objects.select_for_update() if lock else Run.objects.defer("event_data", "event_user", "output")
+    run = runs.filter(id=run_id).first()
     if run is None:
         raise RunNotFound(f"no run with id {run_id!r}")
     if run.status not in ACTIVE_RUN_STATUSES:
         raise ActionRefused(f"run {run_id} is {run.status}; only queued, running or waiting runs can be cancelled")
-    if not cascade:
-        return [run.id]
-    tree = Run.objects.filter(root_run_id=run.root_run_id, status__in=list(ACTIVE_RUN_STATUSES)).only(
-        "id", "parent_run_id")
-    return [run.id, *(node.id for node in _below(run.id, list(tree)))]
+    targets = {run.id: run}
+    if cascade:
+        _add_active_subtree(run, targets, runs)
+    return list(targets.values())
 
 
-def _lock_active_subtree(run: Run, targets: dict[str, Run]) -> None:
-    """Lock every active descendant of `run` (invoke edges; send_event runs are other trees, O1b).
+def _add_active_subtree(run: Run, targets: dict[str, Run], runs: QuerySet[Run]) -> None:
+    """Every active descendant of `run` (invoke edges; send_event runs are other trees, O1b), locked when
+    `runs` locks.
 
-    Race-free: a run of the subtree can only start a child by updating its own row under its lease; once
+    Locked, race-free: a run of the subtree can only start a child by updating its own row under its lease; once
     locked here that update waits for this transaction and then fails. A child committed just before its
     parent was locked shows up in the next round, so the loop runs until a round finds nothing new.
     """
     while True:
-        tree = Run.objects.select_for_update().filter(root_run_id=run.root_run_id,
-                                                      status__in=list(ACTIVE_RUN_STATUSES))
+        tree = runs.filter(root_run_id=run.root_run_id, status__in=list(ACTIVE_RUN_STATUSES))
         found = [node for node in _below(run.id, list(tree)) if node.id not in targets]
         if not found:
             return
@@ -92,21 +104,59 @@ def _below(run_id: str, tree: list[Run]) -> list[Run]:
 # --- retry --------------------------------------------------------------------------------------------------
 
 
-def retry_run(run_id: str, *, mode: str = "from_failure", reason: str = "") -> str:
+@dataclass(frozen=True, slots=True)
+class RetryPlan:
+    """What a retry does: `executes` is the run whose function runs again (from_start: the original, which a
+    new linked run re-executes) and `chain` the runs that change, from it up (root_cause: the chain that heals)."""
+
+    mode: str
+    executes: Run
+    chain: list[Run]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDone:
+    executing: str  # the run that will execute (from_start: the new run)
+    plan: RetryPlan
+
+
+def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "") -> str:
     """Retry a failed run; returns the id of the run that will execute (O4, O5)."""
+    return apply_retry(run_id, mode=mode, reason=reason).executing
+
+
+def apply_retry(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "") -> RetryDone:
+    """Retry as `retry_run` does, and say which runs it changed: the plan `retry_preview` shows, made under
+    the rows' locks."""
+    with transaction.atomic():
+        plan = retry_plan(run_id, mode=mode, lock=True)
+        now = timezone.now()
+        if plan.mode == RetryMode.FROM_START:
+            return RetryDone(_rerun_from_start_txn(plan.executes, now, reason), plan)
+        if plan.mode == RetryMode.FROM_FAILURE:
+            _reopen_txn(plan.executes, now, reason or "retried from its failed step")
+            return RetryDone(plan.executes.id, plan)
+        return RetryDone(_heal_chain_txn(plan, run_id, now, reason), plan)
+
+
+def retry_plan(run_id: str, *, mode: str, lock: bool) -> RetryPlan:
+    """The one place a retry is chosen (and refused), for the preview (`lock=False`, a read) and the retry
+    itself (rows locked), so the two cannot disagree."""
     if mode not in RETRY_MODES:
         raise ActionRefused(f"unknown retry mode {mode!r}; use one of {', '.join(RETRY_MODES)}")
-    with transaction.atomic():
-        run = _locked(run_id)
-        now = timezone.now()
-        if mode == "from_start":
-            return _rerun_from_start_txn(run, now, reason)
-        if run.status != RunStatus.FAILED:
-            raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
-        if mode == "from_failure":
-            _reopen_txn(run, now, reason or "retried from its failed step")
-            return run.id
-        return _retry_root_cause_txn(run, now, reason)
+    run = (Run.objects.select_for_update() if lock else Run.objects).filter(id=run_id).first()
+    if run is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    if mode == RetryMode.FROM_START:
+        if run.status not in TERMINAL_RUN_STATUSES:
+            raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
+        return RetryPlan(mode, run, [run])
+    if run.status != RunStatus.FAILED:
+        raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
+    if mode == RetryMode.FROM_FAILURE:
+        return RetryPlan(mode, run, [run])
+    cause, path = root_cause_of(run, lock=lock)
+    return RetryPlan(mode, cause, path)
 
 
 def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
@@ -129,8 +179,6 @@ def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
 
 def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
     """A new run of the same function with the same event, linked to the original (a new root)."""
-    if run.status not in (RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.CANCELLED, RunStatus.SKIPPED):
-        raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
     event = {"id": run.event_id, "name": run.event_name, "data": run.event_data, "user": run.event_user,
              "ts": run.event_ts}
     rerun = new_run(app_id=run.app_id, function_id=run.function_id, event=event, now=now, run_id=new_id())
@@ -145,49 +193,42 @@ def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
     return rerun.id
 
 
-def retry_preview(run_id: str, *, mode: str = "from_failure") -> tuple[Run, list[Run]]:
+def retry_preview(run_id: str, *, mode: str = RetryMode.FROM_FAILURE) -> tuple[Run, list[Run]]:
     """What `retry_run` would do now (a read, nothing locked): the run that would execute (for from_start, the
     original, whose function runs again) and the runs that resume after it, from it up (root_cause: the chain
-    that heals). Refuses exactly as `retry_run` would."""
-    if mode not in RETRY_MODES:
-        raise ActionRefused(f"unknown retry mode {mode!r}; use one of {', '.join(RETRY_MODES)}")
-    run = Run.objects.filter(id=run_id).first()
-    if run is None:
-        raise RunNotFound(f"no run with id {run_id!r}")
-    if mode == "from_start":
-        if run.status in ACTIVE_RUN_STATUSES:
-            raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
-        return run, [run]
-    if run.status != RunStatus.FAILED:
-        raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
-    if mode == "from_failure":
-        return run, [run]
-    return root_cause_of(run, lock=False)
+    that heals). Refuses exactly as `retry_run` would (both go through `retry_plan`)."""
+    plan = retry_plan(run_id, mode=mode, lock=False)
+    return plan.executes, plan.chain
 
 
 def root_cause_of(run: Run, *, lock: bool = True) -> tuple[Run, list[Run]]:
-    """The root cause of a failed run's chain and the propagation path from it up (O2), rows locked."""
+    """The root cause of a failed run's chain and the propagation path from it up (O2), rows locked one by
+    one as the walk (runs/causes.py, the dashboard's too) reaches them: down the chain, then up the path."""
     runs = Run.objects.select_for_update() if lock else Run.objects.all()
-    chain = [run]
-    while chain[-1].failure_cause_run_id:
-        cause = runs.filter(id=chain[-1].failure_cause_run_id).first()
-        if cause is None or cause.status != RunStatus.FAILED or cause in chain:
-            break
-        chain.append(cause)
-    cause = chain[-1]
-    path = [cause]
-    while path[-1].parent_run_id:
-        parent = runs.filter(id=path[-1].parent_run_id).first()
-        if parent is None or parent.status != RunStatus.FAILED or parent.failure_cause_run_id != path[-1].id:
-            break
-        path.append(parent)
-    return cause, path
+    loaded: dict[str, Run | None] = {run.id: run}
+
+    def lookup(run_id: str) -> dict[str, str | None] | None:
+        if run_id not in loaded:
+            loaded[run_id] = runs.filter(id=run_id).first()
+        row = loaded[run_id]
+        return None if row is None else {"status": row.status, "parent_run_id": row.parent_run_id,
+                                         "failure_cause_run_id": row.failure_cause_run_id}
+
+    cause_id = causes.root_cause(run.id, lookup) or run.id
+    path = causes.propagation_path(cause_id, lookup)
+    return _known(loaded, cause_id), [_known(loaded, run_id) for run_id in path]
 
 
-def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:
+def _known(loaded: dict[str, Run | None], run_id: str) -> Run:
+    row = loaded[run_id]
+    assert row is not None, run_id  # the walk only returns runs it found
+    return row
+
+
+def _heal_chain_txn(plan: RetryPlan, run_id: str, now: datetime, reason: str) -> str:
     """O5: retry the chain's root cause; every ancestor that failed only because of it waits on it again, from
     its failed invoke step (same child, no new run), and resumes with the new result when it ends."""
-    cause, path = root_cause_of(run)
+    cause, path = plan.executes, plan.chain
     for child, parent in zip(path, path[1:], strict=False):
         Step.objects.filter(run_id=parent.id, step_id=child.parent_step_id, child_run_id=child.id).update(
             status=StepStatus.WAITING, error=None, ended_at=None, deadline=None)
@@ -195,7 +236,7 @@ def _retry_root_cause_txn(run: Run, now: datetime, reason: str) -> str:
             status=RunStatus.WAITING, ready_at=None, error=None, ended_at=None, failure_cause_run_id=None,
             failed_step_id=None, status_reason=f"waiting on the retried root cause {cause.id}", version=F("version") + 1)
         changes.run_changed(run_delta(parent, RunStatus.WAITING, parent.version + 1))
-    _reopen_txn(cause, now, reason or f"root cause of the failure of run {run.id}, retried")
+    _reopen_txn(cause, now, reason or f"root cause of the failure of run {run_id}, retried")
     return cause.id
 
 
@@ -207,9 +248,9 @@ BULK_BATCH = 200
 def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-untyped-def]
     """The runs a bulk action applies to: the filters, narrowed to the runs the action can act on."""
     runs = filtered_runs(filters)
-    if action == "cancel":
+    if action == ActionKind.CANCEL:
         return runs.filter(status__in=list(ACTIVE_RUN_STATUSES))
-    if action == "retry":
+    if action == ActionKind.RETRY:
         return runs.filter(status=RunStatus.FAILED)
     raise ActionRefused(f"unknown bulk action {action!r}; use cancel or retry")
 
@@ -225,10 +266,10 @@ def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # 
     for start in range(0, len(ids), BULK_BATCH):
         for run_id in ids[start:start + BULK_BATCH]:
             try:
-                if action == "cancel":
+                if action == ActionKind.CANCEL:
                     cancel_run(run_id, reason="cancelled in bulk")
                 else:
-                    retry_run(run_id, mode="from_failure", reason="retried in bulk")
+                    retry_run(run_id, mode=RetryMode.FROM_FAILURE, reason="retried in bulk")
                 done += 1
                 if done_ids is not None:
                     done_ids.append(run_id)
@@ -237,10 +278,3 @@ def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # 
         if on_progress is not None:
             on_progress(min(start + BULK_BATCH, len(ids)), len(ids))
     return done
-
-
-def _locked(run_id: str) -> Run:
-    run = Run.objects.select_for_update().filter(id=run_id).first()
-    if run is None:
-        raise RunNotFound(f"no run with id {run_id!r}")
-    return run

@@ -5,6 +5,7 @@
 "use strict";
 (function () {
   const T = window.Tributary;
+  const MODE = T.vocab.RetryMode, KIND = T.vocab.ActionKind;
   const dialog = document.getElementById("action-dialog");
   const outcome = document.getElementById("action-outcome");
 
@@ -104,7 +105,7 @@
     const executes = preview.would_execute;
     const chain = preview.chain || [];
     let options;
-    if (mode === "root_cause") {
+    if (mode === MODE.ROOT_CAUSE) {
       const resumes = chain.slice(1);
       options = {
         title: "Retry the root cause?",
@@ -118,7 +119,7 @@
         note: "Completed steps anywhere in the chain are not executed again. If it fails again, the chain stays failed.",
         confirmLabel: `Retry ${executes.function_id}`,
       };
-    } else if (mode === "from_start") {
+    } else if (mode === MODE.FROM_START) {
       options = {
         title: "Rerun from the start?",
         body: `A new run of ${executes.function_id} starts with the same event; this run stays as it is and links to it.`,
@@ -134,9 +135,9 @@
     if (!(await confirmAction(options))) return;
     const done = await post(url, { mode });
     const run = done.run;
-    if (mode === "from_start") {
+    if (mode === MODE.FROM_START) {
       say("ok", "Rerun started: ", runLink(run), ".");
-    } else if (mode === "root_cause") {
+    } else if (mode === MODE.ROOT_CAUSE) {
       const after = `; ${plural(chain.length - 1, "run")} will resume after it. The graph follows live.`;
       if (run.id === runId) say("ok", `Retrying this run, the root cause${after}`);
       else say("ok", "Retrying the root cause ", runLink(run), after);
@@ -153,7 +154,7 @@
       if (!button) return;
       const runId = runActions().dataset.runId;
       act(button, async () => {
-        if (button.dataset.action === "cancel") await cancel(runId, button.dataset.cascade === "true");
+        if (button.dataset.action === KIND.CANCEL) await cancel(runId, button.dataset.cascade === "true");
         else await retry(runId, button.dataset.mode);
         if (T.refreshRunPage) T.refreshRunPage();  // the audit entry and the new status, without waiting
       });
@@ -179,15 +180,17 @@
       if (config.since_seconds) filters.since = new Date(Date.now() - config.since_seconds * 1000).toISOString();
       const preview = await post("/api/runs/bulk", { action, filters, dry_run: true });
       const n = preview.matched;
-      const what = action === "cancel" ? "queued, running or waiting" : "failed";
+      const active = T.vocab.active_run_statuses;
+      const what = action === KIND.CANCEL ? `${active.slice(0, -1).join(", ")} or ${active[active.length - 1]}`
+        : T.vocab.RunStatus.FAILED;
       if (!n) { say("ok", `No ${what} runs match these filters: nothing to ${action}.`); return; }
       const ok = await confirmAction({
-        title: action === "cancel" ? `Cancel ${plural(n, "run")}?` : `Retry ${plural(n, "failed run")}?`,
+        title: action === KIND.CANCEL ? `Cancel ${plural(n, "run")}?` : `Retry ${plural(n, "failed run")}?`,
         body: `${plural(n, "run")} (${what}) match ${describe(filters)}.`,
-        note: action === "cancel"
+        note: action === KIND.CANCEL
           ? "Each is cancelled on its own (runs they invoked are not). Processed in batches; progress is on the Audit page."
           : "Each resumes from its failed step. Processed in batches; progress is on the Audit page.",
-        confirmLabel: action === "cancel" ? `Cancel ${plural(n, "run")}` : `Retry ${plural(n, "run")}`,
+        confirmLabel: action === KIND.CANCEL ? `Cancel ${plural(n, "run")}` : `Retry ${plural(n, "run")}`,
       });
       if (!ok) return;
       const audit = document.createElement("a");
@@ -195,7 +198,7 @@
       audit.textContent = "Audit";
       say("ok", `Working on ${plural(n, "run")}… progress on the `, audit, " page.");
       const done = await post("/api/runs/bulk", { action, filters });
-      const verb = action === "cancel" ? "Cancelled" : "Retried";
+      const verb = action === KIND.CANCEL ? "Cancelled" : "Retried";
       const audit2 = audit.cloneNode(true);
       say("ok", `${verb} ${done.done} of ${plural(done.matched, "matched run")}. Recorded on the `, audit2, " page.");
     }

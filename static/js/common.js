@@ -62,10 +62,10 @@
     }
   }
 
-  const STATUS_LABELS = {
-    queued: "Queued", running: "Running", waiting: "Waiting", completed: "Completed", failed: "Failed",
-    cancelled: "Cancelled", skipped: "Skipped", retrying: "Retrying",
-  };
+  // Status and action names come from the server (runs/status.py, one json_script block in base.html), so no
+  // script spells them again: vocab.RunStatus.FAILED, vocab.RetryMode.ROOT_CAUSE, vocab.status_labels, ...
+  const vocab = JSON.parse(document.getElementById("tributary-vocabulary").textContent);
+  const STATUS_LABELS = vocab.status_labels;
 
   /** The same badge as the server's {% status_badge %}: a shape per status and a text label. */
   function badge(status) {
@@ -165,7 +165,7 @@
     });
   }
 
-  window.Tributary = { formatTime, humanMs, timeElement, localizeTimes, badge, setBadge, live, getJSON };
+  window.Tributary = { formatTime, humanMs, timeElement, localizeTimes, badge, setBadge, live, getJSON, vocab };
   localizeTimes(document);
   setupCopy();
   setInterval(tick, 1000);

@@ -9,8 +9,11 @@
   const statusLine = document.getElementById("graph-status");
   const X_GAP = 168, Y_GAP = 78, WRAP = 8;  // leaf siblings beyond WRAP go into rows under their parent
   const GROUP_LEAVES = 10;  // more leaf siblings of one function and status than this start as one node
-  const ICON = { queued: "○", running: "▶", waiting: "◷", completed: "✓", failed: "✕", cancelled: "⊘", skipped: "–" };
-  const STATUS_ORDER = ["failed", "running", "waiting", "queued", "cancelled", "skipped", "completed"];
+  const S = T.vocab.RunStatus;
+  const TERMINAL = new Set(T.vocab.terminal_run_statuses);
+  const ICON = { [S.QUEUED]: "○", [S.RUNNING]: "▶", [S.WAITING]: "◷", [S.COMPLETED]: "✓", [S.FAILED]: "✕",
+    [S.CANCELLED]: "⊘", [S.SKIPPED]: "–" };
+  const STATUS_ORDER = [S.FAILED, S.RUNNING, S.WAITING, S.QUEUED, S.CANCELLED, S.SKIPPED, S.COMPLETED];
 
   let cy = null;
   const gridded = new Set();    // leaves laid out in rows under their parent: their edges are drawn straight
@@ -337,11 +340,11 @@
     const known = Number(n.version || 0);
     if (d.version <= known) return;
     // A gap, a new failure path, or a failed run retried (its failure path is redrawn).
-    if (d.version > known + 1 || d.status === "failed" || n.status === "failed") { scheduleRefetch(300); }
+    if (d.version > known + 1 || d.status === S.FAILED || n.status === S.FAILED) { scheduleRefetch(300); }
     n.version = d.version;
     n.status = d.status;
-    if (d.status === "running" && !n.started_at) n.started_at = new Date(d.ts).toISOString();
-    if (["completed", "failed", "cancelled", "skipped"].includes(d.status)) n.ended_at = new Date(d.ts).toISOString();
+    if (d.status === S.RUNNING && !n.started_at) n.started_at = new Date(d.ts).toISOString();
+    if (TERMINAL.has(d.status)) n.ended_at = new Date(d.ts).toISOString();
     const el = cy && cy.getElementById(d.id);
     if (el && el.nonempty()) {
       el.classes(el.classes().filter((c) => !c.startsWith("s-")).concat(`s-${d.status}`));

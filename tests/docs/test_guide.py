@@ -17,7 +17,7 @@ BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 # Pages whose Python blocks run here; the others are run by the tests named beside them.
 RUN_HERE = ["functions.md", "invoke-and-flow-control.md", "testing.md"]
-RUN_ELSEWHERE: dict[str, str] = {}
+RUN_ELSEWHERE = {"tasks.md": "tests/integration/test_docs_tasks.py"}
 
 
 def blocks(page: str, language: str) -> list[str]:

@@ -248,3 +248,24 @@ def test_the_run_page_of_a_10000_run_tree_shows_its_graph_quickly(operator_page:
     (ROOT / "var" / "e2e-graph-timing.json").write_text(json.dumps(
         {"graph_ms": timings, "nodes_drawn": shown, "at": time.time()}))
     assert best < 5000, timings  # the target is 1.5 s; the bound here is generous for slow CI machines
+
+
+def test_a_chain_failing_while_the_runs_page_is_open_shows_its_root_cause_without_reload(
+        operator_page: Page, live_server_process: LiveServer) -> None:
+    """Live rows come from the same server renderer as the first page (templates/runs/_run_row.html): the new
+    root's row fills in its tree size and root cause as the chain fails, and reads the same after a reload."""
+    page = operator_page
+    server = live_server_process
+    page.goto(f"{server.url}/runs/?root_only=1&function=e2e-top")
+    page.wait_for_selector("#live-badge.live")
+    page.evaluate("() => { window.__stillTheSamePage = true; }")
+    top = run_of_event(server.send("e2e/chain", {"order": str(uuid.uuid4())}), "e2e-top", TERMINAL)
+    selector = f"tr[data-run-id='{top.id}']"
+    page.wait_for_function(
+        """s => { const row = document.querySelector(s);
+                  return row && row.dataset.status === 'failed' && row.querySelector('td.cause').textContent.includes('e2e-leaf')
+                         && row.querySelector('td.tree').textContent.includes('3 runs'); }""", arg=selector, timeout=10000)
+    assert page.evaluate("() => window.__stillTheSamePage") is True
+    live_text = page.locator(selector).inner_text()
+    page.reload()
+    assert page.locator(selector).inner_text() == live_text

@@ -16,9 +16,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from django.conf import settings
 
 from dashboard import sessions
+from runs import conf
 from runs.store import live
 
 # Close codes: the HTTP status of the same refusal, in the 4000-4999 range applications may use.
@@ -70,7 +70,7 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
     async def watch_session(self, session_key: str, user_pk: Any) -> None:
         """Close the socket once its session no longer logs this user in (expired, deleted, password changed):
         a logout elsewhere, say in a process that shares no channel layer with this one."""
-        interval = settings.RUNS_WS_SESSION_CHECK_SECONDS
+        interval = conf.get("RUNS_WS_SESSION_CHECK_SECONDS")
         while True:
             await asyncio.sleep(interval)
             if not await database_sync_to_async(sessions.logs_in)(session_key, user_pk):

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from runs import conf
 from runs.exceptions import IntakeLimitExceeded, InvalidEvent
 from runs.models import CancelRule, Event, Function, Run, Step
 from runs.sdk.app import RESERVED_PREFIX
@@ -23,11 +23,10 @@ from runs.store.rows import new_run, publish_new_runs, wake
 
 MAX_EVENT_BYTES = 512 * 1024
 MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
-DEFAULT_MAX_EVENTS = 5000  # settings.RUNS_INTAKE_MAX_EVENTS: events one request (or one send_many) may carry
 
 
 def max_events_per_request() -> int:
-    return int(getattr(settings, "RUNS_INTAKE_MAX_EVENTS", DEFAULT_MAX_EVENTS))
+    return int(conf.get("RUNS_INTAKE_MAX_EVENTS"))
 
 
 def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:

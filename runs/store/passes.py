@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from runs import conf
 from runs.domain import ClaimedRun
 from runs.engine.ops import (
     EventsSent,
@@ -378,7 +378,7 @@ def _invoke_refusal(claim: ClaimedRun, op: InvokePlanned, known: set[tuple[str, 
         return {"type": "FunctionNotFoundError", "name": "FunctionNotFoundError", "stack": None, "run_id": None,
                 "message": f"function {op.function_id!r} of app {op.app_id!r} is not registered "
                            f"(step {op.step_id!r})"}
-    limit = settings.RUNS_MAX_INVOKE_DEPTH
+    limit = conf.get("RUNS_MAX_INVOKE_DEPTH")
     if claim.depth + 1 > limit:
         return {"type": "InvokeDepthError", "name": "InvokeDepthError", "stack": None, "run_id": None,
                 "message": f"step {op.step_id!r} would invoke {op.app_id}/{op.function_id} at depth "

@@ -59,7 +59,7 @@
         td.append(" ", failed);
       }
     } else {
-      const a = link(`/runs/${encodeURIComponent(run.root_run_id)}/`,
+      const a = link(T.url(`runs/${encodeURIComponent(run.root_run_id)}/`),
         run.depth !== undefined ? `↳ depth ${run.depth}` : "↳ in a tree", "muted");
       a.title = `part of the tree of ${run.root_run_id}`;
       td.append(a);
@@ -70,7 +70,7 @@
     td.textContent = "";
     const cause = run.root_cause;
     if (!cause) return;
-    const a = link(`/runs/${encodeURIComponent(cause.run_id)}/`, "", "cause-link");
+    const a = link(T.url(`runs/${encodeURIComponent(cause.run_id)}/`), "", "cause-link");
     const b = document.createElement("b"); b.textContent = cause.function_id;
     const error = cause.error || {};
     const message = (error.message || "").length > 80 ? `${error.message.slice(0, 79)}…` : (error.message || "");
@@ -90,7 +90,7 @@
     });
     cells[0].append(T.badge(run.status));
     const app = document.createElement("span"); app.className = "app muted"; app.textContent = run.app_id;
-    cells[1].append(link(`/runs/${encodeURIComponent(run.id)}/`, run.function_id), " ", app);
+    cells[1].append(link(T.url(`runs/${encodeURIComponent(run.id)}/`), run.function_id), " ", app);
     cells[2].append(T.timeElement(run.started_at || run.created_at));
     durationCell(cells[3], run);
     treeCell(cells[4], run);
@@ -111,7 +111,7 @@
     pendingRefresh.clear();
     await Promise.all(ids.map(async (id) => {
       try {
-        const data = await T.getJSON(`/api/runs?q=${encodeURIComponent(id)}&limit=5`);
+        const data = await T.getJSON(T.url(`api/runs?q=${encodeURIComponent(id)}&limit=5`));
         const run = (data.runs || []).find((r) => r.id === id);
         const row = rowOf(id);
         if (run && row && Number(run.version) >= Number(row.dataset.version)) row.replaceWith(buildRow(run));
@@ -164,7 +164,7 @@
     query.delete("cursor");
     query.set("limit", "50");
     try {
-      const data = await T.getJSON(`/api/runs?${query}`);
+      const data = await T.getJSON(T.url(`api/runs?${query}`));
       tbody.replaceChildren(...data.runs.map(buildRow));
       if (!data.runs.length) {
         const tr = document.createElement("tr"); tr.className = "empty";
@@ -180,7 +180,7 @@
     el.addEventListener("change", () => form.requestSubmit());
   }
 
-  T.live("/ws/runs/", {
+  T.live("ws/runs/", {
     onOpen: (again) => { if (again) resync(); },
     onDeltas: (deltas) => deltas.forEach(applyDelta),
   });

@@ -25,6 +25,7 @@ from runs.store import live
 BAD_FRAME = 4400
 UNAUTHORIZED = 4401  # anonymous at connect, or the session ended (logged out) later
 NOT_FOUND = 4404
+NO_CHANNEL_LAYER = 4503  # the project set no CHANNEL_LAYERS: there is nothing to listen to (check dashboard.W010)
 
 
 class DeltaConsumer(AsyncJsonWebsocketConsumer):
@@ -44,6 +45,9 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not session_key:
             await self.close(code=UNAUTHORIZED)
             return
+        if self.channel_layer is None:
+            await self.close(code=NO_CHANNEL_LAYER)
+            return
         # Embedded mode: the in-process publisher sends on this loop (see runs/store/live.py).
         live.attach_loop(asyncio.get_running_loop())
         self.session_group = sessions.session_group(session_key)
@@ -56,6 +60,8 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.session_watch is not None:
             self.session_watch.cancel()
+        if self.channel_layer is None:
+            return
         for group in (self.group_name, self.session_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)

@@ -141,10 +141,10 @@
         }
       };
       ws.onclose = (event) => {
-        // 4401: anonymous, or the session ended (logged out, here or in another tab); 4404: no such socket.
-        // Reconnecting would not help either: stop.
+        // 4401: anonymous, or the session ended (logged out, here or in another tab); 4404: no such socket;
+        // 4503: the server has no channel layer to listen to. Reconnecting would not help either: stop.
         if (event.code === 4401) { conn.state = "loggedout"; renderBadge(); return; }
-        if (event.code === 4404) { conn.state = "closed"; renderBadge(); return; }
+        if (event.code === 4404 || event.code === 4503) { conn.state = "closed"; renderBadge(); return; }
         retry();
       };
     }

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import urllib.error
 import urllib.request
 import zipfile
@@ -173,6 +174,9 @@ def _answers(url: str) -> bool:
 def new_project(wheel: Path, tmp: Path) -> Iterator[Project]:
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp / "venv")], check=True,
                    timeout=120)
+    if sys.prefix != sys.base_prefix:  # this suite runs in a virtualenv (CI's Python 3.12 one): see its packages too
+        [site_packages] = (tmp / "venv" / "lib").glob("python3*/site-packages")
+        (site_packages / "outer-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     # A user's environment: none of this suite's settings, keys or database, and not the checkout on sys.path.
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("RUNS_", "DJANGO_", "DATABASE", "PYTHON", "REDIS"))}

@@ -19,6 +19,8 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     level = Warning if settings.DEBUG else Error  # a developer's DEBUG instance may run; anything else may not
     messages: list[CheckMessage] = []
     for setting, number in (("SECRET_KEY", "001"), ("RUNS_EVENT_KEY", "002")):
+        if setting == "RUNS_EVENT_KEY" and not hasattr(settings, setting):
+            continue  # a project that never set it has no HTTP intake (every request is refused): nothing to forge
         problem = key_problem(getattr(settings, setting, None))
         if problem:
             messages.append(level(
@@ -29,3 +31,14 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                      "print(secrets.token_urlsafe(50))'",
                 id=f"dashboard.{'W' if settings.DEBUG else 'E'}{number}"))
     return messages
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The dashboard's websockets listen on a channel layer that workers publish to; without one the pages
+    still work, but never live."""
+    if getattr(settings, "CHANNEL_LAYERS", None):
+        return []
+    return [Warning("CHANNEL_LAYERS is not set: the dashboard's pages will not update live.",
+                    hint="Set a channel layer every process shares, e.g. channels_redis.core.RedisChannelLayer "
+                         "(docs/settings.md).", id="dashboard.W010")]

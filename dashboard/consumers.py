@@ -16,14 +16,15 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
-from django.conf import settings
 
 from dashboard import live, sessions
+from runs import conf
 
 # Close codes: the HTTP status of the same refusal, in the 4000-4999 range applications may use.
 BAD_FRAME = 4400
 UNAUTHORIZED = 4401  # anonymous at connect, or the session ended (logged out) later
 NOT_FOUND = 4404
+NO_CHANNEL_LAYER = 4503  # the project set no CHANNEL_LAYERS: there is nothing to listen to (check dashboard.W010)
 
 
 class DeltaConsumer(AsyncJsonWebsocketConsumer):
@@ -43,6 +44,9 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not session_key:
             await self.close(code=UNAUTHORIZED)
             return
+        if self.channel_layer is None:
+            await self.close(code=NO_CHANNEL_LAYER)
+            return
         # Embedded mode: the in-process publisher sends on this loop (see dashboard/live.py).
         live.attach_loop(asyncio.get_running_loop())
         self.session_group = sessions.session_group(session_key)
@@ -55,6 +59,8 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.session_watch is not None:
             self.session_watch.cancel()
+        if self.channel_layer is None:
+            return
         for group in (self.group_name, self.session_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -69,7 +75,7 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
     async def watch_session(self, session_key: str, user_pk: Any) -> None:
         """Close the socket once its session no longer logs this user in (expired, deleted, password changed):
         a logout elsewhere, say in a process that shares no channel layer with this one."""
-        interval = settings.RUNS_WS_SESSION_CHECK_SECONDS
+        interval = conf.get("RUNS_WS_SESSION_CHECK_SECONDS")
         while True:
             await asyncio.sleep(interval)
             if not await database_sync_to_async(sessions.logs_in)(session_key, user_pk):

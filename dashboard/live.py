@@ -38,7 +38,7 @@ def graph_group(root_run_id: str) -> str:
 
 
 def _uses_redis() -> bool:
-    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    backend = str(getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", ""))  # may be unset
     return "redis" in backend.lower()
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from runs import conf
 
 
 def _user_key(username: str) -> str:
@@ -33,10 +35,10 @@ def _address_key(request: HttpRequest | None) -> str | None:
 def _limits(username: str | None, request: HttpRequest | None) -> list[tuple[str, int]]:
     limits = []
     if username:
-        limits.append((_user_key(username), settings.LOGIN_FAILURES_PER_USER))
+        limits.append((_user_key(username), conf.get("RUNS_LOGIN_FAILURES_PER_USER")))
     address_key = _address_key(request)
     if address_key:
-        limits.append((address_key, settings.LOGIN_FAILURES_PER_ADDRESS))
+        limits.append((address_key, conf.get("RUNS_LOGIN_FAILURES_PER_ADDRESS")))
     return limits
 
 
@@ -47,11 +49,11 @@ def is_throttled(username: str | None, request: HttpRequest | None) -> bool:
 def record_failure(username: str | None, request: HttpRequest | None) -> None:
     for key, _ in _limits(username, request):
         # add() starts a window only if none is open; incr() keeps the window's expiry.
-        if not cache.add(key, 1, timeout=settings.LOGIN_THROTTLE_SECONDS):
+        if not cache.add(key, 1, timeout=conf.get("RUNS_LOGIN_THROTTLE_SECONDS")):
             try:
                 cache.incr(key)
             except ValueError:  # the window expired between add() and incr()
-                cache.add(key, 1, timeout=settings.LOGIN_THROTTLE_SECONDS)
+                cache.add(key, 1, timeout=conf.get("RUNS_LOGIN_THROTTLE_SECONDS"))
 
 
 def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
@@ -75,16 +77,23 @@ class ThrottledModelBackend(ModelBackend):
 
 
 class ThrottledLoginView(auth_views.LoginView):
-    """The login page: while throttled, the form comes back with the reason and status 429."""
+    """The dashboard's login page: while throttled, the form comes back with the reason and status 429.
+    After logging in without a `next` page it goes to the runs page (a project's LOGIN_REDIRECT_URL is for the
+    project's own login)."""
+
+    template_name = "tributary/login.html"
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("tributary:runs")
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = request.POST.get("username")
         if not is_throttled(username, request):
             return super().post(request, *args, **kwargs)
-        minutes = max(1, round(settings.LOGIN_THROTTLE_SECONDS / 60))
+        minutes = max(1, round(conf.get("RUNS_LOGIN_THROTTLE_SECONDS") / 60))
         # The bound form keeps the username; it is never validated, so the password is not even checked.
         context = self.get_context_data(form=self.get_form(),
                                         throttled=f"Too many failed logins. Try again in {minutes} minutes.")
         response = self.render_to_response(context, status=429)
-        response["Retry-After"] = str(settings.LOGIN_THROTTLE_SECONDS)
+        response["Retry-After"] = str(conf.get("RUNS_LOGIN_THROTTLE_SECONDS"))
         return response

@@ -49,11 +49,19 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     if addressed is None:
         return False
     addressed_host, addressed_port = addressed
-    if not validate_host(addressed_host, settings.ALLOWED_HOSTS):
+    if not validate_host(addressed_host, allowed_hosts()):
         return False  # the same rule as HTTP requests (DNS rebinding)
     # Browsers build Host and Origin from the same URL and both leave out a default port, so "no port" on the
     # Host side means the Origin scheme's default port.
     return host == addressed_host.strip("[]") and port == (addressed_port or DEFAULT_PORTS[scheme])
+
+
+def allowed_hosts() -> list[str]:
+    """ALLOWED_HOSTS as Django's HTTP requests read it: with DEBUG on, an empty list (a new project's) means the
+    local addresses."""
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        return [".localhost", "127.0.0.1", "[::1]"]
+    return list(settings.ALLOWED_HOSTS)
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:

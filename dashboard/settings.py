@@ -13,6 +13,7 @@ from typing import Any
 import dj_database_url
 
 from dashboard.keys import resolve_keys
+from runs import conf as runs_conf
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("RUNS_DATA_DIR", BASE_DIR / "var"))
@@ -22,7 +23,6 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 EMBEDDED = not os.environ.get("DATABASE_URL")
 _KEYS = resolve_keys(os.environ, DATA_DIR, embedded=EMBEDDED, debug=DEBUG)
 SECRET_KEY = _KEYS.secret_key
-RUNS_KEYS_FILE = _KEYS.file  # where the embedded mode keeps its generated keys (None: all from the environment)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
 
 INSTALLED_APPS = [
@@ -49,7 +49,7 @@ MIDDLEWARE = [
     "dashboard.middleware.RefuseUnstorablePathIds",  # NUL in a path id: 400, not a database error
 ]
 
-ROOT_URLCONF = "dashboard.urls"
+ROOT_URLCONF = "dashboard.site_urls"  # the dashboard at the root, plus Django's admin
 ASGI_APPLICATION = "dashboard.asgi.application"
 
 TEMPLATES = [
@@ -119,7 +119,9 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Under the "tributary/" prefix, as an installed wheel ships them (dashboard/static/tributary/): templates name
+# them so, and they cannot clash with a project's own css/ and js/.
+STATICFILES_DIRS = [("tributary", BASE_DIR / "static")]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 
 LOGGING = {
@@ -135,23 +137,17 @@ LOGGING = {
     },
 }
 
-# --- Tributary engine settings -------------------------------------------------------------------------
+# --- Tributary settings ----------------------------------------------------------------------------------
+# Every RUNS_* setting has its default and meaning in runs/conf.py (docs/settings.md); this project also takes
+# each from an environment variable of the same name. Workers, leases, retries, intake limits, login throttling,
+# websockets and pruning are all there.
+_RUNS_SETTINGS = runs_conf.from_environ(os.environ)
+globals().update(_RUNS_SETTINGS)
 RUNS_EVENT_KEY = _KEYS.event_key  # DATA_DIR/keys.json in embedded mode unless the environment sets it
-RUNS_FUNCTION_MODULES: list[str] = []
-RUNS_RETRY_BASE_SECONDS = float(os.environ.get("RUNS_RETRY_BASE_SECONDS", "1.0"))
-RUNS_MAX_INVOKE_DEPTH = int(os.environ.get("RUNS_MAX_INVOKE_DEPTH", "100"))
-RUNS_LEASE_SECONDS = float(os.environ.get("RUNS_LEASE_SECONDS", "30"))
-RUNS_WORKER_THREADS = int(os.environ.get("RUNS_WORKER_THREADS", "4"))
-RUNS_CLAIM_BATCH = int(os.environ.get("RUNS_CLAIM_BATCH", "4"))
-# How long the store retries a transaction through transient database errors (a restart, a lost connection,
-# a deadlock, a serialization failure) before giving up; the run's lease then brings it back.
-RUNS_DB_RETRY_SECONDS = float(os.environ.get("RUNS_DB_RETRY_SECONDS", "30"))
+RUNS_KEYS_FILE = _KEYS.file  # where the embedded mode keeps its generated keys (None: all from the environment)
 
 # --- Security: login throttling, deployment over HTTPS (all from the environment) ----------------------------
 AUTHENTICATION_BACKENDS = ["dashboard.login_throttle.ThrottledModelBackend"]
-LOGIN_FAILURES_PER_USER = int(os.environ.get("RUNS_LOGIN_FAILURES_PER_USER", "5"))
-LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("RUNS_LOGIN_FAILURES_PER_ADDRESS", "20"))
-LOGIN_THROTTLE_SECONDS = int(os.environ.get("RUNS_LOGIN_THROTTLE_SECONDS", "900"))
 # The throttle's counts: shared through Redis when several processes serve, in memory for the embedded one.
 CACHES = ({"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
           if REDIS_URL else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
@@ -188,21 +184,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# --- Websockets (dashboard/consumers.py) ---------------------------------------------------------------
-# How often an open socket re-checks that its session still logs its user in (expiry, deletion, a password
-# change); a logout closes the session's sockets at once without waiting for this.
-RUNS_WS_SESSION_CHECK_SECONDS = float(os.environ.get("RUNS_WS_SESSION_CHECK_SECONDS", "5"))
-
 # --- Bounded intake: request bodies, events per request, events per second per event key ------------------
 # Bodies over this are refused with 413 before they are read: ASGI from Content-Length and while streaming
 # (dashboard/body_limit.py), WSGI through Django's own DATA_UPLOAD_MAX_MEMORY_SIZE.
-RUNS_MAX_REQUEST_BODY_BYTES = int(os.environ.get("RUNS_MAX_REQUEST_BODY_BYTES", str(5 * 512 * 1024)))  # 2.5 MiB
-DATA_UPLOAD_MAX_MEMORY_SIZE = RUNS_MAX_REQUEST_BODY_BYTES
-RUNS_INTAKE_MAX_EVENTS = int(os.environ.get("RUNS_INTAKE_MAX_EVENTS", "5000"))  # per request: more is a 413
-RUNS_INTAKE_RATE = float(os.environ.get("RUNS_INTAKE_RATE", "1000"))  # events/s per event key (0: no limit)
-RUNS_INTAKE_BURST = int(os.environ.get("RUNS_INTAKE_BURST", "10000"))  # events a key may send at once
-
-# --- Data retention (runs/store/prune.py) ------------------------------------------------------------------
-# Workers delete finished run trees whose last run ended longer ago than this ("30d", "12h", "90m"), at most
-# once an hour per database; unset (None) keeps everything. `manage.py prune --older-than 30d` does it by hand.
-RUNS_PRUNE_OLDER_THAN: str | None = os.environ.get("RUNS_PRUNE_OLDER_THAN") or None
+DATA_UPLOAD_MAX_MEMORY_SIZE = _RUNS_SETTINGS["RUNS_MAX_REQUEST_BODY_BYTES"]

@@ -1,19 +1,29 @@
+"""The dashboard's URLs, mountable under any prefix: `path("tributary/", include("dashboard.urls"))`.
+
+Every name is in the `tributary` namespace (`reverse("tributary:runs")`), so none clashes with a project's own;
+templates and scripts build every URL from these (scripts from the base URL the pages hand them). The login
+views are here for projects that have none: pages send anonymous users to the project's LOGIN_URL when it
+resolves to a view, else to `tributary:login` (dashboard/auth.py). The websocket routes are in
+dashboard/routing.py.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard import api as dashboard_api
 from dashboard import views
+from dashboard.auth import DashboardLogoutView
 from dashboard.login_throttle import ThrottledLoginView
 from runs import api, api_actions
 
+app_name = "tributary"
+
 urlpatterns = [
-    path("", RedirectView.as_view(url="/runs/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="tributary:runs", permanent=False), name="home"),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", DashboardLogoutView.as_view(), name="logout"),
     # Pages (dashboard/views.py)
     path("runs/", views.runs_page, name="runs"),
     path("partials/run-rows", views.run_rows, name="run-rows"),  # the runs page's live updates
@@ -32,5 +42,4 @@ urlpatterns = [
     path("api/runs/<str:run_id>/retry", api_actions.retry_run, name="api-run-retry"),
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("api/functions", dashboard_api.list_functions, name="api-functions"),
-    path("admin/", admin.site.urls),
 ]

@@ -7,12 +7,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import pages, params, queries
+from dashboard.auth import login_required
 from dashboard.exceptions import BadParameter
 from dashboard.templatetags.dash import is_run_id
 from runs import client
@@ -139,7 +139,7 @@ def send_event(request: HttpRequest) -> HttpResponse:
         return render(request, "runs/events.html", _events_context(request, {"name": name, "data": raw}),
                       status=400)
     messages.success(request, f"Sent {name} ({event_id}).")
-    return redirect("events")
+    return redirect("tributary:events")
 
 
 @require_GET

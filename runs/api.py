@@ -10,13 +10,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from runs import intake_rate
+from runs import conf, intake_rate
 from runs.exceptions import IntakeLimitExceeded, InvalidEvent, RunNotFound
 from runs.models import ApiToken, Event
 from runs.store import intake, reads, tokens
@@ -126,7 +125,7 @@ def api_login_required(view: Callable[..., JsonResponse]) -> Callable[..., JsonR
 @allow("POST")
 def post_events(request: HttpRequest) -> JsonResponse:
     key = _bearer(request)
-    if not key or not hmac.compare_digest(key.encode(), settings.RUNS_EVENT_KEY.encode()):
+    if not key or not hmac.compare_digest(key.encode(), conf.get("RUNS_EVENT_KEY").encode()):
         return _unauthorized("missing or wrong event key (Authorization: Bearer <RUNS_EVENT_KEY>)")
     if _body_too_big(request):
         return error(413, f"request body is larger than {MAX_BODY_BYTES} bytes (512 KiB)")
@@ -145,8 +144,8 @@ def post_events(request: HttpRequest) -> JsonResponse:
         return error(400, str(exc))
     wait = intake_rate.retry_after(key, len(batch))
     if wait:  # refused whole, before anything is stored
-        response = error(429, f"too many events for this key: at most {settings.RUNS_INTAKE_RATE:g} a second "
-                              f"(bursts of {settings.RUNS_INTAKE_BURST}); retry in {wait} s")
+        response = error(429, f"too many events for this key: at most {conf.get('RUNS_INTAKE_RATE'):g} a second "
+                              f"(bursts of {conf.get('RUNS_INTAKE_BURST')}); retry in {wait} s")
         response["Retry-After"] = str(wait)
         return response
     return JsonResponse({"ids": intake.store_events(batch)})

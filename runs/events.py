@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
-
+from runs import conf
 from runs.exceptions import IntakeLimitExceeded, InvalidEvent
+from runs.limits import MAX_NAME_CHARS
 from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
 
 RESERVED_PREFIX = "inngest/"
@@ -22,12 +22,11 @@ FUNCTION_FINISHED = "inngest/function.finished"
 FUNCTION_INVOKED = "inngest/function.invoked"
 
 MAX_EVENT_BYTES = 512 * 1024
-MAX_NAME_CHARS = 200  # Event.name / Run.event_name columns
-DEFAULT_MAX_EVENTS = 5000  # settings.RUNS_INTAKE_MAX_EVENTS: events one request (or one send_many) may carry
 
 
 def max_events_per_request() -> int:
-    return int(getattr(settings, "RUNS_INTAKE_MAX_EVENTS", DEFAULT_MAX_EVENTS))
+    """RUNS_INTAKE_MAX_EVENTS: the events one request (or one send_many) may carry."""
+    return int(conf.get("RUNS_INTAKE_MAX_EVENTS"))
 
 
 def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[dict[str, Any]]:

@@ -15,10 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
+from runs import conf
 
-DEFAULT_RATE = 1000.0  # events per second per key; 0 turns the limit off
-DEFAULT_BURST = 10_000  # events a key may send at once (at least one full request of RUNS_INTAKE_MAX_EVENTS)
 MAX_BUCKETS = 10_000  # distinct keys remembered; beyond that the fullest buckets are forgotten
 
 
@@ -70,7 +68,7 @@ BUCKETS = TokenBuckets()
 
 def retry_after(key: str, events: int) -> int:
     """0 if `events` more events from `key` are admitted now (and counted), else whole seconds to wait (>= 1)."""
-    rate = float(getattr(settings, "RUNS_INTAKE_RATE", DEFAULT_RATE))
-    burst = float(getattr(settings, "RUNS_INTAKE_BURST", DEFAULT_BURST))
+    rate = float(conf.get("RUNS_INTAKE_RATE"))
+    burst = float(conf.get("RUNS_INTAKE_BURST"))
     wait = BUCKETS.take(key, events, rate=rate, burst=max(1.0, burst))
     return max(1, math.ceil(wait)) if wait > 0 else 0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 
-from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
+
+from runs import conf
 
 
 def function_modules() -> list[str]:
-    modules = list(getattr(settings, "RUNS_FUNCTION_MODULES", []))
+    modules = list(conf.get("RUNS_FUNCTION_MODULES"))
     modules += [m.strip() for m in os.environ.get("RUNS_FUNCTION_MODULES", "").split(",") if m.strip()]
     return modules
 

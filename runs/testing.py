@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from runs.domain import RunInfo
+from runs.loading import load_functions
 from runs.sdk.app import all_functions
 from runs.store.functions import sync_functions
 from runs.store.reads import get_run
@@ -17,9 +18,11 @@ from runs.worker import Worker
 def worker(*, threads: int | None = None) -> Iterator[Worker]:
     """Run a worker against the current database while the block runs.
 
-    On entry it syncs every registered function (each time, so tests that define functions see them);
-    on exit it joins its threads and closes their database connections.
+    On entry it finds functions as `manage.py worker` does (every installed app's `functions.py` and the
+    modules RUNS_FUNCTION_MODULES names) and syncs every registered function (each time, so tests that define
+    functions see them); on exit it joins its threads and closes their database connections.
     """
+    load_functions()
     sync_functions(all_functions())
     running = Worker(threads=threads)
     running.start()

@@ -15,10 +15,10 @@ import uuid
 from collections import deque
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from runs import conf
 from runs.domain import ClaimedRun
 from runs.engine.driver import close_thread_loop
 from runs.engine.executor import execute_claimed
@@ -39,9 +39,9 @@ PRUNE_LOOK_SECONDS = 60.0
 class Worker:
     def __init__(self, *, threads: int | None = None, app_ids: Iterable[str] | None = None,
                  idle_poll: float = 2.0, name: str | None = None, claim_batch: int | None = None) -> None:
-        self.threads = threads or settings.RUNS_WORKER_THREADS
+        self.threads = threads or conf.get("RUNS_WORKER_THREADS")
         # Runs claimed per query: fewer claim round trips under load, while leases keep them from others.
-        self.claim_batch = claim_batch or settings.RUNS_CLAIM_BATCH
+        self.claim_batch = claim_batch or conf.get("RUNS_CLAIM_BATCH")
         self.app_ids = sorted(app_ids) if app_ids is not None else sorted(registered_apps())
         self.idle_poll = idle_poll
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -58,7 +58,7 @@ class Worker:
         for index in range(self.threads):
             self._spawn(self._execute_loop, f"runs-executor-{index}")
         self._spawn(self._heartbeat_loop, "runs-heartbeat")
-        if settings.RUNS_PRUNE_OLDER_THAN:
+        if conf.get("RUNS_PRUNE_OLDER_THAN"):
             self._spawn(self._prune_loop, "runs-pruner")  # its own thread: a long prune never delays renewals
         if backend().delivers_notifications:
             self._spawn(self._listen_loop, "runs-listener")
@@ -187,7 +187,7 @@ class Worker:
                 self._held[token] -= 1
 
     def _heartbeat_loop(self) -> None:
-        interval = max(0.2, settings.RUNS_LEASE_SECONDS / 3)
+        interval = max(0.2, conf.get("RUNS_LEASE_SECONDS") / 3)
         while not self._stopping.wait(interval):
             with self._held_lock:
                 tokens = list(self._held)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
+from runs import conf
 from runs.domain import ClaimedRun
 from runs.engine import driver
 from runs.engine.passes import Invocation
@@ -31,7 +30,7 @@ def execute_claimed(claim: ClaimedRun, store: PassStore) -> ClaimedRun | None:
     invocation = Invocation(
         run_id=claim.id, app_id=claim.app_id, function_id=claim.function_id, event=claim.event, memo=memo,
         body_failures=claim.body_failures, depth=claim.depth,
-        retry_base_seconds=settings.RUNS_RETRY_BASE_SECONDS, max_depth=settings.RUNS_MAX_INVOKE_DEPTH,
+        retry_base_seconds=conf.get("RUNS_RETRY_BASE_SECONDS"), max_depth=conf.get("RUNS_MAX_INVOKE_DEPTH"),
     )
     checkpoints = 0
 

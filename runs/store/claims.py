@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from runs import conf
 from runs.domain import ClaimedRun
 from runs.models import Run
 from runs.status import RunStatus
@@ -30,7 +30,7 @@ from runs.store.transient import retrying
 
 
 def lease_duration() -> timedelta:
-    return timedelta(seconds=settings.RUNS_LEASE_SECONDS)
+    return timedelta(seconds=conf.get("RUNS_LEASE_SECONDS"))
 
 
 def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list[ClaimedRun]:

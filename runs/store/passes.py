@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from runs import conf
 from runs.domain import ClaimedRun
 from runs.errors import ErrorRecord
 from runs.events import FUNCTION_INVOKED
@@ -386,7 +386,7 @@ def _invoke_refusal(claim: ClaimedRun, op: InvokePlanned, known: set[tuple[str, 
     if (op.app_id, op.function_id) not in known:
         return ErrorRecord.raised_as(FunctionNotFoundError, f"function {op.function_id!r} of app {op.app_id!r} is "
                                                             f"not registered (step {op.step_id!r})").to_json()
-    limit = settings.RUNS_MAX_INVOKE_DEPTH
+    limit = conf.get("RUNS_MAX_INVOKE_DEPTH")
     if claim.depth + 1 > limit:
         return ErrorRecord.raised_as(InvokeDepthError, f"step {op.step_id!r} would invoke {op.app_id}/{op.function_id} "
                                                        f"at depth {claim.depth + 1}; the limit is {limit} "

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from runs import conf
 from runs.durations import parse_duration
 from runs.exceptions import PruneRefused
 from runs.models import Event, OperatorAction, OperatorActionRun, Run, Step
@@ -225,7 +225,7 @@ def _prune_orphan_events(cutoff: datetime, batch_size: int, dry_run: bool) -> Pr
 
 def configured_age() -> timedelta | None:
     """The RUNS_PRUNE_OLDER_THAN setting as an age; None when pruning is off."""
-    value: Any = getattr(settings, "RUNS_PRUNE_OLDER_THAN", None)
+    value: Any = conf.get("RUNS_PRUNE_OLDER_THAN")
     if value is None or value == "":
         return None
     try:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import TypeVar
 
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from runs import conf
 from runs.exceptions import CommitRefused
 
 logger = logging.getLogger("runs.store")
@@ -55,7 +55,7 @@ def retrying(work: Callable[[], T], what: str, *, refuse: bool = False) -> T:
     CommitRefused carrying the database's message. Inside an outer transaction nothing can be retried."""
     if connection.in_atomic_block:
         return work()
-    deadline = time.monotonic() + settings.RUNS_DB_RETRY_SECONDS
+    deadline = time.monotonic() + conf.get("RUNS_DB_RETRY_SECONDS")
     delay, refusals = 0.02, 0
     while True:
         try:

@@ -32,7 +32,7 @@
 
   function runLink(run) {
     const a = document.createElement("a");
-    a.href = `/runs/${encodeURIComponent(run.id)}/`;
+    a.href = T.url(`runs/${encodeURIComponent(run.id)}/`);
     a.textContent = `${run.function_id} `;
     const code = document.createElement("code");
     code.textContent = shortId(run.id);
@@ -83,7 +83,7 @@
 
   // --- run page ------------------------------------------------------------------------------------------
   async function cancel(runId, cascade) {
-    const url = `/api/runs/${encodeURIComponent(runId)}/cancel`;
+    const url = T.url(`api/runs/${encodeURIComponent(runId)}/cancel`);
     const preview = await post(url, { cascade, dry_run: true });
     const n = preview.would_cancel;
     const ok = await confirmAction({
@@ -100,7 +100,7 @@
   }
 
   async function retry(runId, mode) {
-    const url = `/api/runs/${encodeURIComponent(runId)}/retry`;
+    const url = T.url(`api/runs/${encodeURIComponent(runId)}/retry`);
     const preview = await post(url, { mode, dry_run: true });
     const executes = preview.would_execute;
     const chain = preview.chain || [];
@@ -178,7 +178,7 @@
     async function bulk(action) {
       const filters = { ...config.filters };
       if (config.since_seconds) filters.since = new Date(Date.now() - config.since_seconds * 1000).toISOString();
-      const preview = await post("/api/runs/bulk", { action, filters, dry_run: true });
+      const preview = await post(T.url("api/runs/bulk"), { action, filters, dry_run: true });
       const n = preview.matched;
       const active = T.vocab.active_run_statuses;
       const what = action === KIND.CANCEL ? `${active.slice(0, -1).join(", ")} or ${active[active.length - 1]}`
@@ -194,10 +194,10 @@
       });
       if (!ok) return;
       const audit = document.createElement("a");
-      audit.href = "/audit/";
+      audit.href = T.url("audit/");
       audit.textContent = "Audit";
       say("ok", `Working on ${plural(n, "run")}… progress on the `, audit, " page.");
-      const done = await post("/api/runs/bulk", { action, filters });
+      const done = await post(T.url("api/runs/bulk"), { action, filters });
       const verb = action === KIND.CANCEL ? "Cancelled" : "Retried";
       const audit2 = audit.cloneNode(true);
       say("ok", `${verb} ${done.done} of ${plural(done.matched, "matched run")}. Recorded on the `, audit2, " page.");

@@ -4,7 +4,7 @@
 (function () {
   const note = document.getElementById("activity-note");
   let changes = 0;
-  window.Tributary.live("/ws/runs/", {
+  window.Tributary.live("ws/runs/", {
     onDeltas: (deltas) => {
       changes += deltas.length;
       if (!note) return;

@@ -5,6 +5,16 @@
 (function () {
   const pad = (n) => String(n).padStart(2, "0");
 
+  // Handed over by base.html: the URL the dashboard is mounted at (e.g. "/tributary/") and whether the server
+  // speaks websockets at all (not under WSGI).
+  const configElement = document.getElementById("tributary-page-config");
+  const pageConfig = configElement ? JSON.parse(configElement.textContent) : { base: "/", live: true };
+
+  /** A dashboard URL from its path below the mount point: url("api/runs") is "/tributary/api/runs". */
+  function url(path) {
+    return pageConfig.base + String(path).replace(/^\/+/, "");
+  }
+
   function formatTime(date) {
     const now = new Date();
     const sameDay = date.toDateString() === now.toDateString();
@@ -102,20 +112,22 @@
     el.title = state === "live" ? "Live: changes appear as they happen"
       : state === "reconnecting" ? "Reconnecting: changes will be caught up when the connection is back"
         : state === "loggedout" ? "Logged out: log in again to see live updates"
-          : "Offline: this page does not update by itself";
+          : pageConfig.live ? "Offline: this page does not update by itself"
+            : "Not live: this server has no websockets (live updates need the ASGI application); reload to update";
   }
 
   /**
-   * A websocket that reconnects by itself (backoff up to 10 s). handlers.onOpen(isReconnect) runs on each
+   * A websocket (path below the mount point, e.g. "ws/runs/") that reconnects by itself (backoff up to 10 s). handlers.onOpen(isReconnect) runs on each
    * "hello" (a reconnect is the moment to resync over HTTP); handlers.onDeltas(list) for each batch.
    */
   function live(path, handlers) {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const conn = { state: "reconnecting", ws: null, opened: false, attempt: 0 };
     sockets.add(conn);
+    if (!pageConfig.live) { conn.state = "closed"; renderBadge(); return conn; }
     function connect() {
       let ws;
-      try { ws = new WebSocket(`${proto}//${location.host}${path}`); } catch (e) { retry(); return; }
+      try { ws = new WebSocket(`${proto}//${location.host}${url(path)}`); } catch (e) { retry(); return; }
       conn.ws = ws;
       ws.onmessage = (msg) => {
         let data;
@@ -129,10 +141,10 @@
         }
       };
       ws.onclose = (event) => {
-        // 4401: anonymous, or the session ended (logged out, here or in another tab); 4404: no such socket.
-        // Reconnecting would not help either: stop.
+        // 4401: anonymous, or the session ended (logged out, here or in another tab); 4404: no such socket;
+        // 4503: the server has no channel layer to listen to. Reconnecting would not help either: stop.
         if (event.code === 4401) { conn.state = "loggedout"; renderBadge(); return; }
-        if (event.code === 4404) { conn.state = "closed"; renderBadge(); return; }
+        if (event.code === 4404 || event.code === 4503) { conn.state = "closed"; renderBadge(); return; }
         retry();
       };
     }
@@ -165,7 +177,7 @@
     });
   }
 
-  window.Tributary = { formatTime, humanMs, timeElement, localizeTimes, badge, setBadge, live, getJSON, vocab };
+  window.Tributary = { url, formatTime, humanMs, timeElement, localizeTimes, badge, setBadge, live, getJSON, vocab };
   localizeTimes(document);
   setupCopy();
   setInterval(tick, 1000);

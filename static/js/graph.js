@@ -207,8 +207,8 @@
       const n = nodes.get(id);
       if (!n) return;
       if (n.aggregate) { expand(id); return; }
-      if (id.startsWith("more:")) { location.href = `/runs/?function=${encodeURIComponent(n.function_id)}&status=${encodeURIComponent(n.status)}`; return; }
-      if (id !== config.run_id) location.href = `/runs/${encodeURIComponent(id)}/`;
+      if (id.startsWith("more:")) { location.href = T.url(`runs/?function=${encodeURIComponent(n.function_id)}&status=${encodeURIComponent(n.status)}`); return; }
+      if (id !== config.run_id) location.href = T.url(`runs/${encodeURIComponent(id)}/`);
     });
     cy.on("mouseover", "node", (event) => {
       const n = nodes.get(event.target.id());
@@ -311,7 +311,7 @@
     if (fetching) { again = true; return; }
     fetching = true;
     try {
-      const url = `/api/runs/${encodeURIComponent(config.run_id)}/graph?focus=${encodeURIComponent(config.run_id)}`;
+      const url = T.url(`api/runs/${encodeURIComponent(config.run_id)}/graph?focus=${encodeURIComponent(config.run_id)}`);
       const data = await T.getJSON(url);
       graph = data;
       render(applyExpansions(data));
@@ -392,7 +392,7 @@
 
   T.refreshRunPage = schedulePageRefresh;  // static/js/actions.js: after an action, show its audit entry
 
-  T.live(`/ws/graph/${encodeURIComponent(config.root_run_id)}/`, {
+  T.live(`ws/graph/${encodeURIComponent(config.root_run_id)}/`, {
     onOpen: (reconnected) => { if (reconnected) { fetchGraph(); schedulePageRefresh(); } },
     onDeltas: (deltas) => deltas.forEach(applyDelta),
   });

@@ -116,7 +116,7 @@
     el.addEventListener("change", () => form.requestSubmit());
   }
 
-  T.live("/ws/runs/", {
+  T.live("ws/runs/", {
     onOpen: (again) => { if (again) resync(); },
     onDeltas: (deltas) => deltas.forEach(applyDelta),
   });

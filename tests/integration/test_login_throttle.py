@@ -21,8 +21,8 @@ PASSWORD = "a-long-enough-passphrase"
 
 @pytest.fixture(autouse=True)
 def fresh_counts(settings: Any) -> Iterator[None]:
-    settings.LOGIN_FAILURES_PER_USER = 3
-    settings.LOGIN_FAILURES_PER_ADDRESS = 6
+    settings.RUNS_LOGIN_FAILURES_PER_USER = 3
+    settings.RUNS_LOGIN_FAILURES_PER_ADDRESS = 6
     # The counts live in the cache, which outlives a test's database: each test gets an empty one of its own
     # (never Redis, which other processes may share, even when REDIS_URL is set).
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",

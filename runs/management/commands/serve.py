@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from runs import conf
 from runs.loading import load_functions
 from runs.management.ports import ensure_port_free
 from runs.sdk.app import all_functions
@@ -65,6 +66,6 @@ class Command(BaseCommand):
     def _print_generated_event_key(self) -> None:
         """Embedded mode generates its keys once per data directory (dashboard/keys.py); the event key is what
         senders need, so it is shown where the server says it started. A key from the environment is not."""
-        if settings.RUNS_KEYS_FILE is not None and not os.environ.get("RUNS_EVENT_KEY"):
-            self.stdout.write(f"Event key (POST /api/events with Authorization: Bearer <key>): {settings.RUNS_EVENT_KEY}  "
-                              f"(kept in {settings.RUNS_KEYS_FILE})")
+        if conf.get("RUNS_KEYS_FILE") is not None and not os.environ.get("RUNS_EVENT_KEY"):
+            self.stdout.write(f"Event key (POST /api/events with Authorization: Bearer <key>): {conf.get('RUNS_EVENT_KEY')}  "
+                              f"(kept in {conf.get('RUNS_KEYS_FILE')})")

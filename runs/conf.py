@@ -1,0 +1,77 @@
+"""Tributary's settings: every `RUNS_*` Django setting with its default and what it does, in one place.
+
+A project that installs `runs` and `dashboard` defines only the settings it wants to change; everything reads
+them through `get()`, which falls back to the default here. docs/settings.md documents each one (a test keeps
+the two in step). The bundled project (dashboard/settings.py) also takes them from environment variables of
+the same name, parsed by `from_environ()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    doc: str
+    # Parses an environment variable's text for the bundled project; None: not taken from the environment there.
+    parse: Callable[[str], Any] | None = str
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    # --- functions and workers ---
+    Setting("RUNS_FUNCTION_MODULES", [], "Modules to import for functions, besides every installed app's "
+            "`functions.py`. In any project the environment variable of that name adds more (comma-separated).", None),
+    Setting("RUNS_WORKER_THREADS", 4, "Runs a worker process executes at once (one thread each).", int),
+    Setting("RUNS_CLAIM_BATCH", 4, "Due runs a worker claims per query.", int),
+    Setting("RUNS_LEASE_SECONDS", 30.0, "How long a claimed run stays a worker's without a heartbeat; a crashed "
+            "worker's runs come back after it.", float),
+    Setting("RUNS_RETRY_BASE_SECONDS", 1.0, "First backoff between a step's attempts (doubles each attempt).",
+            float),
+    Setting("RUNS_MAX_INVOKE_DEPTH", 100, "Deepest chain of `step.invoke` calls; a deeper invoke fails.", int),
+    Setting("RUNS_DB_RETRY_SECONDS", 30.0, "How long a transaction is retried through transient database errors "
+            "(restart, lost connection, deadlock, serialization failure).", float),
+    Setting("RUNS_PRUNE_OLDER_THAN", None, "Workers delete finished run trees older than this (\"30d\", \"12h\"), "
+            "at most hourly; None keeps everything.", _optional),
+    # --- event intake over HTTP ---
+    Setting("RUNS_EVENT_KEY", "", "Bearer key of `POST <prefix>api/events`; empty: every HTTP intake request is "
+            "refused (runs.client.send still works). The bundled project takes it from the environment or "
+            "generates it.", None),
+    Setting("RUNS_MAX_REQUEST_BODY_BYTES", 5 * 512 * 1024, "Largest request body on any URL served through "
+            "the dashboard's ASGI application (413 before it is read).", int),
+    Setting("RUNS_INTAKE_MAX_EVENTS", 5000, "Events in one `POST api/events` or `send_many` (more: 413).", int),
+    Setting("RUNS_INTAKE_RATE", 1000.0, "Events per second per event key, per serving process (0: no limit).",
+            float),
+    Setting("RUNS_INTAKE_BURST", 10000, "Events a key may send at once before the rate applies.", int),
+    # --- dashboard ---
+    Setting("RUNS_LOGIN_FAILURES_PER_USER", 5, "Failed logins for one username before logins are refused (429).",
+            int),
+    Setting("RUNS_LOGIN_FAILURES_PER_ADDRESS", 20, "Failed logins from one address before logins are refused.",
+            int),
+    Setting("RUNS_LOGIN_THROTTLE_SECONDS", 900, "How long a throttled username or address is refused.", int),
+    Setting("RUNS_WS_SESSION_CHECK_SECONDS", 5.0, "How often an open websocket re-checks that its session still "
+            "logs its user in.", float),
+    Setting("RUNS_KEYS_FILE", None, "Set by the bundled project: the file its generated keys are kept in.", None),
+)}
+
+
+def get(name: str) -> Any:
+    """The project's value of a Tributary setting, else its default. KeyError for a name not listed here."""
+    return getattr(settings, name, SETTINGS[name].default)
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting for a settings module: parsed from the environment variable of its name where there is
+    one (and the setting is taken from the environment), else its default."""
+    return {name: setting.parse(environ[name]) if setting.parse is not None and name in environ
+            else setting.default for name, setting in SETTINGS.items()}

@@ -16,10 +16,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient, Client
 
+from dashboard import live
 from dashboard.routing import websocket_application
 from runs import client as runs_client
 from runs.models import Run
-from runs.store import live
 from runs.store.functions import sync_functions
 from tests.integration import live_functions
 

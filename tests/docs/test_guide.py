@@ -13,11 +13,12 @@ import pytest
 from django.core.management import get_commands, load_command_class
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+BLOCK = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)  # (a fence may carry attributes after the language)
 
 # Pages whose Python blocks run here; the others are run by the tests named beside them.
 RUN_HERE = ["functions.md", "invoke-and-flow-control.md", "testing.md"]
-RUN_ELSEWHERE = {"tasks.md": "tests/integration/test_docs_tasks.py"}
+RUN_ELSEWHERE = {"tasks.md": "tests/integration/test_docs_tasks.py",
+                 "getting-started.md": "tests/e2e/test_wheel_install.py"}
 
 
 def blocks(page: str, language: str) -> list[str]:

@@ -22,19 +22,24 @@ def send(name: str, data: dict[str, Any] | None = None, *, user: dict[str, Any] 
 
 
 def send_many(events: list[dict[str, Any]]) -> list[str]:
+    """Send several events in one transaction; returns their ids in order (an id seen before is not processed
+    twice)."""
     return intake.send_events(events)
 
 
 def get_run(run_id: str) -> RunInfo:
+    """The run with its steps; RunNotFound if there is none."""
     return reads.get_run(run_id)
 
 
 def runs_for_event(event_id: str) -> list[RunInfo]:
+    """The runs an event started (or stored as skipped), oldest first."""
     return reads.runs_for_event(event_id)
 
 
 def list_runs(*, app_id: str | None = None, function_id: str | None = None, status: str | None = None,
               parent_run_id: str | None = None, root_run_id: str | None = None, limit: int = 100) -> list[RunInfo]:
+    """Runs, newest first, filtered by app, function, status, parent or root."""
     return reads.list_runs(app_id=app_id, function_id=function_id, status=status, parent_run_id=parent_run_id,
                            root_run_id=root_run_id, limit=limit)
 

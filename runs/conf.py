@@ -21,6 +21,7 @@ def _optional(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Setting:
+    """One `RUNS_*` setting: its name, default, what it does, and how an environment value is read."""
     name: str
     default: Any
     doc: str

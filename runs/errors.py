@@ -65,6 +65,7 @@ class ErrorRecord:
                    step_id=data.get("step_id"))
 
     def to_json(self) -> dict[str, Any]:
+        """The stored JSON form (the keys runs and steps have always stored, plus class path and step id)."""
         return {"name": self.name, "message": self.message, "stack": self.stack, "type": self.type_name,
                 "class_path": self.class_path, "run_id": self.run_id, "step_id": self.step_id}
 

@@ -11,6 +11,7 @@ from runs.values import storable_text
 
 
 def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list[str]:
+    """Cancel a run (with `cascade`, its active descendants too) and audit it; returns the ids cancelled."""
     name = OperatorActionName.CANCEL_CASCADE if cascade else OperatorActionName.CANCEL
     try:
         cancelled = actions.cancel_run(run_id, cascade=cascade, reason=f"cancelled by {_name(actor)}")
@@ -22,6 +23,8 @@ def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list
 
 
 def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
+    """Retry a failed run (`from_failure`, `from_start`, `root_cause`) and audit it; returns the id of the run
+    that executes."""
     name = f"retry_{mode}"  # OperatorActionName.RETRY_*; an unknown mode is audited, refused, under its own name
     try:
         done = actions.apply_retry(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")

@@ -25,6 +25,8 @@ class FunctionRef:
 
 
 def reference_function(function_id: str, app_id: str | None = None) -> FunctionRef:
+    """A function named by id, possibly of another app (`app_id=None`: the caller's own), to invoke without
+    importing its code (S3); looked up when the invoke step runs."""
     if not function_id:
         raise ValueError("reference_function needs a function_id")
     return FunctionRef(function_id=function_id, app_id=app_id)
@@ -46,6 +48,7 @@ class FunctionDef:
 
     @property
     def is_async(self) -> bool:
+        """Whether the handler is a coroutine function (it gets the async step API)."""
         return inspect.iscoroutinefunction(self.handler)
 
     def config(self) -> dict[str, Any]:
@@ -81,6 +84,11 @@ class App:
                  concurrency: Concurrency | None = None, rate_limit: RateLimit | None = None,
                  debounce: Debounce | None = None,
                  cancel_on: Sequence[Cancel] = ()) -> Callable[[Callable[..., Any]], FunctionDef]:
+        """Register the decorated callable as a durable function of this app.
+
+        `id` names it (with the app id), `trigger` is the event name that starts runs (None: only invoked), `retries`
+        the retries per step and for the body (S15); `concurrency`, `rate_limit`, `debounce` and `cancel_on` are its
+        flow control (S17-S19). Returns the FunctionDef, which `step.invoke(function=...)` accepts."""
         if not id or not isinstance(id, str):
             raise ValueError("a function needs a string id")
         if not isinstance(retries, int) or retries < 0:
@@ -110,13 +118,16 @@ _REGISTRY: dict[str, App] = {}
 
 
 def registered_apps() -> dict[str, App]:
+    """The apps registered in this process, by id."""
     return _REGISTRY
 
 
 def find_function(app_id: str, function_id: str) -> FunctionDef | None:
+    """The registered function `function_id` of app `app_id`, or None."""
     app = _REGISTRY.get(app_id)
     return app.find(function_id) if app else None
 
 
 def all_functions() -> list[FunctionDef]:
+    """Every function registered in this process."""
     return [fn for app in _REGISTRY.values() for fn in app.functions.values()]

@@ -37,6 +37,8 @@ class _ReplayQuietLogger(logging.LoggerAdapter):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context(Generic[StepT]):
+    """What a function receives: the event that started the run, the run's id, the step API (`ctx.step`), a
+    logger that is quiet while the run replays, and `ctx.attempt` (0-based) of the step or body being retried."""
     event: EventData
     run_id: str
     step: StepT
@@ -50,6 +52,7 @@ class Context(Generic[StepT]):
 
 
 def make_context(state: RunningPass, step: Any) -> Context[Any]:
+    """The Context of one pass (the engine builds it for the driver)."""
     invocation = state.invocation
     event = invocation.event
     return Context(

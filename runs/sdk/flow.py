@@ -36,6 +36,7 @@ class Concurrency:
         _check_key(self.key, "Concurrency")
 
     def config(self) -> dict[str, Any]:
+        """The stored form of this rule (the function's config)."""
         return {"limit": self.limit, "key": self.key}
 
 
@@ -54,6 +55,7 @@ class RateLimit:
         _check_key(self.key, "RateLimit")
 
     def config(self) -> dict[str, Any]:
+        """The stored form of this rule (the function's config)."""
         return {"limit": self.limit, "period_ms": _ms(self.period, "period"), "key": self.key}
 
 
@@ -72,6 +74,7 @@ class Debounce:
         _check_key(self.key, "Debounce")
 
     def config(self) -> dict[str, Any]:
+        """The stored form of this rule (the function's config)."""
         return {"period_ms": _ms(self.period, "period"), "key": self.key,
                 "timeout_ms": _ms(self.timeout, "timeout") if self.timeout is not None else None}
 
@@ -91,5 +94,6 @@ class Cancel:
             _ms(self.timeout, "Cancel(timeout=...)")
 
     def config(self) -> dict[str, Any]:
+        """The stored form of this rule (the function's config)."""
         return {"event": self.event, "match": self.match,
                 "timeout_ms": _ms(self.timeout, "timeout") if self.timeout is not None else None}

@@ -30,6 +30,7 @@ _BLOCK = object()
 
 
 def now() -> datetime:
+    """The current time, aware, in UTC."""
     return datetime.now(UTC)
 
 
@@ -162,6 +163,8 @@ class AsyncStep(_StepCore):
         return await asyncio.get_running_loop().create_future()
 
     async def run(self, step_id: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` once as a durable step and return its JSON result; on replay the stored result comes
+        back without calling `fn` (S16). A failure is retried per the function's `retries` (S15)."""
         step_id, memo, value, execute = self._begin_run(step_id)
         if not execute:
             return await self._wait_forever() if value is _BLOCK else value
@@ -184,23 +187,31 @@ class AsyncStep(_StepCore):
 
     async def invoke(self, step_id: str, *, function: FunctionDef | FunctionRef, data: Any = None,
                      user: Any = None, timeout: Duration | None = None) -> Any:
+        """Start a run of `function` (a FunctionDef or `reference_function(...)`) with `data` and `user` as its
+        event, and return what it returns (S1-S8); its failures raise StepError here (S9-S14)."""
         value = self._invoke(step_id, function, data, user, timeout)
         return await self._wait_forever() if value is _BLOCK else value
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
+        """Park the run for `duration` (S5); no thread waits meanwhile."""
         value = self._sleep_until(step_id, duration)
         if value is _BLOCK:
             await self._wait_forever()
 
     async def sleep_until(self, step_id: str, when: Duration) -> None:
+        """Park the run until `when` (a datetime, or a duration from now)."""
         await self.sleep(step_id, when)
 
     async def wait_for_event(self, step_id: str, *, event: str, match: str | None = None,
                              timeout: Duration) -> dict[str, Any] | None:
+        """Wait for an event named `event` (whose `match` path equals this run's event's, when given); returns
+        the event, or None when `timeout` passes first."""
         value = self._wait_for_event(step_id, event, match, timeout)
         return await self._wait_forever() if value is _BLOCK else value
 
     async def send_event(self, step_id: str, events: dict[str, Any] | Sequence[dict[str, Any]]) -> list[str]:
+        """Send one event or several, once (durably); returns their ids. Runs they start are roots of their own,
+        linked as triggered by this run (O1b)."""
         value = self._send_event(step_id, events)
         return await self._wait_forever() if value is _BLOCK else value
 
@@ -214,6 +225,7 @@ class SyncStep(_StepCore):
         return value
 
     def run(self, step_id: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Like `AsyncStep.run`, for a plain `def` function."""
         step_id, memo, value, execute = self._begin_run(step_id)
         if not execute:
             return self._value(value)
@@ -230,19 +242,24 @@ class SyncStep(_StepCore):
 
     def invoke(self, step_id: str, *, function: FunctionDef | FunctionRef, data: Any = None, user: Any = None,
                timeout: Duration | None = None) -> Any:
+        """Like `AsyncStep.invoke`, for a plain `def` function."""
         return self._value(self._invoke(step_id, function, data, user, timeout))
 
     def sleep(self, step_id: str, duration: Duration) -> None:
+        """Like `AsyncStep.sleep`, for a plain `def` function."""
         self._value(self._sleep_until(step_id, duration))
 
     def sleep_until(self, step_id: str, when: Duration) -> None:
+        """Like `AsyncStep.sleep_until`, for a plain `def` function."""
         self._value(self._sleep_until(step_id, when))
 
     def wait_for_event(self, step_id: str, *, event: str, match: str | None = None,
                        timeout: Duration) -> dict[str, Any] | None:
+        """Like `AsyncStep.wait_for_event`, for a plain `def` function."""
         return self._value(self._wait_for_event(step_id, event, match, timeout))
 
     def send_event(self, step_id: str, events: dict[str, Any] | Sequence[dict[str, Any]]) -> list[str]:
+        """Like `AsyncStep.send_event`, for a plain `def` function."""
         return self._value(self._send_event(step_id, events))
 
     def parallel(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:

@@ -108,6 +108,7 @@ class TaskApp(App):
     run of a task it has not met yet imports the task by that path."""
 
     def find(self, function_id: str) -> FunctionDef | None:
+        """A task function by its module path, imported on first use (as Django's own backends do)."""
         found = super().find(function_id)
         if found is None:
             task = import_task(function_id)

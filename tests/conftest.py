@@ -10,6 +10,19 @@ from runs import testing
 from runs.worker import Worker
 
 
+@pytest.fixture(autouse=True)
+def _no_failed_logins_counted() -> None:
+    """Each test starts with no failed logins counted: the login throttle keeps its counts in the process's
+    cache, so earlier tests' failed logins (the fuzz test sends many from one address) would lock later tests
+    out. Only a cache of this process is cleared, never a shared one."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+
+
 @pytest.fixture
 def fast_retries(settings):  # type: ignore[no-untyped-def]
     settings.RUNS_RETRY_BASE_SECONDS = 0.01

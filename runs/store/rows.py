@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.db.models.functions import Least
+from django.db import connection
 
 from runs.ids import new_id
-from runs.models import Run, Step
+from runs.models import Run
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
-from runs.store import changes, notify
+from runs.store import changes, notify, sql
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,11 +45,9 @@ def new_run(*, app_id: str, function_id: str, event: dict[str, Any], now: dateti
 def wake(run_ids: Iterable[str], now: datetime) -> None:
     """Make runs replay at once if no worker holds them, else when their holder commits (the holder sees
     `wakeups` changed and replays again)."""
-    ids = sorted(set(run_ids))
     # One row at a time in id order: two transactions waking overlapping runs lock them in the same order.
-    for run_id in ids:
-        _take_and_wake(run_id, due=Value(now), now=now)
-    if ids:
+    made_due = [_take_and_wake(run_id, sql.WAKE_NOW_DUE, [_adapt(now)]) for run_id in sorted(set(run_ids))]
+    if any(made_due):
         notify.runs_ready()
 
 
@@ -62,26 +59,29 @@ COALESCE_WAKEUPS = timedelta(milliseconds=100)
 def wake_resumed(run_id: str, now: datetime) -> None:
     """Wake a run one of whose steps just resolved: at once if nothing else of it waits, else a little later
     (coalescing), in one statement; a holder mid-pass sees `wakeups` changed and replays again."""
-    others_wait = Exists(Step.objects.filter(run_id=OuterRef("id"), status=StepStatus.WAITING))
-    if _take_and_wake(run_id, due=Case(When(others_wait, then=Value(now + COALESCE_WAKEUPS)), default=Value(now)),
-                      now=now):
+    due_params = [StepStatus.WAITING.value, _adapt(now + COALESCE_WAKEUPS), _adapt(now)]
+    if _take_and_wake(run_id, sql.WAKE_RESUMED_DUE, due_params):
         notify.runs_ready()
 
 
-def _take_and_wake(run_id: str, *, due: Any, now: datetime) -> bool:
+def _take_and_wake(run_id: str, due: str, due_params: list[Any]) -> bool:
     """Count a wake-up on the run's row, always: the write takes the row's lock, which orders it with claims.
 
     Skipping runs that look due already loses wake-ups: a worker claiming the run meanwhile reads its steps
     before the resolving transaction commits, suspends it on stale steps, and nothing wakes it again. The
     counted wake-up makes that worker's suspend see `wakeups` changed and replay at once. An unheld run becomes
-    due at `due`, or stays due earlier if it already is; a held run keeps its lease's expiry.
+    due at `due`, or stays due earlier if it already is; a held run keeps its lease's expiry. Returns whether
+    the run is now due and unheld (only then do idle workers elsewhere need telling).
     """
-    unheld = Q(lease_owner__isnull=True)
-    return Run.objects.filter(id=run_id, status__in=list(ACTIVE_RUN_STATUSES)).update(
-        wakeups=F("wakeups") + 1,
-        ready_at=Case(When(unheld & Q(ready_at__isnull=True), then=due),
-                      When(unheld, then=Least(F("ready_at"), due)), default=F("ready_at")),
-    ) == 1
+    statuses = [str(status) for status in ACTIVE_RUN_STATUSES]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.wake(due, len(statuses)), [*due_params, *due_params, run_id, *statuses, *due_params])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _adapt(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def run_delta(run: Any, status: str, version: int) -> dict[str, Any]:

@@ -68,3 +68,27 @@ def named_rows(cursor: Any) -> list[dict[str, Any]]:
     """The cursor's remaining rows as dicts keyed by column name (never read by position)."""
     columns = [column[0] for column in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+# Count a wake-up on an active run (always a write: it takes the row's lock, which orders it with claims); a run
+# no worker holds becomes due at `{due}` unless it is due earlier already. Returns whether the run is now due at
+# `{due}` and unheld: only then must idle workers in other processes be told. `{due}` is an SQL expression whose
+# parameters come first, three times; then the run id and the active statuses.
+_WAKE = """
+UPDATE runs_run SET
+    wakeups = wakeups + 1,
+    ready_at = CASE WHEN lease_owner IS NULL AND (ready_at IS NULL OR ready_at > {due}) THEN {due} ELSE ready_at END
+WHERE id = %s AND status IN ({statuses})
+RETURNING lease_owner IS NULL AND ready_at = {due}
+"""
+# Due now. Params: now.
+WAKE_NOW_DUE = "%s"
+# Due now if no other step of the run still waits, else a little later (coalescing a fan-in's wake-ups).
+# Params: the step status 'waiting', later, now.
+WAKE_RESUMED_DUE = ("(CASE WHEN EXISTS (SELECT 1 FROM runs_step WHERE runs_step.run_id = runs_run.id "
+                    "AND runs_step.status = %s) THEN %s ELSE %s END)")
+
+
+def wake(due: str, statuses: int) -> str:
+    """The wake-up statement for a `due` expression (WAKE_NOW_DUE or WAKE_RESUMED_DUE)."""
+    return _WAKE.format(due=due, statuses=", ".join(["%s"] * statuses))

@@ -6,15 +6,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from runs.limits import MAX_KEY_CHARS, MAX_NAME_CHARS, MAX_STEP_ID_CHARS
 from runs.status import RunStatus, StepKind, StepStatus
 
 
 class Function(models.Model):
     """A registered function, synced from code when a worker starts."""
 
-    app_id = models.CharField(max_length=200)
-    function_id = models.CharField(max_length=200)
-    trigger = models.CharField(max_length=200, blank=True)
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)
+    trigger = models.CharField(max_length=MAX_NAME_CHARS, blank=True)
     config = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -30,7 +31,7 @@ class Event(models.Model):
     """An event received at intake (or sent by a step); each starts a run of every function it triggers."""
 
     id = models.CharField(primary_key=True, max_length=64)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=MAX_NAME_CHARS)
     data = models.JSONField(default=dict)
     user = models.JSONField(default=dict)
     ts = models.BigIntegerField(help_text="milliseconds since the epoch")
@@ -47,13 +48,13 @@ class Run(models.Model):
     """One execution of a function for one event; invoke edges are `parent_run_id`/`parent_step_id`."""
 
     id = models.CharField(primary_key=True, max_length=32)
-    app_id = models.CharField(max_length=200)
-    function_id = models.CharField(max_length=200)
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     status_reason = models.TextField(blank=True, default="")
     # The triggering event, copied so that executing a run needs no join.
     event_id = models.CharField(max_length=64)
-    event_name = models.CharField(max_length=200)
+    event_name = models.CharField(max_length=MAX_NAME_CHARS)
     event_data = models.JSONField(default=dict)
     event_user = models.JSONField(default=dict)
     event_ts = models.BigIntegerField()
@@ -63,7 +64,7 @@ class Run(models.Model):
     body_failures = models.IntegerField(default=0)
     # Invocation graph: every run of one tree shares root_run_id, so a subtree is one indexed query.
     parent_run_id = models.CharField(max_length=32, null=True)
-    parent_step_id = models.CharField(max_length=300, null=True)
+    parent_step_id = models.CharField(max_length=MAX_STEP_ID_CHARS, null=True)
     parent_step_attempt = models.IntegerField(default=0)  # an operator's retry of the invoke step starts a new one
     root_run_id = models.CharField(max_length=32)
     depth = models.IntegerField(default=0)
@@ -71,18 +72,18 @@ class Run(models.Model):
     failure_cause_run_id = models.CharField(max_length=32, null=True)
     # The step whose failure failed the run (null: the body itself failed, or the run did not fail); a retry from
     # the failure reopens this step (O4). Set where the run fails, from the error the step raised.
-    failed_step_id = models.CharField(max_length=300, null=True)
+    failed_step_id = models.CharField(max_length=MAX_STEP_ID_CHARS, null=True)
     # Scheduling: a run is claimable when ready_at <= now. A claim pushes ready_at to the lease expiry, so a
     # crashed worker's run becomes claimable again by itself; wakeups counts wake-ups that came mid-execution.
     ready_at = models.DateTimeField(null=True)
     lease_owner = models.CharField(max_length=64, null=True)
     # Flow control (runs/store/flow.py). A run over its concurrency limit is `throttled`: not due until a
     # run of the same key releases its slot. Keys are "<app>/<function>:<JSON of the key value>".
-    concurrency_key = models.CharField(max_length=300, null=True)
+    concurrency_key = models.CharField(max_length=MAX_KEY_CHARS, null=True)
     concurrency_limit = models.IntegerField(default=0)
     throttled = models.BooleanField(default=False)
-    rate_key = models.CharField(max_length=300, null=True)
-    debounce_key = models.CharField(max_length=300, null=True)
+    rate_key = models.CharField(max_length=MAX_KEY_CHARS, null=True)
+    debounce_key = models.CharField(max_length=MAX_KEY_CHARS, null=True)
     debounce_started_at = models.DateTimeField(null=True)
     superseded_by_run_id = models.CharField(max_length=32, null=True)
     rerun_of_run_id = models.CharField(max_length=32, null=True)  # "rerun from start" links back (O4)
@@ -127,7 +128,7 @@ class Step(models.Model):
     """A durable step of a run: its memoised result, or what it waits for."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
-    step_id = models.CharField(max_length=300)
+    step_id = models.CharField(max_length=MAX_STEP_ID_CHARS)
     kind = models.CharField(max_length=16, choices=StepKind.choices)
     status = models.CharField(max_length=16, choices=StepStatus.choices)
     output = models.JSONField(null=True)
@@ -138,8 +139,8 @@ class Step(models.Model):
     child_run_id = models.CharField(max_length=32, null=True)
     target = models.CharField(max_length=400, blank=True, default="")
     deadline = models.DateTimeField(null=True)
-    wait_event = models.CharField(max_length=200, null=True)
-    wait_match = models.CharField(max_length=200, null=True)
+    wait_event = models.CharField(max_length=MAX_NAME_CHARS, null=True)
+    wait_match = models.CharField(max_length=MAX_NAME_CHARS, null=True)
     wait_value = models.JSONField(null=True)
     input = models.JSONField(null=True)
     history = models.JSONField(default=list)
@@ -156,10 +157,10 @@ class Step(models.Model):
 class CancelRule(models.Model):
     """A function's cancel-on rule, synced from code: an incoming `event` cancels its matching active runs."""
 
-    app_id = models.CharField(max_length=200)
-    function_id = models.CharField(max_length=200)
-    event = models.CharField(max_length=200)
-    match = models.CharField(max_length=200, null=True)
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)
+    event = models.CharField(max_length=MAX_NAME_CHARS)
+    match = models.CharField(max_length=MAX_NAME_CHARS, null=True)
     timeout_ms = models.BigIntegerField(null=True)
 
     class Meta:

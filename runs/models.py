@@ -142,6 +142,10 @@ class Step(models.Model):
     wait_event = models.CharField(max_length=MAX_NAME_CHARS, null=True)
     wait_match = models.CharField(max_length=MAX_NAME_CHARS, null=True)
     wait_value = models.JSONField(null=True)
+    # wait_for_event of an SDK run: its `if`, a CEL expression over `event` (the run's) and `async` (the candidate).
+    wait_expression = models.TextField(null=True)
+    # The readable name an SDK gave the step (its step_id is the SHA-1 the SDK memoises under); "" for native steps.
+    display_name = models.CharField(max_length=MAX_STEP_ID_CHARS, blank=True, default="")
     input = models.JSONField(null=True)
     history = models.JSONField(default=list)
     started_at = models.DateTimeField()
@@ -161,10 +165,31 @@ class CancelRule(models.Model):
     function_id = models.CharField(max_length=MAX_NAME_CHARS)
     event = models.CharField(max_length=MAX_NAME_CHARS)
     match = models.CharField(max_length=MAX_NAME_CHARS, null=True)
+    # An SDK function's `cancel.if`: a CEL expression over `event` (the run's) and `async` (the incoming one).
+    expression = models.TextField(null=True)
     timeout_ms = models.BigIntegerField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["event"])]
+
+
+class SdkApp(models.Model):
+    """An app served by an official Inngest SDK over HTTP, as it last synced (its functions are Function rows
+    whose config has `runtime` and `url`)."""
+
+    app_id = models.CharField(max_length=MAX_NAME_CHARS, unique=True)
+    url = models.TextField()  # the serve URL the SDK reported (Call Requests go to its functions' step URLs)
+    runtime = models.CharField(max_length=16, default="")  # "inngest-py" or "inngest-js" (runs.remote)
+    sdk = models.CharField(max_length=64, blank=True, default="")  # as the SDK reports it: "py:v0.5.19"
+    framework = models.CharField(max_length=64, blank=True, default="")
+    last_sync_at = models.DateTimeField(null=True)
+    last_sync_ok = models.BooleanField(default=False)
+    last_sync_kind = models.CharField(max_length=16, blank=True, default="")  # out_of_band, in_band
+    last_sync_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.app_id} ({self.url})"
 
 
 class OperatorAction(models.Model):

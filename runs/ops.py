@@ -38,6 +38,7 @@ class StepCompleted:
     started_at: datetime
     ended_at: datetime
     input: Any = None
+    display_name: str = ""  # the readable name an SDK app gave the step (its step_id is a hash); "" natively
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,10 +54,14 @@ class StepFailed:
     started_at: datetime
     ended_at: datetime
     input: Any = None
+    display_name: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InvokePlanned:
+    """Start a child run of app_id/function_id. An SDK app names its target by Inngest's composite id
+    (`<app id>-<function id>`): then `app_id` is "" and `function_id` the composite, resolved by the store."""
+
     step_id: str
     app_id: str
     function_id: str
@@ -65,6 +70,7 @@ class InvokePlanned:
     deadline: datetime
     position: int
     attempt: int = 1
+    display_name: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +78,7 @@ class SleepPlanned:
     step_id: str
     until: datetime
     position: int
+    display_name: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +89,8 @@ class WaitPlanned:
     value: Any
     deadline: datetime
     position: int
+    display_name: str = ""
+    expression: str | None = None  # an SDK's `if` (CEL over `event` and `async`), instead of match/value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

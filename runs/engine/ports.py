@@ -1,6 +1,6 @@
 """What the engine needs from the store, as an interface: the engine never imports a store module.
 
-The worker (runs/worker.py) hands the executor an object with these three operations; `runs.store.passes`
+The worker (runs/worker.py) hands the executor an object with these four operations; `runs.store.passes`
 provides them. Another store (a test double, a remote one) only has to provide the same three.
 """
 
@@ -11,9 +11,13 @@ from typing import Protocol
 
 from runs.domain import ClaimedRun
 from runs.ops import Outcome, StepMemo, StepOp
+from runs.remote import RemoteFunction
 
 
 class PassStore(Protocol):
+    def remote_function(self, app_id: str, function_id: str) -> RemoteFunction | None:
+        """The SDK app function (served over HTTP) registered under these ids, or None."""
+
     def load_memo(self, claim: ClaimedRun) -> dict[str, StepMemo]:
         """The run's recorded steps, keyed by step id (waits whose deadline passed settled first)."""
 

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from runs.events import MAX_EVENT_BYTES, MAX_NAME_CHARS, max_events_per_request, normalise_events
+from runs.inngest import cel
 from runs.models import CancelRule, Event, Function, Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
 from runs.store import flow, notify, sql
@@ -124,7 +125,9 @@ def _cancel_matching_runs_txn(events: list[dict[str, Any]], names: set[str], now
                 continue
             expected = lookup_path(event, rule.match) if rule.match else None
             doomed = [run for run in candidates if run.id not in done
-                      and (not rule.match or lookup_path(_event_of(run), rule.match) == expected)]
+                      and (not rule.match or lookup_path(_event_of(run), rule.match) == expected)
+                      and (not rule.expression or cel.matches(rule.expression, event=_event_of(run),
+                                                              incoming=event))]
             if doomed:
                 _, ended = cancel_runs_txn(doomed, reason=f"cancelled by event {event['name']} ({event['id']})",
                                            now=now)
@@ -138,16 +141,24 @@ def _event_of(run: Run) -> dict[str, Any]:
             "ts": run.event_ts}
 
 
+def _run_event(run_id: str) -> dict[str, Any]:
+    return _event_of(Run.objects.only("id", "event_id", "event_name", "event_data", "event_user", "event_ts")
+                     .get(id=run_id))
+
+
 def _resolve_waits_txn(events: list[dict[str, Any]], names: set[str], now: Any) -> None:
     waiting = list(Step.objects.filter(wait_event__in=names, status=StepStatus.WAITING)
                    .filter(run__status__in=[RunStatus.WAITING, RunStatus.RUNNING, RunStatus.QUEUED])
-                   .only("id", "run_id", "wait_event", "wait_match", "wait_value"))
+                   .only("id", "run_id", "wait_event", "wait_match", "wait_value", "wait_expression"))
     woken = []
     for step in waiting:
         for event in events:
             if event["name"] != step.wait_event:
                 continue
             if step.wait_match and lookup_path(event, step.wait_match) != step.wait_value:
+                continue
+            if step.wait_expression and not cel.matches(step.wait_expression, event=_run_event(step.run_id),
+                                                        incoming=event):
                 continue
             updated = Step.objects.filter(id=step.id, status=StepStatus.WAITING).update(
                 status=StepStatus.COMPLETED, output=event, ended_at=now, wait_event=None)

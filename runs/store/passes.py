@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ from runs.ops import (
     StepOp,
     WaitPlanned,
 )
+from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY, RemoteFunction
 from runs.status import RunStatus, StepKind, StepStatus
 from runs.store import changes, flow, notify
 from runs.store.claims import hand_off, lease_duration, new_token, worker_of
@@ -110,6 +112,7 @@ def _not_yet_recorded(claim: ClaimedRun, ops: Sequence[StepOp]) -> list[StepOp]:
 
 
 def _commit_checkpoint_once(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
+    ops = _resolve_composites(ops)
     refusals = _invoke_refusals(claim, ops)
     fields: dict[str, Any] = {"attempts": _attempts(claim, ops)}
     if refusals:
@@ -144,6 +147,7 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
 def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
                       memo: dict[str, StepMemo], *, checkpointed: bool) -> ClaimedRun | None:
     worker = worker_of(claim.lease_owner)
+    ops = _resolve_composites(ops)
     refusals = _invoke_refusals(claim, ops)
     attempts = _attempts(claim, ops)
     status, output, error, cause, failed_step = "", None, None, None, None
@@ -265,11 +269,13 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
             (new_steps if step.pk is None else reopened).append(step)
         elif isinstance(op, SleepPlanned):
             new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.SLEEP, position=op.position,
-                                  status=StepStatus.WAITING, deadline=op.until, started_at=now, attempts=1))
+                                  status=StepStatus.WAITING, deadline=op.until, started_at=now, attempts=1,
+                                  display_name=op.display_name))
         elif isinstance(op, WaitPlanned):
             new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=StepKind.WAIT_FOR_EVENT,
                                   position=op.position, status=StepStatus.WAITING, target=op.event,
                                   wait_event=op.event, wait_match=op.match, wait_value=op.value,
+                                  wait_expression=op.expression, display_name=op.display_name,
                                   deadline=op.deadline, started_at=now, attempts=1))
         elif isinstance(op, EventsSent):
             dispatch_events_txn(op.events, sent_by_run_id=claim.id)
@@ -303,7 +309,8 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
 def _invoke_step(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Step:
     """The step row of a planned invoke: new, or (a retried invoke) the existing row with its history kept."""
     fields = {"kind": StepKind.INVOKE, "position": op.position, "target": f"{op.app_id}/{op.function_id}",
-              "input": {"data": op.data, "user": op.user}, "deadline": op.deadline, "attempts": op.attempt}
+              "input": {"data": op.data, "user": op.user}, "deadline": op.deadline, "attempts": op.attempt,
+              "display_name": op.display_name}
     if op.attempt > 1:
         step = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first()
         if step is not None:
@@ -340,7 +347,8 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
     if existing is None:
         new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=op.kind, position=op.position,
                               status=status, output=output, error=error, attempts=op.attempt, deadline=deadline,
-                              history=[entry], started_at=op.started_at, ended_at=op.ended_at))
+                              history=[entry], started_at=op.started_at, ended_at=op.ended_at,
+                              display_name=op.display_name))
         return
     existing.status, existing.output, existing.error = status, output, error
     existing.attempts, existing.ended_at, existing.deadline = op.attempt, op.ended_at, deadline
@@ -366,6 +374,67 @@ def _registered(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
 
 def forget_function_configs() -> None:
     _function_configs.clear()
+    _composites.clear()
+    _remote.clear()
+
+
+# SDK app functions, looked up again after a few seconds: a re-synced app may have moved or dropped them.
+_REMOTE_TTL_SECONDS = 5.0
+_remote: dict[tuple[str, str], tuple[float, RemoteFunction | None]] = {}
+
+
+def remote_function(app_id: str, function_id: str) -> RemoteFunction | None:
+    """The SDK app function registered under these ids (its config has `runtime` and `url`), or None."""
+    key = (app_id, function_id)
+    cached = _remote.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    config = retrying(lambda: Function.objects.filter(app_id=app_id, function_id=function_id)
+                      .values_list("config", flat=True).first(), f"looking up function {app_id}/{function_id}")
+    found = None
+    if config and config.get("runtime") in (RUNTIME_INNGEST_PY, RUNTIME_INNGEST_JS) and config.get("url"):
+        found = RemoteFunction(app_id=app_id, function_id=function_id, url=config["url"], runtime=config["runtime"],
+                               retries=int(config.get("retries", 4)), name=config.get("name") or "")
+    _remote[key] = (time.monotonic() + _REMOTE_TTL_SECONDS, found)
+    return found
+
+
+# Inngest's composite ids (`<app id>-<function id>`) already resolved to their app and function.
+_composites: dict[str, tuple[str, str]] = {}
+
+
+def resolve_composite(composite: str) -> tuple[str, str] | None:
+    """The (app id, function id) registered under Inngest's composite id, native or SDK alike; None if no
+    registered function has it. App ids may contain '-': every split is tried, the longest app id wins."""
+    if composite in _composites:
+        return _composites[composite]
+    splits = [(composite[:i], composite[i + 1:]) for i, ch in enumerate(composite) if ch == "-"]
+    if not splits:
+        return None
+    query = Q()
+    for app_id, function_id in splits:
+        query |= Q(app_id=app_id, function_id=function_id)
+    found = set(Function.objects.filter(query).values_list("app_id", "function_id"))
+    for app_id, function_id in sorted(splits, key=lambda split: -len(split[0])):
+        if (app_id, function_id) in found:
+            _composites[composite] = (app_id, function_id)
+            return app_id, function_id
+    return None
+
+
+def _resolve_composites(ops: Sequence[StepOp]) -> Sequence[StepOp]:
+    """Invokes an SDK app planned by composite id, named by their app and function (unknown ones stay
+    unresolved and fail as not found)."""
+    if not any(isinstance(op, InvokePlanned) and not op.app_id for op in ops):
+        return ops
+    resolved: list[StepOp] = []
+    for op in ops:
+        if isinstance(op, InvokePlanned) and not op.app_id:
+            target = resolve_composite(op.function_id)
+            if target is not None:
+                op = replace(op, app_id=target[0], function_id=target[1])
+        resolved.append(op)
+    return resolved
 
 
 def _invoke_refusals(claim: ClaimedRun, ops: Sequence[StepOp]) -> dict[str, dict[str, Any]]:
@@ -383,6 +452,10 @@ def _invoke_refusals(claim: ClaimedRun, ops: Sequence[StepOp]) -> dict[str, dict
 
 
 def _invoke_refusal(claim: ClaimedRun, op: InvokePlanned, known: set[tuple[str, str]]) -> dict[str, Any] | None:
+    if not op.app_id:
+        # Inngest's words, which SDK code may match on.
+        return ErrorRecord.raised_as(FunctionNotFoundError, f"could not find function with ID: {op.function_id}",
+                                     name="Error").to_json()
     if (op.app_id, op.function_id) not in known:
         return ErrorRecord.raised_as(FunctionNotFoundError, f"function {op.function_id!r} of app {op.app_id!r} is "
                                                             f"not registered (step {op.step_id!r})").to_json()

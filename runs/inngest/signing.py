@@ -28,7 +28,7 @@ class SignatureError(ValueError):
 
 def key_secret(key: str) -> str:
     """The part of a signing key that is the HMAC key: the hex after `signkey-<env>-`."""
-    return key[_PREFIX.match(key).end():] if _PREFIX.match(key) else key
+    return key[len(key_prefix(key)):]
 
 
 def key_prefix(key: str) -> str:
@@ -82,5 +82,5 @@ def bearer_matches(authorization: str | None, keys: Iterable[str]) -> bool:
     if not authorization or not authorization.startswith("Bearer "):
         return False
     token = authorization[len("Bearer "):].strip()
-    token = token[_PREFIX.match(token).end():] if _PREFIX.match(token) else token
+    token = token[len(key_prefix(token)):]
     return any(key and hmac.compare_digest(token, bearer_digest(key)) for key in keys)

@@ -112,7 +112,7 @@ def parse_ops(body: bytes) -> list[Op]:
         step_id = item.get("id")
         if not isinstance(step_id, str) or not step_id:
             raise ProtocolError(f"op {item['op']} carries no step id")
-        opts = item.get("opts") if isinstance(item.get("opts"), dict) else {}
+        opts: dict[str, Any] = item["opts"] if isinstance(item.get("opts"), dict) else {}
         error = item.get("error") if isinstance(item.get("error"), dict) else None
         display = item.get("displayName") or item.get("name") or step_id
         ops.append(Op(op=item["op"], id=step_id, display_name=str(display), name=str(item.get("name") or ""),

@@ -132,8 +132,10 @@ class _Pass:
 
     def run(self) -> PassResult:
         try:
-            # Steps whose retry is due run first, each targeted by its id, as Inngest does.
-            retrying = sorted((m for m in self.recorded.values() if m.status == StepStatus.RETRYING),
+            # Steps whose retry is due run first, each targeted by its id, as Inngest does. (A reopened invoke
+            # step is not one: the SDK reports it again when it reaches it, and it invokes anew.)
+            retrying = sorted((m for m in self.recorded.values()
+                               if m.status == StepStatus.RETRYING and m.kind != StepKind.INVOKE),
                               key=lambda m: m.position)
             blocked = False
             for memo in retrying:

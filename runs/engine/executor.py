@@ -30,8 +30,8 @@ def execute_claimed(claim: ClaimedRun, store: PassStore) -> ClaimedRun | None:
         return _execute_remote(claim, remote, memo, store)
     if function is None:
         missing = ErrorRecord.raised_as(
-            FunctionNotFoundError, f"function {claim.function_id!r} of app {claim.app_id!r} is not defined in "
-                                   f"this worker's code")
+            FunctionNotFoundError, f"function {claim.function_id!r} of app {claim.app_id!r} not found: it is not "
+                                   f"defined in this worker's code, and no synced SDK app serves it")
         return store.finish_pass(claim, [], RunFailed(error=missing.to_json()), memo)
     invocation = Invocation(
         run_id=claim.id, app_id=claim.app_id, function_id=claim.function_id, event=claim.event, memo=memo,

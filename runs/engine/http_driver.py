@@ -183,7 +183,8 @@ class _Pass:
         body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
                          attempt=attempt, max_attempts=self.function.retries + 1,
                          disable_immediate_execution=self.disable_immediate, step_id=step_id)
-        raw = signing.canonical(body)
+        # Signed requests are sent as the canonical bytes they are signed over; unsigned ones need not be.
+        raw = signing.canonical(body) if self.keys else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
                    "X-Request-Id": f"{self.invocation.run_id}-{self.calls}"}
         if self.keys:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from runs import conf
 from runs.domain import ClaimedRun
 from runs.engine.driver import close_thread_loop
+from runs.engine.http_driver import close_thread_client
 from runs.engine.executor import execute_claimed
 from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
@@ -97,6 +98,7 @@ class Worker:
                 target()  # type: ignore[operator]
             finally:
                 close_thread_loop()
+                close_thread_client()  # its keep-alive connections to SDK apps
                 connection.close()  # each thread owns its connection; pytest-django drops the database later
 
         thread = threading.Thread(target=run, name=name, daemon=True)

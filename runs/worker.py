@@ -22,8 +22,8 @@ from django.utils import timezone
 from runs import conf
 from runs.domain import ClaimedRun
 from runs.engine.driver import close_thread_loop
-from runs.engine.http_driver import close_thread_client
 from runs.engine.executor import execute_claimed
+from runs.engine.http_driver import close_thread_client
 from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
 from runs.store import notify

@@ -26,6 +26,7 @@ from runs.durations import ONE_YEAR
 from runs.engine.passes import Invocation, backoff, now
 from runs.inngest import cel, signing
 from runs.inngest.protocol import (
+    DEFAULT_VERSION,
     MemoEntry,
     Op,
     ProtocolError,
@@ -127,6 +128,7 @@ class _Pass:
         self.calls = 0
         # After an answer with more than one op the SDK must not run new steps inline any more (section 7).
         self.disable_immediate = False
+        self.version = DEFAULT_VERSION
 
     # --- the pass -----------------------------------------------------------------------------------------
 
@@ -182,7 +184,8 @@ class _Pass:
                                  f"finishing or waiting; giving up")))
         body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
                          attempt=attempt, max_attempts=self.function.retries + 1,
-                         disable_immediate_execution=self.disable_immediate, step_id=step_id)
+                         disable_immediate_execution=self.disable_immediate, step_id=step_id,
+                         version=self.version)
         # Signed requests are sent as the canonical bytes they are signed over; unsigned ones need not be.
         raw = signing.canonical(body) if self.keys else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
@@ -199,6 +202,9 @@ class _Pass:
             raise self._body_failure(_error("AppUnreachable", f"could not reach the app at {url}: {exc}"),
                                      None) from None
         answer = _Answer(response.status_code, response.content, response.headers)
+        answered = answer.headers.get("x-inngest-req-version", "")
+        if answered.lstrip("-").isdigit() and int(answered) > 0:
+            self.version = int(answered)
         if self.keys and answer.status in (200, 206):  # an answer that drives the run must be the app's
             try:
                 signing.verify(answer.body, answer.headers.get("x-inngest-signature"), self.keys,

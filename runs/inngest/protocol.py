@@ -11,8 +11,9 @@ from typing import Any
 
 from runs.durations import parse_duration
 
-# Both SDKs answer with this version and accept it back (version 0 is refused by inngest-js).
-REQUEST_VERSION = 2
+# "Let the SDK pick its execution version" (inngest-js 3 picks 1, 4 picks 2; inngest-js refuses 0). The
+# driver sends back the X-Inngest-Req-Version an SDK answered, for the rest of the pass.
+DEFAULT_VERSION = -1
 
 # What the memo of each kind of step looks like to an SDK: {"data": x} / {"error": e}, null for a sleep,
 # the raw event (or null) for a wait.
@@ -53,7 +54,7 @@ def memo_value(entry: MemoEntry) -> Any:
 
 
 def call_body(*, event: dict[str, Any], memo: list[MemoEntry], run_id: str, attempt: int, max_attempts: int,
-              disable_immediate_execution: bool, step_id: str) -> dict[str, Any]:
+              disable_immediate_execution: bool, step_id: str, version: int = DEFAULT_VERSION) -> dict[str, Any]:
     """A Call Request body both SDKs accept (section 5): every field the strict one needs, no `ctx.fn_id`
     (which would switch inngest-js 4 to checkpointing we do not serve)."""
     ordered = sorted(memo, key=lambda entry: entry.position)
@@ -67,7 +68,7 @@ def call_body(*, event: dict[str, Any], memo: list[MemoEntry], run_id: str, atte
         "ctx": {"run_id": run_id, "attempt": attempt, "max_attempts": max_attempts,
                 "disable_immediate_execution": disable_immediate_execution, "use_api": False,
                 "stack": {"stack": stack, "current": len(stack)}, "env": "tributary", "step_id": step_id},
-        "version": REQUEST_VERSION,
+        "version": version,
         "use_api": False,
     }
 

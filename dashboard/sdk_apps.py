@@ -46,11 +46,11 @@ def _keyed(text: str, key: Any) -> str:
     return f"{text} per {key}" if key else text
 
 
-def flow_summary(config: dict[str, Any] | None) -> list[str]:
+def flow_summary(config: Any, *, retries: bool = True) -> list[str]:
     """The flow control the engine enforces for a function, one short phrase per rule (native config keys)."""
-    config = config or {}
+    config = config if isinstance(config, dict) else {}
     parts = []
-    if isinstance(config.get("retries"), int):
+    if retries and isinstance(config.get("retries"), int):
         parts.append(f"retries {config['retries']}")
     if isinstance(concurrency := config.get("concurrency"), dict):
         parts.append(_keyed(f"concurrency {concurrency.get('limit')}", concurrency.get("key")))
@@ -134,7 +134,7 @@ def function_card(function: Function) -> FunctionCard:
     config = function.config if isinstance(function.config, dict) else {}
     return FunctionCard(function_id=function.function_id, name=str(config.get("name") or ""),
                         triggers=trigger_labels(function.trigger, config), retries=config.get("retries"),
-                        flow=flow_summary(config), unsupported=unsupported(config))
+                        flow=flow_summary(config, retries=False), unsupported=unsupported(config))
 
 
 def apps_overview() -> tuple[list[AppCard], list[AppCard]]:

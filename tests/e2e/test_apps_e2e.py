@@ -9,7 +9,7 @@ from playwright.sync_api import Page
 
 from runs.models import OperatorAction
 from runs.status import ActionOutcome, OperatorActionName
-from tests.e2e.conftest import LiveServer, wait_for
+from tests.e2e.conftest import ROOT, LiveServer, wait_for
 from tests.integration.sdk_app_rows import (
     FAILED_STEP,
     FETCH_STEP,
@@ -23,6 +23,7 @@ from tests.integration.sdk_app_rows import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server (another process) must see committed rows
+SCREENS = ROOT / "var" / "e2e-screens"
 
 
 def test_apps_page_and_an_sdk_runs_page(operator_page: Page, live_server_process: LiveServer) -> None:
@@ -46,6 +47,8 @@ def test_apps_page_and_an_sdk_runs_page(operator_page: Page, live_server_process
     assert error.evaluate("el => getComputedStyle(el).color") == "rgb(185, 28, 28)"  # red
     native = page.locator(f".app-card.native[data-app-id='{NATIVE_APP}']")
     assert native.locator(".runtime").inner_text() == "Python native"
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "apps-page.png"), full_page=True)
 
     # Sync now, for real: nothing listens on the app's URL, so the sync fails and says why.
     js.locator("button:text-is('Sync now')").click()
@@ -63,6 +66,7 @@ def test_apps_page_and_an_sdk_runs_page(operator_page: Page, live_server_process
     names = page.locator(".waterfall .wf-name")
     assert names.all_inner_texts() == [FETCH_STEP, INVOKE_STEP]
     assert rows.invoke_hash in (names.nth(1).get_attribute("title") or "")
+    page.screenshot(path=str(SCREENS / "sdk-run-page.png"), full_page=True)
     cause = page.locator("#root-cause").inner_text()
     assert FAILED_STEP in cause and LEAF_MESSAGE in cause and rows.failed_hash not in cause
     labels = page.evaluate("() => window.tributaryCy.nodes().map(n => n.data('label'))")

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from dashboard import sdk_apps
 from dashboard.params import RunFilters
 from dashboard.queries import RootCause, propagation_up, root_causes_of
 from runs.domain import RunInfo, StepInfo
@@ -47,6 +48,7 @@ class RunPage:
     rerun_of: RunInfo | None = None  # "rerun from start" links both ways (O4)
     reruns: list[RunInfo] = field(default_factory=list)
     audit: list[OperatorAction] = field(default_factory=list)
+    runtime: str = sdk_apps.RUNTIME_NATIVE  # of the run's function (runs.remote)
 
 
 def run_page(run_id: str) -> RunPage:
@@ -75,7 +77,9 @@ def run_page(run_id: str) -> RunPage:
     return RunPage(run=run, parent_step=parent_step, bars=bars, span_ms=span, root_cause=cause,
                    propagation=path, event_data=row.event_data, triggered=triggered,
                    rerun_of=reads.run_info(original, []) if original else None, reruns=reruns,
-                   audit=audit.actions_for_run(run.id, limit=20))
+                   audit=audit.actions_for_run(run.id, limit=20),
+                   runtime=sdk_apps.runtimes([(run.app_id, run.function_id)]).get(
+                       (run.app_id, run.function_id), sdk_apps.RUNTIME_NATIVE))
 
 
 def _ms(start: datetime | None, end: datetime | None) -> float:

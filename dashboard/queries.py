@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from dashboard import graph as analysis
+from dashboard import sdk_apps
 from dashboard.exceptions import BadParameter
 from dashboard.params import Cursor, RunFilters, encode_cursor
 from runs import causes as walk
@@ -53,6 +54,7 @@ class RootCause:
     function_id: str
     step_id: str | None
     error: dict[str, Any] | None
+    step_name: str = ""  # the failed step's display name (SDK steps: step_id is its hash); "" for native steps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +63,7 @@ class RunRow:
     tree_size: int | None  # root runs only: how many runs the invocation tree holds
     tree_failed: int | None  # root runs only: how many of them failed
     root_cause: RootCause | None  # failed runs only
+    runtime: str = sdk_apps.RUNTIME_NATIVE  # of the run's function (runs.remote; a vanished function: native)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,18 +87,20 @@ def list_runs(filters: RunFilters, *, cursor: Cursor | None = None, limit: int =
 
 def run_rows(run_ids: Iterable[str]) -> list[RunRow]:
     """The runs-list rows of these runs, newest first (what the runs page's live updates re-render); ids of
-    runs that do not exist are left out. Four queries whatever the number of ids."""
+    runs that do not exist are left out. Five queries whatever the number of ids."""
     page = list(Run.objects.filter(id__in=set(run_ids)).order_by("-created_at", "-id"))
     return _rows_of(page)
 
 
 def _rows_of(page: list[Run]) -> list[RunRow]:
-    """Tree sizes and root causes for a page of runs at once."""
+    """Tree sizes, root causes and the functions' runtimes for a page of runs at once."""
     roots = [run.id for run in page if run.parent_run_id is None]
     sizes = tree_sizes(roots)
     causes = root_causes_of([run for run in page if run.status == RunStatus.FAILED])
+    runtimes = sdk_apps.runtimes((run.app_id, run.function_id) for run in page)
     return [RunRow(run=run_info(run, []), tree_size=sizes[run.id][0] if run.id in sizes else None,
-                   tree_failed=sizes[run.id][1] if run.id in sizes else None, root_cause=causes.get(run.id))
+                   tree_failed=sizes[run.id][1] if run.id in sizes else None, root_cause=causes.get(run.id),
+                   runtime=runtimes.get((run.app_id, run.function_id), sdk_apps.RUNTIME_NATIVE))
             for run in page]
 
 
@@ -150,9 +155,9 @@ def root_causes_of(failed: Iterable[Run]) -> dict[str, RootCause]:
     answer: dict[str, RootCause] = {}
     for run_id, cause_id in cause_of.items():
         row = rows[cause_id]
-        step_id, step_error = steps.get(cause_id, (None, None))
+        step_id, step_error, step_name = steps.get(cause_id, (None, None, ""))
         answer[run_id] = RootCause(run_id=cause_id, app_id=row["app_id"], function_id=row["function_id"],
-                                   step_id=step_id, error=row["error"] or step_error)
+                                   step_id=step_id, error=row["error"] or step_error, step_name=step_name)
     return answer
 
 
@@ -179,8 +184,8 @@ def propagation_up(cause_id: str) -> list[RunInfo]:
     return [run_info(rows[run_id], []) for run_id in walk.propagation_path(cause.id, walk.lookup_in(links))]
 
 
-def failing_steps(failed_steps: dict[str, str | None]) -> dict[str, tuple[str, dict[str, Any] | None]]:
-    """run id -> (step id, error) of the step whose failure failed the run, as the run stored it
+def failing_steps(failed_steps: dict[str, str | None]) -> dict[str, tuple[str, dict[str, Any] | None, str]]:
+    """run id -> (step id, error, display name) of the step whose failure failed the run, as the run stored it
     (Run.failed_step_id; a run whose body failed has none), in one query."""
     wanted = Q()
     for run_id, step_id in failed_steps.items():
@@ -188,8 +193,8 @@ def failing_steps(failed_steps: dict[str, str | None]) -> dict[str, tuple[str, d
             wanted |= Q(run_id=run_id, step_id=step_id)
     if not wanted:
         return {}
-    rows = Step.objects.filter(wanted).values_list("run_id", "step_id", "error")
-    return {run_id: (step_id, error) for run_id, step_id, error in rows}
+    rows = Step.objects.filter(wanted).values_list("run_id", "step_id", "error", "display_name")
+    return {run_id: (step_id, error, name) for run_id, step_id, error, name in rows}
 
 
 def run_json(row: RunRow) -> dict[str, Any]:
@@ -199,6 +204,7 @@ def run_json(row: RunRow) -> dict[str, Any]:
     data["tree_size"] = row.tree_size
     data["tree_failed"] = row.tree_failed
     data["root_cause"] = dataclasses.asdict(row.root_cause) if row.root_cause else None
+    data["runtime"] = row.runtime
     return data
 
 
@@ -284,6 +290,7 @@ class FunctionStats:
     function_id: str
     trigger: str
     config: dict[str, Any]
+    runtime: str  # runs.remote: "python" (native), "inngest-py", "inngest-js"
     counts: dict[str, int]  # by run status, every status present (0 when none)
     total: int
     p50_ms: float | None  # duration (started -> ended) of recent ended runs
@@ -308,7 +315,7 @@ def function_stats(*, since: timedelta | None = None) -> list[FunctionStats]:
         sample = durations.get(key, [])
         stats.append(FunctionStats(
             app_id=function.app_id, function_id=function.function_id, trigger=function.trigger,
-            config=function.config, counts=by_status, total=sum(by_status.values()),
+            config=function.config, runtime=sdk_apps.runtime_of(function.config), counts=by_status, total=sum(by_status.values()),
             p50_ms=_percentile(sample, 50), p95_ms=_percentile(sample, 95), sampled=len(sample)))
     return stats
 

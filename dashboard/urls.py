@@ -32,6 +32,9 @@ urlpatterns = [
     path("events/", views.events_page, name="events"),
     path("events/send", views.send_event, name="send-event"),
     path("audit/", views.audit_page, name="audit"),
+    path("apps/", views.apps_page, name="apps"),
+    path("apps/sync", views.sync_app, name="sync-app"),
+    path("apps/add", views.add_app, name="add-app"),
     # JSON API: intake and run reads (runs/api.py), the dashboard's reads (dashboard/api.py)
     path("api/events", dashboard_api.events, name="api-events"),
     path("api/events/<str:event_id>/runs", api.get_event_runs, name="api-event-runs"),

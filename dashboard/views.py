@@ -7,19 +7,23 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import pages, params, queries
+from dashboard import pages, params, queries, sdk_apps
 from dashboard.auth import login_required
 from dashboard.exceptions import BadParameter
 from dashboard.templatetags.dash import is_run_id
-from runs import client
+from runs import client, inngest_sync
 from runs.api import parse_json
 from runs.exceptions import InvalidEvent, RunNotFound
-from runs.models import OperatorAction
-from runs.status import ActionOutcome, RunStatus
+from runs.models import OperatorAction, SdkApp
+from runs.status import ActionOutcome, OperatorActionName, RunStatus
+from runs.store import audit
 
 OPERATE = "runs.operate_run"
 FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q")
@@ -165,3 +169,77 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         "newest_url": f"?{urlencode(query)}" if before else "",
         "in_progress": any(entry.outcome == ActionOutcome.RUNNING for entry in entries),
     }, status=400 if problem else 200)
+
+
+# --- apps (Inngest SDK apps and native ones) ------------------------------------------------------------------
+MAX_APP_URL_CHARS = 2000
+_check_app_url = URLValidator(schemes=["http", "https"])
+
+
+def _apps_context(request: HttpRequest, form_url: str = "") -> dict[str, Any]:
+    sdk, native = sdk_apps.apps_overview()
+    return {"sdk_apps": sdk, "native_apps": native, "can_operate": request.user.has_perm(OPERATE),
+            "form": {"url": form_url}}
+
+
+@require_GET
+@login_required
+def apps_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "runs/apps.html", _apps_context(request))
+
+
+def _sync_and_report(request: HttpRequest, action: str, url: str) -> HttpResponse:
+    """Ask the app at `url` to register again (runs.inngest_sync), audit it and say how it went."""
+    try:
+        result = inngest_sync.sync_app(url)
+    except Exception as exc:  # the sync module reports failures itself; anything else is still the app's failure
+        result = inngest_sync.SyncResult(ok=False, app_id=None, kind="", error=f"{type(exc).__name__}: {exc}",
+                                         functions=0)
+    if result.ok:
+        kind = f" ({result.kind.replace('_', '-')})" if result.kind else ""
+        detail = f"{result.app_id or url}{kind}: {result.functions} function{pluralize(result.functions)}"
+        messages.success(request, f"Synced {detail}.")
+    else:
+        detail = f"{url}: {result.error or 'sync failed'}"
+        messages.error(request, f"Sync failed: {detail}")
+    audit.record_action(user=request.user, action=action, run_ids=[], detail=detail,
+                        outcome=ActionOutcome.DONE if result.ok else ActionOutcome.FAILED)
+    return redirect("tributary:apps")
+
+
+def _refuse(request: HttpRequest, action: str, status: int, reason: str, form_url: str = "") -> HttpResponse:
+    audit.record_action(user=request.user, action=action, run_ids=[], outcome=ActionOutcome.REFUSED,
+                        detail=reason)
+    messages.error(request, reason)
+    return render(request, "runs/apps.html", _apps_context(request, form_url), status=status)
+
+
+@require_POST
+@login_required
+def sync_app(request: HttpRequest) -> HttpResponse:
+    """Sync now: the app (by its app id) registers its functions again."""
+    if not request.user.has_perm(OPERATE):
+        return HttpResponseForbidden("You may not sync apps (needs the runs.operate_run permission).")
+    app_id = request.POST.get("app_id", "").strip()
+    app = SdkApp.objects.filter(app_id=app_id).first() if app_id and "\x00" not in app_id else None
+    if app is None:
+        return _refuse(request, OperatorActionName.SYNC_APP, 404, f"Not synced: no SDK app {app_id[:200]!r}.")
+    return _sync_and_report(request, OperatorActionName.SYNC_APP, app.url)
+
+
+@require_POST
+@login_required
+def add_app(request: HttpRequest) -> HttpResponse:
+    """Add app by URL: the SDK app served there registers its functions (the same sync as Sync now)."""
+    if not request.user.has_perm(OPERATE):
+        return HttpResponseForbidden("You may not add apps (needs the runs.operate_run permission).")
+    url = request.POST.get("url", "").strip()
+    try:
+        if len(url) > MAX_APP_URL_CHARS:
+            raise ValidationError(f"at most {MAX_APP_URL_CHARS} characters")
+        _check_app_url(url)
+    except ValidationError as exc:
+        reason = "; ".join(exc.messages) if url else "a URL is required"
+        return _refuse(request, OperatorActionName.ADD_APP, 400, f"Not added: {reason} (an http or https URL).",
+                       url[:MAX_APP_URL_CHARS])
+    return _sync_and_report(request, OperatorActionName.ADD_APP, url)

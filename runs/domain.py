@@ -24,6 +24,7 @@ class StepInfo:
     target: str = ""
     deadline: datetime | None = None
     history: tuple[dict[str, Any], ...] = ()
+    display_name: str = ""  # SDK steps: the readable name (their step_id is its SHA-1 hash); "" for native steps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,6 +59,8 @@ class OperatorActionName(models.TextChoices):
     BULK_CANCEL = f"bulk_{ActionKind.CANCEL}", "Bulk cancel"
     BULK_RETRY = f"bulk_{ActionKind.RETRY}", "Bulk retry"
     PRUNE = "prune", "Prune"  # deleting old finished trees (runs/store/prune.py), by hand or hourly
+    SYNC_APP = "sync_app", "Sync app"  # an Inngest SDK app asked to register its functions again (Apps page)
+    ADD_APP = "add_app", "Add app"  # an Inngest SDK app added by its URL (Apps page)
 
 
 class ActionOutcome(models.TextChoices):

@@ -77,7 +77,7 @@ def test_anonymous_gets_401_json(client: Client, db: None, url: str) -> None:
     assert "error" in response.json()
 
 
-@pytest.mark.parametrize("url", ["/runs/", "/runs/r1/", "/functions/", "/events/"])
+@pytest.mark.parametrize("url", ["/runs/", "/runs/r1/", "/functions/", "/events/", "/apps/"])
 def test_anonymous_pages_redirect_to_login(client: Client, db: None, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")

@@ -174,6 +174,7 @@ READS = {
     "/runs/": ("status", "app", "function", "since", "root_only", "q", "cursor"),
     "/events/": ("cursor",),
     "/functions/": (),
+    "/apps/": (),
     "/audit/": ("user", "action", "outcome", "run", "before"),
     "/": (),
 }

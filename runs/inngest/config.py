@@ -183,12 +183,12 @@ def _positive_int(value: Any, what: str) -> int:
     return value
 
 
-def _key(raw: dict[str, Any], what: str, unsupported: list[str]) -> tuple[bool, str | None]:
+def _key(raw: dict[str, Any], what: str, where: str, unsupported: list[str]) -> tuple[bool, str | None]:
     """(enforceable, dotted key): a key that is CEL beyond a dotted event path is flagged, not enforced."""
     key = raw.get("key")
     if key is None:
         return True, None
-    _check_cel(key, f"{what}.key")
+    _check_cel(key, f"{where}: {what}.key")
     if _DOTTED_KEY.match(key.strip()):
         return True, key.strip()
     unsupported.append(f"{what} with key {key!r}: not enforced (keys must be event paths like 'event.data.id')")
@@ -215,7 +215,7 @@ def _concurrency(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any]
     if len(rules) > 1:
         unsupported.append(f"concurrency: only the first of {len(rules)} limits is enforced")
     first = rules[0]
-    enforceable, key = _key(first, "concurrency", unsupported)
+    enforceable, key = _key(first, "concurrency", where, unsupported)
     for later in rules[1:]:
         if later.get("key") is not None:
             _check_cel(later["key"], f"{where}: concurrency.key")
@@ -234,7 +234,7 @@ def _rate_limit(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] 
         raise ConfigError(f"{where}: rateLimit must be an object")
     limit = _positive_int(raw.get("limit"), f"{where}: rateLimit.limit")
     period_ms = _ms(raw.get("period"), f"{where}: rateLimit.period")
-    enforceable, key = _key(raw, "rateLimit", unsupported)
+    enforceable, key = _key(raw, "rateLimit", where, unsupported)
     return {"limit": limit, "period_ms": period_ms, "key": key} if enforceable else None
 
 
@@ -245,7 +245,7 @@ def _debounce(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] | 
         raise ConfigError(f"{where}: debounce must be an object")
     period_ms = _ms(raw.get("period"), f"{where}: debounce.period")
     timeout_ms = _ms(raw.get("timeout"), f"{where}: debounce.timeout", optional=True)
-    enforceable, key = _key(raw, "debounce", unsupported)
+    enforceable, key = _key(raw, "debounce", where, unsupported)
     return {"period_ms": period_ms, "key": key, "timeout_ms": timeout_ms} if enforceable else None
 
 

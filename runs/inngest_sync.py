@@ -28,6 +28,8 @@ from runs.store.sdk_apps import InvalidRegistration, record_sync_failure, regist
 # How long one sync may take: the SDK answers a PUT only after its own POST /fn/register came back.
 SYNC_TIMEOUT_SECONDS = 15.0
 _MAX_QUOTED = 300
+_DEV_APP_HINT = (" (the app is in dev mode; this server is in signed mode: give the app INNGEST_SIGNING_KEY, "
+                 "INNGEST_DEV=0 and INNGEST_BASE_URL=<this server>)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +93,16 @@ def _in_band(url: str) -> SyncResult:
     if isinstance(response, str):
         return SyncResult(ok=False, app_id=None, kind="in_band", error=response)
     if response.status_code != 200:
-        hint = (" (is the app's INNGEST_SIGNING_KEY this server's RUNS_INNGEST_SIGNING_KEY?)"
-                if response.status_code == 401 else "")
+        hint = ""
+        if response.status_code == 401:
+            hint = " (is the app's INNGEST_SIGNING_KEY this server's RUNS_INNGEST_SIGNING_KEY?)"
+        elif b"server_kind_mismatch" in response.content:
+            hint = _DEV_APP_HINT
         return SyncResult(ok=False, app_id=None, kind="in_band",
                           error=f"the app answered HTTP {response.status_code}{hint}: {_quote(response.content)}")
     if response.headers.get("X-Inngest-Sync-Kind") != "in_band":
         return SyncResult(ok=False, app_id=None, kind="in_band",
-                          error="the app did not answer in-band (is it in dev mode? In signed mode it needs "
-                                f"INNGEST_SIGNING_KEY and no INNGEST_DEV): {_quote(response.content)}")
+                          error=f"the app did not answer in-band{_DEV_APP_HINT}: {_quote(response.content)}")
     try:
         signing.verify(response.content, response.headers.get("X-Inngest-Signature"), keys)
     except signing.SignatureError as exc:

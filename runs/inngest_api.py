@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -85,8 +86,10 @@ def _sdk_auth_refusal(request: HttpRequest) -> JsonResponse | None:
     return response
 
 
-def _json_body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
-    if _body_too_big(request):
+def _json_body(request: HttpRequest, *, limited: bool = True) -> tuple[Any, JsonResponse | None]:
+    """The parsed body. Events are bounded as at `POST /api/events` (512 KiB); a registration only by the
+    server's request body limit (RUNS_MAX_REQUEST_BODY_BYTES), as an app may have many functions."""
+    if limited and _body_too_big(request):
         return None, fail(413, f"request body is larger than {MAX_BODY_BYTES} bytes (512 KiB)")
     if not request.body.strip():
         return None, fail(400, "body is empty; send JSON")
@@ -102,7 +105,10 @@ def register(request: HttpRequest) -> JsonResponse:
     refusal = _sdk_auth_refusal(request)
     if refusal:
         return refusal
-    payload, refusal = _json_body(request)
+    try:
+        payload, refusal = _json_body(request, limited=False)
+    except RequestDataTooBig:  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+        return fail(413, "request body is larger than the server's limit (RUNS_MAX_REQUEST_BODY_BYTES)")
     if refusal:
         return refusal
     try:

@@ -149,9 +149,13 @@ def _out_of_band(url: str) -> SyncResult:
         message = reason or (answer.get("message") if isinstance(answer, dict) else None) or _quote(response.content)
         return SyncResult(ok=False, app_id=None, kind="out_of_band",
                           error=f"the app answered HTTP {response.status_code}: {message}")
-    app = (SdkApp.objects.filter(url=url, last_sync_at__gte=started).first()
-           or SdkApp.objects.filter(last_sync_at__gte=started, last_sync_ok=True, last_sync_kind="out_of_band")
-           .order_by("-last_sync_at").first())
+    # The SDK reports the URL it was PUT at, unless INNGEST_SERVE_ORIGIN/PATH say otherwise: then the one app
+    # that registered since the PUT began is it (with several at once, which one cannot be told).
+    app = SdkApp.objects.filter(url=url, last_sync_at__gte=started).first()
+    if app is None:
+        recent = list(SdkApp.objects.filter(last_sync_at__gte=started, last_sync_ok=True,
+                                            last_sync_kind="out_of_band")[:2])
+        app = recent[0] if len(recent) == 1 else None
     if app is None:
         return SyncResult(ok=False, app_id=None, kind="out_of_band",
                           error="the app answered the sync but did not register here: point its INNGEST_DEV "

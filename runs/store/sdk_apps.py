@@ -7,6 +7,7 @@ deleted (its runs stay; new runs of it fail "function not found").
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from runs.inngest.config import ConfigError, MappedFunction, map_function
 from runs.limits import MAX_NAME_CHARS
 from runs.models import CancelRule, Function, SdkApp
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
+from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
 from runs.store.ending import forget_listeners
 from runs.store.passes import forget_function_configs
 from runs.store.transient import retrying
@@ -89,6 +91,9 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
         raise ValueError(f"unknown sync kind {kind!r}")
     if not isinstance(payload, dict):
         raise InvalidRegistration("the registration body must be a JSON object")
+    if too_deep(payload) or JSON_NUL.search(json.dumps(payload)):  # neither can be stored (jsonb, text)
+        raise InvalidRegistration(f"the registration nests deeper than {MAX_JSON_DEPTH} levels or contains a NUL "
+                                  "character (\\u0000)")
     app_id = _text(payload, "appName", "appname")
     if not isinstance(app_id, str) or not app_id.strip():
         raise InvalidRegistration("the registration needs 'appName' (or 'appname'): the app id")

@@ -71,6 +71,13 @@ def py_body(app_id: str = "compat-py", *, only_square: bool = False) -> dict[str
             "functions": [_strip_none(fn.get_config(url).main.to_dict()) for fn in fns]}
 
 
+def _nested(depth: int) -> Any:
+    value: Any = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
 JS_BODY = {
     "url": "http://127.0.0.1:8792/api/inngest", "deployType": "ping", "framework": "express", "appName": "compat-js",
     "sdk": "js:v4.24.0", "v": "0.1", "capabilities": {"trust_probe": "v1", "connect": "v1"},
@@ -201,6 +208,8 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
     ({**JS_BODY, "functions": [{**JS_BODY["functions"][0], "debounce": {"period": "soon"}}]}, None,  # type: ignore[dict-item]
      "function 'compat-js-main-function': debounce.period"),
     ({**JS_BODY, "functions": JS_BODY["functions"] * 2}, None, "registered twice"),  # type: ignore[operator]
+    ({**JS_BODY, "appName": "nul\u0000app"}, None, "NUL character"),
+    ({**JS_BODY, "featureObservations": _nested(80)}, None, "nests deeper than"),
 ])
 def test_a_bad_registration_is_a_400_with_a_json_reason_and_stores_nothing(
         client: Client, dev: None, body: Any, raw: bytes | None, reason: str) -> None:
@@ -380,3 +389,12 @@ def test_the_register_body_is_not_changed_by_the_view(client: Client, dev: None)
     before = copy.deepcopy(body)
     register(client, body)
     assert Function.objects.get(function_id="main-function").config["inngest"] == before["functions"][1]
+
+
+def test_a_registration_may_be_larger_than_an_event_batch_but_not_than_the_server_limit(
+        client: Client, dev: None) -> None:
+    big = {**JS_BODY, "featureObservations": {"pad": "x" * 600_000}}
+    assert register(client, big, sdk="inngest-js:v4.24.0").status_code == 200
+    huge = {**JS_BODY, "featureObservations": {"pad": "x" * 3_000_000}}
+    response = register(client, huge, sdk="inngest-js:v4.24.0")
+    assert response.status_code == 413 and response.json()["status"] == 413

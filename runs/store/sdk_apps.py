@@ -18,10 +18,10 @@ from runs.inngest.config import ConfigError, MappedFunction, map_function
 from runs.limits import MAX_NAME_CHARS
 from runs.models import CancelRule, Function, SdkApp
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
-from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
 from runs.store.ending import forget_listeners
 from runs.store.passes import forget_function_configs
 from runs.store.transient import retrying
+from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
 
 SYNC_KINDS = ("out_of_band", "in_band")
 _MAX_SYNC_ERROR_CHARS = 2000

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
@@ -27,22 +28,30 @@ from runs.sdk.app import registered_apps
 from runs.store import notify
 from runs.store import passes as pass_store
 from runs.store.backends import backend
-from runs.store.claims import claim_runs, next_due, release, renew_leases
+from runs.store.claims import claim_runs, next_due, release, remote_app_ids, renew_leases
 from runs.store.prune import prune_if_due
 
 logger = logging.getLogger("runs.worker")
 
 MIN_IDLE_WAIT = 0.01  # seconds
 PRUNE_LOOK_SECONDS = 60.0
+SDK_APPS_READ_SECONDS = 2.0  # how stale a worker's list of SDK apps may get (a newly synced app waits this long)
 
 
 class Worker:
     def __init__(self, *, threads: int | None = None, app_ids: Iterable[str] | None = None,
-                 idle_poll: float = 2.0, name: str | None = None, claim_batch: int | None = None) -> None:
+                 idle_poll: float = 2.0, name: str | None = None, claim_batch: int | None = None,
+                 sdk_apps: bool | None = None) -> None:
         self.threads = threads or conf.get("RUNS_WORKER_THREADS")
         # Runs claimed per query: fewer claim round trips under load, while leases keep them from others.
         self.claim_batch = claim_batch or conf.get("RUNS_CLAIM_BATCH")
-        self.app_ids = sorted(app_ids) if app_ids is not None else sorted(registered_apps())
+        self.native_app_ids = sorted(app_ids) if app_ids is not None else sorted(registered_apps())
+        self.app_ids = self.native_app_ids
+        # Also claim the runs of apps served by Inngest SDKs over HTTP (any worker can call them): by default
+        # unless the worker was given its apps explicitly. Their list is read again every few seconds.
+        self.sdk_apps = app_ids is None if sdk_apps is None else sdk_apps
+        self._apps_read_at = float("-inf")
+        self._apps_lock = threading.Lock()
         self.idle_poll = idle_poll
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = threading.Event()
@@ -104,6 +113,7 @@ class Worker:
                 continue
             seen = notify.generation()
             try:
+                self._refresh_sdk_apps()
                 claims = claim_runs(self.name, self.app_ids, limit=self.claim_batch)
             except Exception:
                 logger.exception("worker %s: claiming runs failed", self.name)
@@ -126,6 +136,15 @@ class Worker:
         for claim in self._drain_backlog():
             release(claim)  # stopping: give claimed but unexecuted runs back at once
             self._hold_release(claim.lease_owner)
+
+    def _refresh_sdk_apps(self) -> None:
+        if not self.sdk_apps or time.monotonic() - self._apps_read_at < SDK_APPS_READ_SECONDS:
+            return
+        with self._apps_lock:
+            if time.monotonic() - self._apps_read_at < SDK_APPS_READ_SECONDS:
+                return
+            self._apps_read_at = time.monotonic()
+            self.app_ids = sorted({*self.native_app_ids, *remote_app_ids()})
 
     def _execute_held(self, claim: ClaimedRun) -> None:
         try:

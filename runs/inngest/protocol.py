@@ -30,10 +30,15 @@ class MemoEntry:
     error: dict[str, Any] | None = None
 
 
+# Failures the engine decides on, named as Inngest names them (SDK code may compare the name).
+_INNGEST_NAMES = {"InvokeTimeoutError": "InngestInvokeTimeoutError"}
+
+
 def sdk_error(error: dict[str, Any] | None) -> dict[str, Any]:
     """A stored error in the SDKs' shape ({name, message, stack}); they re-raise it as a StepError."""
     error = error or {}
-    shaped = {"name": error.get("name") or "Error", "message": error.get("message") or ""}
+    name = error.get("name") or "Error"
+    shaped = {"name": _INNGEST_NAMES.get(name, name), "message": error.get("message") or ""}
     if error.get("stack"):
         shaped["stack"] = error["stack"]
     return shaped

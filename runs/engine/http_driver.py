@@ -1,0 +1,452 @@
+"""The HTTP driver: one pass of a function served by an official Inngest SDK app.
+
+Behind the same seam as the Python driver (runs/engine/driver.py): it gets the run's event and memoised steps
+and reports step ops and an outcome. A pass POSTs Call Requests to the function's URL until the function
+finishes, fails, or can go no further in this pass (it planned an invoke, a sleep or a wait, or a step failed
+with attempts left). Each step the SDK reports as run is committed (checkpointed) before the next request, as a
+native step is before the next side effect: a crash re-runs at most the step that was in flight.
+
+The SDK's memo keys are the SHA-1 step ids the SDKs compute; the Step rows keep them as step ids and the
+readable `displayName` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from runs.durations import ONE_YEAR
+from runs.engine.passes import Invocation, backoff, now
+from runs.inngest import cel, signing
+from runs.inngest.protocol import (
+    MemoEntry,
+    Op,
+    ProtocolError,
+    call_body,
+    duration,
+    error_from_body,
+    parse_json,
+    parse_ops,
+    retry_after,
+    sleep_until,
+)
+from runs.limits import MAX_NAME_CHARS
+from runs.ops import (
+    InvokePlanned,
+    PassResult,
+    RunFailed,
+    RunFinished,
+    SleepPlanned,
+    StepCompleted,
+    StepFailed,
+    StepMemo,
+    StepOp,
+    Suspended,
+    WaitPlanned,
+)
+from runs.remote import RemoteFunction
+from runs.status import StepKind, StepStatus
+from runs.values import MAX_JSON_DEPTH, MAX_OUTPUT_BYTES, too_deep
+
+logger = logging.getLogger("runs.worker")
+
+Checkpoint = Callable[[list[StepOp]], None]
+
+MAX_STEPS_PER_RUN = 1000
+# Requests one pass may make: a function that keeps reporting steps without ever blocking is cut off here
+# (each answer moves it forward, so this is far more than any real function needs per pass).
+MAX_CALLS_PER_PASS = 2 * MAX_STEPS_PER_RUN
+
+_thread = threading.local()
+
+
+def _client(timeout: float) -> httpx.Client:
+    """One keep-alive HTTP client per worker thread (a new connection per call costs a TCP handshake)."""
+    client: httpx.Client | None = getattr(_thread, "client", None)
+    if client is None:
+        client = _thread.client = httpx.Client(timeout=timeout, follow_redirects=False)
+    return client
+
+
+def close_thread_client() -> None:
+    client = getattr(_thread, "client", None)
+    if client is not None:
+        client.close()
+        _thread.client = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: bytes
+    headers: httpx.Headers
+
+
+class _Failed(Exception):
+    """Ends the pass with the run's failure (after the ops recorded so far)."""
+
+    def __init__(self, outcome: RunFailed) -> None:
+        super().__init__(outcome.error.get("message", ""))
+        self.outcome = outcome
+
+
+def execute(function: RemoteFunction, invocation: Invocation, checkpoint: Checkpoint, *,
+            signing_keys: Sequence[str] = (), timeout: float = 300.0) -> PassResult:
+    """Run one pass of `function` over HTTP. `checkpoint` commits ops before the next request."""
+    return _Pass(function, invocation, checkpoint, list(signing_keys), timeout).run()
+
+
+def _error(name: str, message: str) -> dict[str, Any]:
+    return {"name": name, "message": message, "stack": None, "type": "", "class_path": None, "run_id": None,
+            "step_id": None}
+
+
+class _Pass:
+    def __init__(self, function: RemoteFunction, invocation: Invocation, checkpoint: Checkpoint,
+                 signing_keys: list[str], timeout: float) -> None:
+        self.function = function
+        self.invocation = invocation
+        self.checkpoint = checkpoint
+        self.keys = signing_keys
+        self.timeout = timeout
+        self.recorded: dict[str, StepMemo] = dict(invocation.memo)
+        self.settled: dict[str, MemoEntry] = {}
+        for memo in invocation.memo.values():
+            entry = _settled_entry(memo)
+            if entry is not None:
+                self.settled[memo.step_id] = entry
+        self.pending: list[StepOp] = []
+        self.next_position = max((m.position for m in invocation.memo.values()), default=-1) + 1
+        self.calls = 0
+        # After an answer with more than one op the SDK must not run new steps inline any more (section 7).
+        self.disable_immediate = False
+
+    # --- the pass -----------------------------------------------------------------------------------------
+
+    def run(self) -> PassResult:
+        try:
+            # Steps whose retry is due run first, each targeted by its id, as Inngest does. (A reopened invoke
+            # step is not one: the SDK reports it again when it reaches it, and it invokes anew.)
+            retrying = sorted((m for m in self.recorded.values()
+                               if m.status == StepStatus.RETRYING and m.kind != StepKind.INVOKE),
+                              key=lambda m: m.position)
+            blocked = False
+            for memo in retrying:
+                blocked |= self._handle(self._call(memo.step_id, memo.attempts), targeted=True)
+            if blocked:
+                return self._suspended()
+            while True:
+                answer = self._call("step", self.invocation.body_failures)
+                if answer.status == 200:
+                    return self._finished(answer)
+                if self._handle(answer, targeted=False):
+                    return self._suspended()
+        except _Complete as complete:
+            return PassResult(ops=self.pending, outcome=RunFinished(output=complete.data))
+        except _Failed as failed:
+            keep = failed.outcome.retry_at is not None
+            ops = self.pending if keep else [op for op in self.pending if not _starts_something(op)]
+            return PassResult(ops=ops, outcome=failed.outcome)
+
+    def _suspended(self) -> PassResult:
+        return PassResult(ops=self.pending, outcome=Suspended())
+
+    def _finished(self, answer: _Answer) -> PassResult:
+        try:
+            output = parse_json(answer.body, "the function's return value")
+        except ProtocolError as exc:
+            raise _Failed(RunFailed(error=_error("ProtocolError", str(exc)))) from None
+        problem = _too_big(output, "the function's return value")
+        if problem:
+            raise _Failed(RunFailed(error=_error("LimitExceeded", problem)))
+        return PassResult(ops=self.pending, outcome=RunFinished(output=output))
+
+    # --- one request ----------------------------------------------------------------------------------------
+
+    def _call(self, step_id: str, attempt: int) -> _Answer:
+        """POST a Call Request for `step_id` ("step": run from the top). Commits what is pending first."""
+        if self.pending:
+            self.checkpoint(self.pending)
+            self.pending = []
+        self.calls += 1
+        if self.calls > MAX_CALLS_PER_PASS:
+            raise _Failed(RunFailed(error=_error(
+                "ProtocolError", f"the app answered {MAX_CALLS_PER_PASS} requests in one pass without the function "
+                                 f"finishing or waiting; giving up")))
+        body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
+                         attempt=attempt, max_attempts=self.function.retries + 1,
+                         disable_immediate_execution=self.disable_immediate, step_id=step_id)
+        # Signed requests are sent as the canonical bytes they are signed over; unsigned ones need not be.
+        raw = signing.canonical(body) if self.keys else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
+                   "X-Request-Id": f"{self.invocation.run_id}-{self.calls}"}
+        if self.keys:
+            headers["X-Inngest-Signature"] = signing.sign(raw, self.keys[0])
+        url = _step_url(self.function.url, step_id)
+        try:
+            response = _client(self.timeout).post(url, content=raw, headers=headers, timeout=self.timeout)
+        except httpx.TimeoutException:
+            raise self._body_failure(_error("AppTimeout", f"the app did not answer {url} within {self.timeout:g} s "
+                                                          f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS)"), None) from None
+        except httpx.HTTPError as exc:
+            raise self._body_failure(_error("AppUnreachable", f"could not reach the app at {url}: {exc}"),
+                                     None) from None
+        answer = _Answer(response.status_code, response.content, response.headers)
+        if self.keys and answer.status in (200, 206):  # an answer that drives the run must be the app's
+            try:
+                signing.verify(answer.body, answer.headers.get("x-inngest-signature"), self.keys,
+                               max_age_seconds=None)
+            except signing.SignatureError as exc:
+                raise self._body_failure(_error("SignatureError", f"the app's answer to {url} was refused: {exc}"),
+                                         None) from None
+        if answer.status not in (200, 206):
+            raise self._function_error(answer)
+        return answer
+
+    # --- answers ----------------------------------------------------------------------------------------------
+
+    def _handle(self, answer: _Answer, *, targeted: bool) -> bool:
+        """Record a 206's ops. Returns whether the run must wait (something planned, a retry scheduled)."""
+        if answer.status == 200:
+            if targeted:
+                raise _Failed(RunFailed(error=_error(
+                    "ProtocolError", "the app finished the function when asked to run one step")))
+            return False
+        try:
+            ops = parse_ops(answer.body)
+        except ProtocolError as exc:
+            raise _Failed(RunFailed(error=_error("ProtocolError", str(exc)))) from None
+        if len(ops) > 1:
+            self.disable_immediate = True
+        blocked = False
+        planned: list[Op] = []
+        for op in ops:
+            if op.op == "RunComplete":
+                raise _Complete(op.data)
+            if op.op == "StepPlanned":
+                self.disable_immediate = True
+                if op.id not in self.settled:
+                    planned.append(op)
+            elif op.op == "StepRun":
+                self._step_run(op)
+            elif op.op == "StepError":
+                blocked |= self._step_error(op, answer)
+            elif op.op == "StepFailed":
+                self._step_failed(op)
+            else:
+                blocked |= self._plan(op)
+        for op in planned:
+            memo = self.recorded.get(op.id)
+            if memo is not None and memo.status == StepStatus.RETRYING and memo.deadline and memo.deadline > now():
+                blocked = True  # its next attempt is not due yet
+                continue
+            blocked |= self._handle(self._call(op.id, memo.attempts if memo else 0), targeted=True)
+        return blocked
+
+    def _position(self, step_id: str) -> int:
+        memo = self.recorded.get(step_id)
+        if memo is not None:
+            return memo.position
+        if len(self.recorded) + 1 > MAX_STEPS_PER_RUN:
+            raise _Failed(RunFailed(error=_error("LimitExceeded", f"a run may have at most {MAX_STEPS_PER_RUN} steps")))
+        position = self.next_position
+        self.next_position += 1
+        return position
+
+    def _attempt(self, step_id: str) -> int:
+        memo = self.recorded.get(step_id)
+        return (memo.attempts if memo else 0) + 1
+
+    def _remember(self, op: StepOp, memo: StepMemo, entry: MemoEntry | None) -> None:
+        self.pending.append(op)
+        self.recorded[memo.step_id] = memo
+        if entry is not None:
+            self.settled[memo.step_id] = entry
+
+    def _step_run(self, op: Op) -> None:
+        if op.id in self.settled:
+            return  # reported again (a replayed answer): the memo already has it
+        kind = StepKind.SEND_EVENT if op.opts.get("type") == "step.sendEvent" else StepKind.RUN
+        position, attempt, at = self._position(op.id), self._attempt(op.id), now()
+        problem = _too_big(op.data, f"step {op.display_name!r} output")
+        if problem:
+            self._step_failed(Op(op="StepFailed", id=op.id, display_name=op.display_name,
+                                 error=_error("LimitExceeded", problem)))
+            return
+        completed = StepCompleted(step_id=op.id, kind=kind, output=op.data, attempt=attempt, position=position,
+                                  started_at=at, ended_at=at, display_name=op.display_name)
+        self._remember(completed, StepMemo(step_id=op.id, kind=kind, status=StepStatus.COMPLETED, output=op.data,
+                                           attempts=attempt, position=position),
+                       MemoEntry(step_id=op.id, kind=kind, position=position, output=op.data))
+
+    def _step_error(self, op: Op, answer: _Answer) -> bool:
+        attempt = self._attempt(op.id)
+        if attempt > self.function.retries:
+            self._step_failed(op)
+            return False
+        at = now()
+        retry_at = retry_after(answer.headers.get("retry-after"), at) or at + backoff(
+            attempt, self.invocation.retry_base_seconds)
+        position = self._position(op.id)
+        error = _stored_error(op.error)
+        failed = StepFailed(step_id=op.id, kind=StepKind.RUN, error=error, attempt=attempt, position=position,
+                            retry_at=retry_at, started_at=at, ended_at=at, display_name=op.display_name)
+        self._remember(failed, StepMemo(step_id=op.id, kind=StepKind.RUN, status=StepStatus.RETRYING, error=error,
+                                        attempts=attempt, position=position, deadline=retry_at), None)
+        return True
+
+    def _step_failed(self, op: Op) -> None:
+        if op.id in self.settled:
+            return
+        attempt, position, at = self._attempt(op.id), self._position(op.id), now()
+        error = {**_stored_error(op.error), "step_id": op.id}
+        failed = StepFailed(step_id=op.id, kind=StepKind.RUN, error=error, attempt=attempt, position=position,
+                            retry_at=None, started_at=at, ended_at=at, display_name=op.display_name)
+        self._remember(failed, StepMemo(step_id=op.id, kind=StepKind.RUN, status=StepStatus.FAILED, error=error,
+                                        attempts=attempt, position=position),
+                       MemoEntry(step_id=op.id, kind=StepKind.RUN, position=position, error=error))
+
+    def _plan(self, op: Op) -> bool:
+        """An invoke, sleep or wait: recorded once (an SDK reports it again on every call until it resolves)."""
+        memo = self.recorded.get(op.id)
+        if op.id in self.settled or (memo is not None and memo.status == StepStatus.WAITING):
+            return True
+        at = now()
+        position = self._position(op.id)
+        try:
+            planned = self._planned(op, position, at)
+        except (ProtocolError, cel.ExpressionError, ValueError) as exc:
+            raise _Failed(RunFailed(error=_error("ProtocolError", f"step {op.display_name!r}: {exc}"))) from None
+        self._remember(planned, StepMemo(step_id=op.id, kind=_kind(planned), status=StepStatus.WAITING,
+                                         position=position, attempts=1), None)
+        return True
+
+    def _planned(self, op: Op, position: int, at: datetime) -> StepOp:
+        if op.op == "InvokeFunction":
+            target = op.opts.get("function_id")
+            if not isinstance(target, str) or not target:
+                raise ProtocolError("InvokeFunction without opts.function_id")
+            _check_name(target, "invoke function_id")
+            payload: dict[str, Any] = op.opts["payload"] if isinstance(op.opts.get("payload"), dict) else {}
+            timeout = op.opts.get("timeout")
+            deadline = at + (duration(timeout, "invoke timeout") if timeout else ONE_YEAR)
+            data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+            problem = _too_big(data, f"invoke {op.display_name!r} data")
+            if problem:
+                raise ProtocolError(problem)
+            return InvokePlanned(step_id=op.id, app_id="", function_id=target, data=data, user=payload.get("user") if isinstance(payload.get("user"), dict) else {},
+                                 deadline=deadline, position=position, attempt=self._attempt(op.id),
+                                 display_name=op.display_name)
+        if op.op == "Sleep":
+            return SleepPlanned(step_id=op.id, until=sleep_until(op, at), position=position,
+                                display_name=op.display_name)
+        if op.op == "WaitForEvent":
+            event = op.opts.get("event") or op.name
+            if not isinstance(event, str) or not event:
+                raise ProtocolError("WaitForEvent without an event name")
+            _check_name(event, "waitForEvent event")
+            expression = op.opts.get("if") or None
+            if expression is not None:
+                cel.check(str(expression))
+            timeout = op.opts.get("timeout")
+            deadline = at + (duration(timeout, "waitForEvent timeout") if timeout else ONE_YEAR)
+            return WaitPlanned(step_id=op.id, event=event, match=None, value=None, deadline=deadline,
+                               position=position, display_name=op.display_name,
+                               expression=str(expression) if expression else None)
+        raise ProtocolError(f"opcode {op.op!r} is not supported")
+
+    # --- the function failed ----------------------------------------------------------------------------------
+
+    def _function_error(self, answer: _Answer) -> _Failed:
+        error = error_from_body(answer.body, answer.status)
+        if answer.status == 401:
+            error = _error("SignatureError", f"the app refused our Call Request (401): {error['message']}; check "
+                                             f"that the app and Tributary use the same signing key")
+        no_retry = answer.headers.get("x-inngest-no-retry", "").lower() == "true"
+        return self._body_failure({**_error(error["name"], error["message"]), "stack": error.get("stack")},
+                                  retry_after(answer.headers.get("retry-after"), now()), final=no_retry)
+
+    def _body_failure(self, error: dict[str, Any], retry_at: datetime | None, *, final: bool = False) -> _Failed:
+        """The body failed: another attempt later, or (non-retriable, out of attempts) the run fails."""
+        cause = self._caused_by(error)
+        attempt = self.invocation.body_failures + 1
+        if final or cause is not None or attempt > self.function.retries:
+            # A child that failed makes this run a link in its failure (O2); a step of its own is its own failure.
+            cause_run_id = (cause.error or {}).get("run_id") if cause and cause.kind == StepKind.INVOKE else None
+            return _Failed(RunFailed(error=error, cause_run_id=cause_run_id,
+                                     failed_step_id=cause.step_id if cause else None))
+        return _Failed(RunFailed(error=error, retry_at=retry_at or now() + backoff(
+            attempt, self.invocation.retry_base_seconds)))
+
+    def _caused_by(self, error: dict[str, Any]) -> StepMemo | None:
+        """The step that failed for good and made the function fail: the SDK re-raised its error (same message)."""
+        failed = [m for m in self.recorded.values() if m.status == StepStatus.FAILED and m.error]
+        same = [m for m in failed if (m.error or {}).get("message") == error.get("message")]
+        return max(same, key=lambda m: m.position) if same else None
+
+
+class _Complete(BaseException):
+    """inngest-js 4's RunComplete op (only with checkpointing, which Tributary does not ask for)."""
+
+    def __init__(self, data: Any) -> None:
+        super().__init__("complete")
+        self.data = data
+
+
+def _settled_entry(memo: StepMemo) -> MemoEntry | None:
+    """A recorded step as the SDK's memo has it, or None while it is still pending (waiting, retrying)."""
+    if memo.status == StepStatus.COMPLETED:
+        return MemoEntry(step_id=memo.step_id, kind=memo.kind, position=memo.position, output=memo.output)
+    if memo.status == StepStatus.FAILED:
+        return MemoEntry(step_id=memo.step_id, kind=memo.kind, position=memo.position,
+                         error=memo.error or _error("Error", "failed"))
+    return None
+
+
+def _kind(op: StepOp) -> str:
+    if isinstance(op, InvokePlanned):
+        return StepKind.INVOKE
+    if isinstance(op, SleepPlanned):
+        return StepKind.SLEEP
+    return StepKind.WAIT_FOR_EVENT
+
+
+def _starts_something(op: StepOp) -> bool:
+    return isinstance(op, InvokePlanned | SleepPlanned | WaitPlanned)
+
+
+def _stored_error(error: dict[str, Any] | None) -> dict[str, Any]:
+    error = error or {}
+    stack = error.get("stack")
+    return {**_error(str(error.get("name") or "Error"), str(error.get("message") or "")),
+            "stack": stack if isinstance(stack, str) else None}
+
+
+def _step_url(url: str, step_id: str) -> str:
+    """The registered call URL with its `stepId` replaced."""
+    parsed = httpx.URL(url)
+    params = parsed.params.set("stepId", step_id)
+    return str(parsed.copy_with(params=params))
+
+
+def _too_big(value: Any, what: str) -> str | None:
+    """The same bounds as native outputs (runs/values.py): nesting depth and encoded size."""
+    if too_deep(value, MAX_JSON_DEPTH):
+        return f"{what} nests objects or arrays deeper than {MAX_JSON_DEPTH} levels"
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_OUTPUT_BYTES:
+        return f"{what} is {size} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)"
+    return None
+
+
+def _check_name(value: str, what: str) -> None:
+    if len(value) > MAX_NAME_CHARS:
+        raise ProtocolError(f"{what} is {len(value)} characters; the limit is {MAX_NAME_CHARS}")
+

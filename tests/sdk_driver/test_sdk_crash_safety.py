@@ -1,0 +1,76 @@
+"""S2 across the HTTP boundary: SIGKILL a worker while an inngest-py step is in flight (the app is executing
+it, the worker waits for the answer). Another worker completes the run; steps finished before the kill ran once,
+and the child invoked before it exists once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runs import client
+from runs.models import Run
+from runs.testing import wait_for_run
+from tests.integration.effects import label_counts, release
+from tests.integration.processes import LEASE_SECONDS, requires_postgres, wait_until, worker_fleet
+from tests.sdk_driver.registration import free_port, register_rows
+
+pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+
+APP = Path(__file__).with_name("crash_app.py")
+
+
+@pytest.fixture
+def crash_app(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "INNGEST_DEV": "http://127.0.0.1:9", "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    log = (tmp_path / "app.log").open("wb")
+    app = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api/inngest"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        app.terminate()
+        app.wait(15)
+        log.close()
+
+
+def test_s2_worker_killed_while_an_sdk_step_is_in_flight(tmp_path: Path, crash_app: str) -> None:
+    register_rows("crash-py", crash_app, {"crash-child": "crash/child", "crash-parent": "crash/parent"},
+                  runtime="inngest-py", retries=0)
+    effects = str(tmp_path / "effects.log")
+    with worker_fleet(tmp_path, []) as fleet:
+        first = fleet.start()
+        [run] = client.runs_for_event(client.send("crash/parent", {"path": effects}))
+        wait_until(lambda: label_counts(effects)["parent:slow:start"] == 1, 60, "the SDK step never started", first)
+        # In flight for longer than a lease: the heartbeat keeps the run while the app works on the step.
+        time.sleep(LEASE_SECONDS * 1.5)
+        assert label_counts(effects)["parent:slow:start"] == 1
+        first.kill()
+        release(effects)
+        fleet.start()
+        done = wait_for_run(run.id, timeout=90)
+
+    assert done.status == "completed", done.error
+    assert done.output == ["before", "child", "parent:slow", "after"]
+    counts = label_counts(effects)
+    assert counts["before"] == 1 and counts["child"] == 1 and counts["after"] == 1, counts
+    assert counts["parent:slow:start"] == 2, counts  # the step in flight ran again (at least once), nothing else
+    children = Run.objects.filter(parent_run_id=run.id)
+    assert children.count() == 1, list(children.values("id", "parent_step_id"))

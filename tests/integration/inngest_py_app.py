@@ -28,7 +28,7 @@ client = inngest.Inngest(app_id=os.environ.get("INNGEST_APP_ID", "sync-py"))
 @client.create_function(fn_id="compute-square", trigger=inngest.TriggerEvent(event="calculate/square"), retries=2,
                         cancel=[inngest.Cancel(event="calculate/cancel", if_exp="async.data.id == event.data.id")],
                         concurrency=[inngest.Concurrency(limit=2, key="event.data.user")],
-                        debounce=inngest.Debounce(period=datetime.timedelta(seconds=5)))
+                        rate_limit=inngest.RateLimit(limit=100, period=datetime.timedelta(minutes=1)))
 def compute_square(ctx: inngest.ContextSync) -> dict[str, int]:
     return {"result": ctx.event.data["number"] ** 2}  # type: ignore[operator]
 

@@ -18,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from runs.inngest import signing
 from runs.inngest_sync import sync_app
 from runs.models import CancelRule, Function, SdkApp
+from runs.testing import worker
 
 APP_SCRIPT = Path(__file__).with_name("inngest_py_app.py")
 KEY = "signkey-test-" + "5e" * 32
@@ -90,8 +92,8 @@ def test_dev_mode_put_makes_the_sdk_register_and_a_resync_drops_a_vanished_funct
     square = Function.objects.get(app_id="sync-py", function_id="compute-square")
     assert square.trigger == "calculate/square"
     assert square.config["url"] == f"{url}?fnId=sync-py-compute-square&stepId=step"
-    assert (square.config["retries"], square.config["concurrency"], square.config["debounce"]) == (
-        2, {"limit": 2, "key": "event.data.user"}, {"period_ms": 5000, "key": None, "timeout_ms": None})
+    assert (square.config["retries"], square.config["concurrency"], square.config["rate_limit"]) == (
+        2, {"limit": 2, "key": "event.data.user"}, {"limit": 100, "period_ms": 60_000, "key": None})
     assert CancelRule.objects.get().expression == "async.data.id == event.data.id"
     main = Function.objects.get(app_id="sync-py", function_id="main-function")
     assert main.config["unsupported"] == ["throttle: not enforced"]
@@ -150,3 +152,45 @@ def test_an_unreachable_app_is_a_clear_failure(transactional_db: None, settings:
     assert not result.ok and result.error and result.error.startswith(f"could not reach the app at {url}")
     settings.RUNS_INNGEST_DEV = False
     assert "RUNS_INNGEST_SIGNING_KEY" in (sync_app(url).error or "")  # off: says how to enable
+
+
+def _send(base: str, key: str, name: str) -> str:
+    answer = httpx.post(f"{base}/e/{key}", json=[{"name": name, "data": {}}], timeout=10)
+    assert answer.status_code == 200, answer.text
+    [event_id] = answer.json()["ids"]
+    return str(event_id)
+
+
+def _output_of_event(base: str, event_id: str, headers: dict[str, str]) -> Any:
+    """The event's one run read back through GET /v1/events/<id>/runs, polled until it ended."""
+    found: list[Any] = []
+
+    def ended() -> bool:
+        data = httpx.get(f"{base}/v1/events/{event_id}/runs", headers=headers, timeout=10).json()["data"]
+        found[:] = data
+        return bool(data) and data[0]["status"] != "Running"
+
+    _poll(ended, 60, f"the run of event {event_id} did not end")
+    [run] = found
+    return run["status"], run["output"], run["function_id"]
+
+
+@pytest.mark.parametrize("mode", ["dev", "signed"])
+def test_a_synced_app_runs_main_event_to_the_reference_answer(
+        mode: str, transactional_db: None, live_server: Any, settings: Any, tmp_path: Path) -> None:
+    """Sync, then `main/event` through POST /e/<key> runs on the synced rows (the HTTP driver calls the app)
+    and reads back through the REST v1 reads, in both modes."""
+    settings.RUNS_RETRY_BASE_SECONDS = 0.01
+    if mode == "dev":
+        settings.RUNS_INNGEST_DEV = True
+        env, key, headers = {"INNGEST_DEV": live_server.url}, "NO_EVENT_KEY_SET", {}
+    else:
+        settings.RUNS_INNGEST_SIGNING_KEY = KEY
+        env = {"INNGEST_DEV": "0", "INNGEST_SIGNING_KEY": KEY, "INNGEST_BASE_URL": live_server.url}
+        key, headers = settings.RUNS_EVENT_KEY, {"Authorization": f"Bearer {signing.bearer_digest(KEY)}"}
+    with sdk_app(tmp_path, free_port(), INNGEST_APP_ID=f"e2e-{mode}", **env) as url:
+        assert sync_app(url).ok
+        with worker():
+            event_id = _send(live_server.url, key, "main/event")
+            assert _output_of_event(live_server.url, event_id, headers) == (
+                "Completed", "Square of 4 is 16.", f"e2e-{mode}-main-function")

@@ -50,7 +50,7 @@ def fail(status: int, reason: str) -> JsonResponse:
     return JsonResponse({"error": reason, "status": status}, status=status)
 
 
-def _post_or_get(method: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
+def _endpoint(method: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
     """Only `method` (GET also answers HEAD), and only when SDK apps are enabled (runs.inngest_mode)."""
 
     def decorator(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -99,7 +99,7 @@ def _json_body(request: HttpRequest, *, limited: bool = True) -> tuple[Any, Json
         return None, fail(400, f"body is not JSON: {exc}")
 
 
-@_post_or_get("POST")
+@_endpoint("POST")
 def register(request: HttpRequest) -> JsonResponse:
     """Out-of-band sync: the SDK posts its app's function configs after a PUT to its serve URL."""
     refusal = _sdk_auth_refusal(request)
@@ -145,7 +145,7 @@ def _seeded_id(seed: str | None, index: int) -> str:
     return "".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-@_post_or_get("POST")
+@_endpoint("POST")
 def send_events(request: HttpRequest, event_key: str) -> JsonResponse:
     """Events from SDKs (`send`, `step.sendEvent`) or anyone with the key: an array or one object."""
     refusal = _event_key_refusal(event_key)
@@ -191,7 +191,7 @@ def inngest_run(run: RunInfo) -> dict[str, Any]:
     }
 
 
-@_post_or_get("GET")
+@_endpoint("GET")
 def event_runs(request: HttpRequest, event_id: str) -> JsonResponse:
     refusal = _sdk_auth_refusal(request)
     if refusal:
@@ -201,7 +201,7 @@ def event_runs(request: HttpRequest, event_id: str) -> JsonResponse:
     return JsonResponse({"data": [inngest_run(run) for run in reads.runs_for_event(event_id)]})
 
 
-@_post_or_get("GET")
+@_endpoint("GET")
 def run(request: HttpRequest, run_id: str) -> JsonResponse:
     refusal = _sdk_auth_refusal(request)
     if refusal:

@@ -190,7 +190,7 @@ def test_the_same_registration_again_is_not_modified_and_a_changed_one_updates_a
 def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> None:
     register(client, py_body())
     send(client, {"name": "main/event", "data": {}})
-    run = Run.objects.get(function_id="main-function")
+    run = Run.objects.get(app_id="compat-py", function_id="main-function")
     register(client, py_body(only_square=True))
     assert not Function.objects.filter(function_id="main-function").exists()
     assert Run.objects.filter(id=run.id).exists()
@@ -277,7 +277,7 @@ def test_a_given_id_is_kept_and_processed_once(client: Client, dev: None) -> Non
     register(client, py_body())
     for _ in range(2):
         assert send(client, [{"name": "main/event", "id": "mine-1"}]).json()["ids"] == ["mine-1"]
-    assert Run.objects.filter(event_id="mine-1").count() == 1
+    assert Run.objects.filter(event_id="mine-1", app_id="compat-py").count() == 1
 
 
 def test_a_retried_send_with_the_same_id_seed_names_the_same_events(client: Client, dev: None) -> None:
@@ -288,7 +288,7 @@ def test_a_retried_send_with_the_same_id_seed_names_the_same_events(client: Clie
     first = send(client, events, seed=seed).json()["ids"]
     again = send(client, events, seed=seed).json()["ids"]
     assert first == again and len(set(first)) == 2 and all(ULID.match(i) for i in first)
-    assert Run.objects.filter(function_id="main-function").count() == 2
+    assert Run.objects.filter(app_id="compat-py", function_id="main-function").count() == 2
     other = send(client, events, seed=f"1796172795761,{base64.b64encode(os.urandom(10)).decode()}")
     assert set(other.json()["ids"]).isdisjoint(first)
 

@@ -192,7 +192,7 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
     send(client, {"name": "main/event", "data": {}})
     run = Run.objects.get(app_id="compat-py", function_id="main-function")
     register(client, py_body(only_square=True))
-    assert not Function.objects.filter(function_id="main-function").exists()
+    assert not Function.objects.filter(app_id="compat-py", function_id="main-function").exists()
     assert Run.objects.filter(id=run.id).exists()
 
 
@@ -388,7 +388,7 @@ def test_the_register_body_is_not_changed_by_the_view(client: Client, dev: None)
     body = py_body()
     before = copy.deepcopy(body)
     register(client, body)
-    assert Function.objects.get(function_id="main-function").config["inngest"] == before["functions"][1]
+    assert Function.objects.get(app_id="compat-py", function_id="main-function").config["inngest"] == before["functions"][1]
 
 
 def test_a_registration_may_be_larger_than_an_event_batch_but_not_than_the_server_limit(

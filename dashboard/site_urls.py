@@ -1,4 +1,5 @@
-"""This project's own URLs (`manage.py serve`): the dashboard at the root, and Django's admin."""
+"""This project's own URLs (`manage.py serve`): the dashboard at the root, Inngest's SDK endpoints at their
+own paths (the SDKs address an origin), and Django's admin."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("runs.inngest_urls")),  # Inngest SDK apps: /fn/register, /e/<key>, /v1/... at the root
     path("", include("dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

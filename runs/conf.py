@@ -19,6 +19,10 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Setting:
     """One `RUNS_*` setting: its name, default, what it does, and how an environment value is read."""
@@ -57,6 +61,15 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_INTAKE_RATE", 1000.0, "Events per second per event key, per serving process (0: no limit).",
             float),
     Setting("RUNS_INTAKE_BURST", 10000, "Events a key may send at once before the rate applies.", int),
+    # --- official Inngest SDK apps (runs/inngest_api.py) ---
+    Setting("RUNS_INNGEST_SIGNING_KEY", "", "Signing key shared with Inngest SDK apps (`signkey-<env>-<hex>`): "
+            "signed mode, in which Call Requests are signed and SDK requests need its bearer. Empty: none. Also "
+            "read from the environment variable of that name in any project.", str),
+    Setting("RUNS_INNGEST_SIGNING_KEY_FALLBACK", "", "A second signing key accepted while keys rotate. Also read "
+            "from the environment.", str),
+    Setting("RUNS_INNGEST_DEV", False, "Dev mode for Inngest SDK apps when no signing key is set: nothing is "
+            "signed and SDK requests need no auth (`manage.py serve --dev` turns it on). Also read from the "
+            "environment (`RUNS_INNGEST_DEV=1`).", _flag),
     # --- dashboard ---
     Setting("RUNS_LOGIN_FAILURES_PER_USER", 5, "Failed logins for one username before logins are refused (429).",
             int),

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from runs import conf
+from runs import conf, inngest_mode
+from runs.checks import inngest_mode_problems
 from runs.loading import load_functions
 from runs.management.ports import ensure_port_free
 from runs.sdk.app import all_functions
@@ -27,9 +28,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="serve only; workers run elsewhere")
         parser.add_argument("--demo", action="store_true",
                             help="also load the example functions, a demo/demo login and example runs")
+        parser.add_argument("--dev", action="store_true",
+                            help="Inngest dev mode: SDK apps sync and send events without signatures or keys "
+                                 "(like `inngest dev`; local development only; a signing key still wins)")
 
-    def handle(self, *args: Any, host: str, port: int, no_worker: bool, demo: bool = False,
+    def handle(self, *args: Any, host: str, port: int, no_worker: bool, demo: bool = False, dev: bool = False,
                **options: Any) -> None:
+        if dev:  # runs.inngest_mode reads the variable in any project, so this process's server and worker see it
+            os.environ["RUNS_INNGEST_DEV"] = "1"
+            # The system checks ran before this line turned dev mode on: show its warning now.
+            for message in inngest_mode_problems(debug=settings.DEBUG, database_url=bool(os.environ.get("DATABASE_URL"))):
+                self.stderr.write(str(message))
         ensure_port_free(host, port)  # first: a busy port must not migrate, create demo runs or print the banner
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
@@ -52,6 +61,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Tributary on http://{host}:{port}/  (database: {database['ENGINE'].rsplit('.', 1)[-1]} "
                           f"{database['NAME']}; worker: {'in this process' if worker else 'none'})")
         self._print_generated_event_key()
+        self.stdout.write(f"Inngest SDK apps: {inngest_mode.describe()}")
         self.stdout.flush()
         server = Server(application=application, endpoints=build_endpoint_description_strings(host=host, port=port),
                         signal_handlers=True)

@@ -191,3 +191,29 @@ def test_in_signed_mode_only_a_signed_call_request_runs_and_the_answer_is_signed
     assert (signed.status, signed.json()) == (200, {"result": 16})
     signature = signed.headers.get("x-inngest-signature")
     assert signing.verify(signed.body, signature, [SIGNING_KEY]) == SIGNING_KEY
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_invoked_run_is_called_with_inngests_function_invoked_event(apps: Callable[[str, str], SdkAppProcess],
+                                                                       kind: str) -> None:
+    """How a child of step.invoke must be called (protocol section 8.2): its event is `inngest/function.invoked`
+    with the invoke's data (plus `_inngest` metadata), whatever the function's own trigger."""
+    app = apps(kind, "dev")
+    data = {"number": 4, "_inngest": {"fn_id": app.function_id("compute-square"),
+                                      "correlation_id": f"01KBZ6J6QZ00000000000000RN.{COMPUTE_SQUARE_VALUE}"}}
+    answer = call(app, "compute-square", call_body("inngest/function.invoked", data))
+    assert (answer.status, answer.json()) == (200, {"result": 16})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_only_inngest_js_4_refuses_an_event_that_is_not_one_of_the_functions_triggers(
+        apps: Callable[[str, str], SdkAppProcess], kind: str) -> None:
+    """inngest-js 4 validates the Call Request's event name against the function's triggers (400, not
+    retriable, EventValidationError): a server must call a run with the event that started it, or
+    `inngest/function.invoked` for an invoked one. inngest-js 3 and inngest-py do not check."""
+    answer = call(apps(kind, "dev"), "compute-square", call_body("tributary/other", {"number": 4}))
+    if kind == "js4":
+        assert (answer.status, answer.headers.get("x-inngest-no-retry")) == (400, "true"), answer.body
+        assert answer.json()["name"] == "EventValidationError"
+    else:
+        assert (answer.status, answer.json()) == (200, {"result": 16})

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 APPS_DIR = ROOT / "tests" / "sdk_apps"
 NODE_MODULES = APPS_DIR / "node_modules"
@@ -69,18 +71,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -240,8 +230,9 @@ def wait_run(server: TributaryServer, event_id: str, function_id: str, *,
         return None
 
     try:
-        return wait_for(found, f"a {function_id} run of event {event_id} in {sorted(statuses)}", timeout)
-    except AssertionError as error:
+        return wait_until(found, lambda run: run is not None, timeout,  # type: ignore[return-value]
+                          f"a {function_id} run of event {event_id} in {sorted(statuses)}")
+    except TimeoutError as error:
         raise AssertionError(f"{error}; its runs: {event_runs(server, event_id)}\n{server.log()[-4000:]}") from None
 
 
@@ -333,4 +324,4 @@ def wait_registered(app: SdkAppProcess, timeout: float = 10.0) -> Any:
     def registered() -> Any:
         return SdkApp.objects.filter(app_id=app.app_id, url=app.url, last_sync_ok=True).first()
 
-    return wait_for(registered, f"app {app.app_id} registered from {app.url}", timeout)
+    return wait_until(registered, lambda row: row is not None, timeout, f"app {app.app_id} registered from {app.url}")

@@ -325,3 +325,17 @@ def wait_registered(app: SdkAppProcess, timeout: float = 10.0) -> Any:
         return SdkApp.objects.filter(app_id=app.app_id, url=app.url, last_sync_ok=True).first()
 
     return wait_until(registered, lambda row: row is not None, timeout, f"app {app.app_id} registered from {app.url}")
+
+
+def sync_in_band(app: SdkAppProcess, server: TributaryServer) -> Any:
+    """Tributary asks the app to sync (runs/inngest_sync.py `sync_app`, what "Sync now" and "add app by URL" do),
+    called in the test process with the server's mode: in signed mode a signed in-band PUT whose answer is
+    verified and registered; in dev mode a plain PUT after which the SDK registers itself. Returns the
+    SyncResult."""
+    from django.test import override_settings
+    from runs.inngest_sync import sync_app
+
+    mode_settings = ({"RUNS_INNGEST_SIGNING_KEY": server.signing_key, "RUNS_INNGEST_DEV": False}
+                     if server.mode == "signed" else {"RUNS_INNGEST_SIGNING_KEY": "", "RUNS_INNGEST_DEV": True})
+    with override_settings(**mode_settings):
+        return sync_app(app.url)

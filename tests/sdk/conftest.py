@@ -40,7 +40,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Without node or the npm install, tests that start a JS app are skipped with the reason, except in CI,
-    where they run and fail loudly (see `js_available`)."""
+    where they run and fail loudly (harness.require_node)."""
     reason = node_missing_reason()
     if reason is None or in_ci():
         return
@@ -63,6 +63,10 @@ def _tributary_servers(django_db_setup: None, django_db_blocker: Any, tmp_path_f
     started: dict[str, TributaryServer] = {}
 
     def start(mode: str) -> TributaryServer:
+        # One server at a time: the embedded workers of two servers would both claim the runs of the one test
+        # database, and a worker in the other mode would call the apps wrongly (signed vs unsigned).
+        for other in [m for m in started if m != mode]:
+            started.pop(other).process.stop(timeout=15)
         if mode not in started:
             with django_db_blocker.unblock():
                 database_url = database_url_for_workers()
@@ -92,23 +96,26 @@ def tributary_server(transactional_db: None, _tributary_servers: Callable[[str],
 
 @pytest.fixture(scope="module")
 def _sdk_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SdkAppProcess]]:
-    started: dict[tuple[str, ...], SdkAppProcess] = {}
+    started: dict[tuple[str, ...], tuple[SdkAppProcess, TributaryServer]] = {}
     log_dir = tmp_path_factory.mktemp("sdk-apps")
 
     def start(kind: str, server: TributaryServer, app_id: str | None = None) -> SdkAppProcess:
-        key = (kind, server.url, server.mode, app_id or "")
-        if key not in started or not started[key].process.alive():
+        for stale in [key for key, (_, origin) in started.items() if not origin.process.alive()]:
+            started.pop(stale)[0].process.stop()  # pointed at a server that has been stopped
+        key = (kind, server.url, app_id or "")
+        if key not in started or not started[key][0].process.alive():
             require_node(kind)
-            started[key] = start_sdk_app(kind, mode=server.mode, origin=server.url, log_dir=log_dir, app_id=app_id,
-                                         signing_key=server.signing_key,
-                                         # Dev mode sends with the SDKs' NO_EVENT_KEY_SET, as against `inngest dev`.
-                                         event_key=server.event_key if server.mode == "signed" else None)
-        return started[key]
+            app = start_sdk_app(kind, mode=server.mode, origin=server.url, log_dir=log_dir, app_id=app_id,
+                                signing_key=server.signing_key,
+                                # Dev mode sends with the SDKs' NO_EVENT_KEY_SET, as against `inngest dev`.
+                                event_key=server.event_key if server.mode == "signed" else None)
+            started[key] = (app, server)
+        return started[key][0]
 
     try:
         yield start
     finally:
-        for app in started.values():
+        for app, _ in started.values():
             app.process.stop()
 
 

@@ -26,8 +26,8 @@ from tests.sdk.harness import (
 COMPUTE_SQUARE_VALUE = "30b458a6577e47eeb2eaae50cb3fc6b8f1351f19"  # sha1("compute-square-value"), both SDKs
 
 
-@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("mode", MODES)  # varies slowest: each mode's server starts once
 def test_main_event_completes_with_the_square_and_the_child_hangs_under_the_parent(
         tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], kind: str, mode: str) -> None:
     from runs.models import Run, Step

@@ -19,6 +19,7 @@ from tests.sdk.harness import (
     get_run,
     send,
     sync,
+    sync_in_band,
     wait_registered,
     wait_run,
 )
@@ -52,3 +53,18 @@ def test_main_event_completes_with_the_square_and_the_child_hangs_under_the_pare
     child_read = get_run(tributary_server, child.id)
     assert (child_read["function_id"], child_read["status"], child_read["output"]) == (
         app.function_id("compute-square"), "Completed", {"result": 16})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("mode", ["signed"])
+def test_in_signed_mode_tributary_syncs_the_app_in_band_and_main_event_completes(
+        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], kind: str, mode: str) -> None:
+    """Tributary pulls the registration itself ("Sync now", "add app by URL"): a signed in-band PUT whose
+    signed answer carries the functions; no callback from the app."""
+    app = sdk_app(kind)
+    result = sync_in_band(app, tributary_server)
+    assert (result.ok, result.kind, result.app_id, result.functions) == (True, "in_band", app.app_id, 18), result
+    wait_registered(app)
+
+    main = wait_run(tributary_server, send(tributary_server, "main/event"), app.function_id("main-function"))
+    assert (main["status"], main["output"]) == ("Completed", "Square of 4 is 16."), main

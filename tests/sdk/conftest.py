@@ -8,8 +8,9 @@ the test database, and the official SDK apps of tests/sdk_apps started on free p
         run = wait_run(tributary_server, event_id, app.function_id("main-function"))
 
 Parametrize `mode` (indirect is not needed: it is a plain fixture) to run a test in signed mode:
-`@pytest.mark.parametrize("mode", ["dev", "signed"])`. Servers and apps are started once per module and mode
-(tables are emptied after each test by transactional_db; each test syncs the apps it uses and the native
+`@pytest.mark.parametrize("mode", ["dev", "signed"])` (put it first in the test's parameters, so that the mode
+changes once). A module runs one server at a time, restarted only when the mode changes, and each app once per
+server (tables are emptied after each test by transactional_db: each test syncs the apps it uses, and the native
 functions are synced again for it).
 """
 
@@ -32,10 +33,6 @@ from tests.sdk.harness import (
     start_sdk_app,
     start_tributary,
 )
-
-# Fixtures and tests here use the ORM from a thread that pytest-django considers async-unsafe only when an
-# event loop runs (none does); the e2e suite sets the same.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

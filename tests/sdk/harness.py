@@ -170,7 +170,10 @@ class TributaryServer:
 
 
 def start_tributary(mode: str, *, database_url: str, data_dir: Path, event_key: str,
-                    function_modules: str = "tests.sdk.native_functions") -> TributaryServer:
+                    function_modules: str = "tests.sdk.native_functions", worker: bool = True,
+                    extra_env: Mapping[str, str] | None = None) -> TributaryServer:
+    """`manage.py serve` on a free port; `worker=False` serves only (`--no-worker`: crash tests run their own
+    `manage.py worker` processes, tests/integration/processes.py)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     port = free_port()
@@ -184,8 +187,9 @@ def start_tributary(mode: str, *, database_url: str, data_dir: Path, event_key: 
         env["RUNS_INNGEST_DEV"] = "1"
     else:
         signing_key = env["RUNS_INNGEST_SIGNING_KEY"] = SIGNING_KEY
-    process = Process(f"tributary-{mode}", [sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT,
-                      env=env, log_path=data_dir / "serve.log")
+    env.update(extra_env or {})
+    args = [sys.executable, "manage.py", "serve", "--port", str(port), *([] if worker else ["--no-worker"])]
+    process = Process(f"tributary-{mode}", args, cwd=ROOT, env=env, log_path=data_dir / "serve.log")
     server = TributaryServer(url=f"http://127.0.0.1:{port}", mode=mode, event_key=event_key, process=process,
                              signing_key=signing_key)
     try:

@@ -1,0 +1,129 @@
+// The probe functions of the protocol document (docs: tests/sdk_apps/README.md), shared by the inngest@3 and
+// inngest@4 apps so that both SDK majors run exactly the same code. `define(id, event, options, handler)`
+// hides the one difference between the majors: how a function names its trigger.
+// The Python app (py/pyapp/functions.py) carries the same probes with the same ids, triggers and results.
+"use strict";
+
+const RUNTIME = "inngest-js";
+
+function probes({ define, sdk }) {
+  const { NonRetriableError, RetryAfterError, referenceFunction } = sdk;
+
+  const probeSlow = define("probe-slow", "probe/slow", {}, async ({ step }) => {
+    await step.sleep("nap", "3s");
+    return "slow done";
+  });
+
+  const probeLeafFails = define("probe-leaf-fails", "probe/leaf-fails", {}, async () => {
+    throw new NonRetriableError("leaf broke");
+  });
+
+  return [
+    define("probe-step-run", "probe/step-run", {}, async ({ step }) => {
+      const first = await step.run("first", () => "A");
+      const second = await step.run("second", () => "B");
+      return [first, second];
+    }),
+
+    define("probe-parallel", "probe/parallel", {}, async ({ step }) => {
+      const both = await Promise.all([step.run("p1", () => "P1"), step.run("p2", () => "P2")]);
+      return both;
+    }),
+
+    define("probe-sleep", "probe/sleep", {}, async ({ step }) => {
+      await step.sleep("nap", "1s");
+      return await step.run("after-nap", () => "slept");
+    }),
+
+    define("probe-wait", "probe/wait", {}, async ({ step }) => {
+      const matched = await step.waitForEvent("wait-ok", {
+        event: "probe/continue",
+        if: "async.data.id == event.data.id",
+        timeout: "30s",
+      });
+      return matched ? matched.data : null;
+    }),
+
+    define("probe-send", "probe/send", {}, async ({ step }) => {
+      const sent = await step.sendEvent("send", { name: "probe/sent", data: { from: RUNTIME } });
+      return sent.ids;
+    }),
+
+    define("probe-retry", "probe/retry", {}, async ({ step, attempt }) => {
+      return await step.run("flaky", () => {
+        if (attempt === 0) {
+          throw new Error("first attempt fails");
+        }
+        return `ok on attempt ${attempt}`;
+      });
+    }),
+
+    define("probe-step-failed", "probe/step-failed", { retries: 1 }, async ({ step }) => {
+      await step.run("always-fails", () => {
+        throw new Error("always fails");
+      });
+      return "unreachable";
+    }),
+
+    define("probe-nonretriable", "probe/nonretriable", {}, async ({ step }) => {
+      await step.run("refuse", () => {
+        throw new NonRetriableError("nope");
+      });
+      return "unreachable";
+    }),
+
+    // Thrown by the function body (not inside a step): both SDKs then answer the Call Request itself with a
+    // retriable error and a Retry-After header (inngest-py lifts it out of a step anyway).
+    define("probe-retry-after", "probe/retry-after", {}, async ({ attempt }) => {
+      if (attempt === 0) {
+        throw new RetryAfterError("come back in a second", "1s");
+      }
+      return `retried after, attempt ${attempt}`;
+    }),
+
+    define("probe-invoke-missing", "probe/invoke-missing", {}, async ({ step }) => {
+      try {
+        await step.invoke("invoke-missing", {
+          function: referenceFunction({ appId: "nope", functionId: "missing" }),
+          data: {},
+        });
+        return "unreachable";
+      } catch (err) {
+        return { caught: err.message };
+      }
+    }),
+
+    define("probe-invoke-timeout", "probe/invoke-timeout", {}, async ({ step }) => {
+      try {
+        await step.invoke("invoke-slow", { function: probeSlow, data: {}, timeout: "1s" });
+        return "unreachable";
+      } catch (err) {
+        return { name: err.name, message: err.message };
+      }
+    }),
+
+    probeSlow,
+
+    define("probe-invoke-native", "probe/invoke-native", {}, async ({ step }) => {
+      return await step.invoke("invoke-native", {
+        function: referenceFunction({ appId: "native-app", functionId: "native-square" }),
+        data: { number: 5 },
+      });
+    }),
+
+    probeLeafFails,
+
+    define("probe-chain", "probe/chain", {}, async ({ step }) => {
+      return await step.invoke("invoke-leaf", { function: probeLeafFails, data: {} });
+    }),
+
+    define("probe-long", "probe/long", {}, async ({ step }) => {
+      return await step.run("long-step", async () => {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        return "long done";
+      });
+    }),
+  ];
+}
+
+module.exports = { probes, RUNTIME };

@@ -1,0 +1,157 @@
+"""The inngest-py app's functions: the reference document's two functions (compute-square, and main-function
+invoking it) written with inngest-py 0.5's API, and the protocol document's probes with the same ids, triggers
+and results as the JavaScript apps (tests/sdk_apps/probes.js; tests/sdk_apps/README.md lists them)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+from typing import Any
+
+import inngest
+
+RUNTIME = "inngest-py"
+
+client = inngest.Inngest(app_id=os.environ.get("APP_ID", "py-app"), logger=logging.getLogger("pyapp"))
+
+
+def _on(event: str) -> inngest.TriggerEvent:
+    return inngest.TriggerEvent(event=event)
+
+
+@client.create_function(fn_id="compute-square", trigger=_on("calculate/square"))
+async def compute_square(ctx: inngest.Context) -> dict[str, int]:
+    return {"result": ctx.event.data["number"] * ctx.event.data["number"]}  # type: ignore[operator]
+
+
+@client.create_function(fn_id="main-function", trigger=_on("main/event"))
+async def main_function(ctx: inngest.Context) -> str:
+    square = await ctx.step.invoke("compute-square-value", function=compute_square, data={"number": 4})
+    return f"Square of 4 is {square['result']}."
+
+
+# ---- probes ---------------------------------------------------------------------------------------------------
+
+@client.create_function(fn_id="probe-step-run", trigger=_on("probe/step-run"))
+async def probe_step_run(ctx: inngest.Context) -> list[str]:
+    first = await ctx.step.run("first", lambda: "A")
+    second = await ctx.step.run("second", lambda: "B")
+    return [first, second]
+
+
+@client.create_function(fn_id="probe-parallel", trigger=_on("probe/parallel"))
+async def probe_parallel(ctx: inngest.Context) -> list[str]:
+    both = await ctx.group.parallel((lambda: ctx.step.run("p1", lambda: "P1"),
+                                     lambda: ctx.step.run("p2", lambda: "P2")))
+    return list(both)
+
+
+@client.create_function(fn_id="probe-sleep", trigger=_on("probe/sleep"))
+async def probe_sleep(ctx: inngest.Context) -> str:
+    await ctx.step.sleep("nap", datetime.timedelta(seconds=1))
+    return await ctx.step.run("after-nap", lambda: "slept")
+
+
+@client.create_function(fn_id="probe-wait", trigger=_on("probe/wait"))
+async def probe_wait(ctx: inngest.Context) -> Any:
+    matched = await ctx.step.wait_for_event("wait-ok", event="probe/continue",
+                                            if_exp="async.data.id == event.data.id",
+                                            timeout=datetime.timedelta(seconds=30))
+    return matched.data if matched else None
+
+
+@client.create_function(fn_id="probe-send", trigger=_on("probe/send"))
+async def probe_send(ctx: inngest.Context) -> list[str]:
+    return await ctx.step.send_event("send", inngest.Event(name="probe/sent", data={"from": RUNTIME}))
+
+
+@client.create_function(fn_id="probe-retry", trigger=_on("probe/retry"))
+async def probe_retry(ctx: inngest.Context) -> str:
+    def flaky() -> str:
+        if ctx.attempt == 0:
+            raise ValueError("first attempt fails")
+        return f"ok on attempt {ctx.attempt}"
+
+    return await ctx.step.run("flaky", flaky)
+
+
+@client.create_function(fn_id="probe-step-failed", trigger=_on("probe/step-failed"), retries=1)
+async def probe_step_failed(ctx: inngest.Context) -> str:
+    def always_fails() -> None:
+        raise ValueError("always fails")
+
+    await ctx.step.run("always-fails", always_fails)
+    return "unreachable"
+
+
+@client.create_function(fn_id="probe-nonretriable", trigger=_on("probe/nonretriable"))
+async def probe_nonretriable(ctx: inngest.Context) -> str:
+    def refuse() -> None:
+        raise inngest.NonRetriableError("nope")
+
+    await ctx.step.run("refuse", refuse)
+    return "unreachable"
+
+
+@client.create_function(fn_id="probe-retry-after", trigger=_on("probe/retry-after"))
+async def probe_retry_after(ctx: inngest.Context) -> str:
+    # Raised by the function body, as in the JS apps: the answer is a retriable error with Retry-After.
+    if ctx.attempt == 0:
+        raise inngest.RetryAfterError("come back in a second", datetime.timedelta(seconds=1))
+    return f"retried after, attempt {ctx.attempt}"
+
+
+@client.create_function(fn_id="probe-invoke-missing", trigger=_on("probe/invoke-missing"))
+async def probe_invoke_missing(ctx: inngest.Context) -> Any:
+    try:
+        await ctx.step.invoke_by_id("invoke-missing", app_id="nope", function_id="missing", data={})
+    except inngest.StepError as err:
+        return {"caught": err.message}
+    return "unreachable"
+
+
+@client.create_function(fn_id="probe-slow", trigger=_on("probe/slow"))
+async def probe_slow(ctx: inngest.Context) -> str:
+    await ctx.step.sleep("nap", datetime.timedelta(seconds=3))
+    return "slow done"
+
+
+@client.create_function(fn_id="probe-invoke-timeout", trigger=_on("probe/invoke-timeout"))
+async def probe_invoke_timeout(ctx: inngest.Context) -> Any:
+    try:
+        await ctx.step.invoke("invoke-slow", function=probe_slow, data={}, timeout=datetime.timedelta(seconds=1))
+    except inngest.StepError as err:
+        return {"name": err.name, "message": err.message}
+    return "unreachable"
+
+
+@client.create_function(fn_id="probe-invoke-native", trigger=_on("probe/invoke-native"))
+async def probe_invoke_native(ctx: inngest.Context) -> Any:
+    return await ctx.step.invoke_by_id("invoke-native", app_id="native-app", function_id="native-square",
+                                       data={"number": 5})
+
+
+@client.create_function(fn_id="probe-leaf-fails", trigger=_on("probe/leaf-fails"))
+async def probe_leaf_fails(ctx: inngest.Context) -> None:
+    raise inngest.NonRetriableError("leaf broke")
+
+
+@client.create_function(fn_id="probe-chain", trigger=_on("probe/chain"))
+async def probe_chain(ctx: inngest.Context) -> Any:
+    return await ctx.step.invoke("invoke-leaf", function=probe_leaf_fails, data={})
+
+
+@client.create_function(fn_id="probe-long", trigger=_on("probe/long"))
+async def probe_long(ctx: inngest.Context) -> str:
+    async def long_step() -> str:
+        await asyncio.sleep(2)  # a step in flight long enough for a crash test to kill the worker
+        return "long done"
+
+    return await ctx.step.run("long-step", long_step)
+
+
+functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait, probe_send,
+             probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
+             probe_invoke_timeout, probe_slow, probe_invoke_native, probe_leaf_fails, probe_chain, probe_long]

@@ -337,6 +337,7 @@ def sync_in_band(app: SdkAppProcess, server: TributaryServer) -> Any:
     verified and registered; in dev mode a plain PUT after which the SDK registers itself. Returns the
     SyncResult."""
     from django.test import override_settings
+
     from runs.inngest_sync import sync_app
 
     mode_settings = ({"RUNS_INNGEST_SIGNING_KEY": server.signing_key, "RUNS_INNGEST_DEV": False}

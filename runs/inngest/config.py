@@ -84,6 +84,8 @@ def map_function(raw: Any, *, app_id: str, runtime: str) -> MappedFunction:
         "url": url,
         "name": name or function_id,
         "triggers": triggers,
+        # The routed trigger's `expression` (CEL over `event`): intake starts a run only when it holds.
+        "trigger_expression": _routed_expression(triggers, trigger),
         "unsupported": unsupported,
         "inngest": raw,
     }
@@ -145,10 +147,14 @@ def _triggers(raw: Any, where: str, unsupported: list[str]) -> tuple[str, list[A
         if event == _FUNCTION_FAILED:
             unsupported.append(f"trigger {event!r}: Tributary does not emit this event, so this failure "
                                "handler never runs")
-        elif expression:
-            unsupported.append(f"trigger expression {expression!r}: not enforced (every {event!r} event "
-                               "starts a run)")
     return trigger, raw
+
+
+def _routed_expression(triggers: list[Any], trigger: str) -> str | None:
+    for item in triggers:
+        if isinstance(item, dict) and item.get("event") == trigger:
+            return item.get("expression") or None
+    return None
 
 
 def _check_cel(expression: Any, what: str) -> str:

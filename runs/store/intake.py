@@ -57,7 +57,7 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
     announce_txn(_cancel_matching_runs_txn(fresh, names, now))
     runs = [
         new_run(app_id=f.app_id, function_id=f.function_id, event=e, now=now, triggered_by_run_id=sent_by_run_id)
-        for e in fresh for f in functions.get(e["name"], [])
+        for e in fresh for f in functions.get(e["name"], []) if _trigger_holds(f, e)
     ]
     if runs:
         configs = {(f.app_id, f.function_id): f.config or {} for group in functions.values() for f in group}
@@ -68,6 +68,12 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
             notify.runs_ready()
     _resolve_waits_txn(fresh, names, now)
     return runs
+
+
+def _trigger_holds(function: Function, event: dict[str, Any]) -> bool:
+    """An SDK function's trigger may carry a CEL `expression` over the event: a run starts only when it holds."""
+    expression = (function.config or {}).get("trigger_expression")
+    return not expression or cel.matches(expression, event=event, incoming={})
 
 
 def announce_txn(finished: Sequence[Finished]) -> None:

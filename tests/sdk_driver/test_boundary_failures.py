@@ -124,3 +124,16 @@ def test_an_unsigned_answer_in_signed_mode_is_refused(crash_app: str, monkeypatc
         done = wait_for_run(run.id, timeout=30)
     assert done.status == "failed"
     assert done.error["name"] == "SignatureError", done.error
+
+
+def test_a_trigger_expression_decides_which_events_start_runs() -> None:
+    from runs.models import Function, Run
+
+    register_rows("edge-app", "http://127.0.0.1:9/api/inngest", {"picky": "edge/picky"}, runtime="inngest-js")
+    Function.objects.filter(function_id="picky").update(
+        config={"retries": 0, "runtime": "inngest-js", "url": "http://127.0.0.1:9/api/inngest?fnId=edge-app-picky",
+                "cancel_on": [], "trigger_expression": "event.data.tier == 'gold'"})
+    client.send("edge/picky", {"tier": "silver"})
+    client.send("edge/picky", {"tier": "gold"})
+    client.send("edge/picky", {})  # a missing field does not match (and is no error)
+    assert [run.event_data for run in Run.objects.filter(function_id="picky")] == [{"tier": "gold"}]

@@ -54,7 +54,7 @@ def test_a_plain_python_function_gets_the_default_retries_and_its_call_url() -> 
     assert mapped.config == {
         "retries": DEFAULT_RETRIES, "concurrency": None, "rate_limit": None, "debounce": None, "cancel_on": [],
         "runtime": "inngest-py", "url": f"{URL}?fnId=probe-fn&stepId=step", "name": "fn",
-        "triggers": [{"event": "probe/go"}], "unsupported": [], "inngest": py_config(),
+        "triggers": [{"event": "probe/go"}], "trigger_expression": None, "unsupported": [], "inngest": py_config(),
     }
 
 
@@ -131,11 +131,11 @@ def test_a_cron_only_function_has_no_trigger_and_says_why() -> None:
     assert mapped.config["unsupported"] == ["cron trigger '*/5 * * * *': not enforced"]
 
 
-def test_trigger_expressions_and_failure_handlers_are_flagged() -> None:
+def test_trigger_expressions_are_kept_for_intake_and_failure_handlers_are_flagged() -> None:
     mapped = map_function(py_config(trigger=inngest.TriggerEvent(event="probe/go", expression="event.data.x == 1")),
                           app_id="probe", runtime="inngest-py")
-    assert mapped.config["unsupported"] == ["trigger expression 'event.data.x == 1': not enforced "
-                                            "(every 'probe/go' event starts a run)"]
+    assert mapped.config["unsupported"] == []
+    assert mapped.config["trigger_expression"] == "event.data.x == 1"
     client = inngest.Inngest(app_id="probe", is_production=False)
 
     def on_failure(ctx: inngest.ContextSync) -> None:

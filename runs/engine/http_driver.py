@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import httpx
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from runs.durations import ONE_YEAR
+from runs.engine import http_calls
 from runs.engine.passes import Invocation, backoff, now
 from runs.inngest import cel, signing
 from runs.inngest.protocol import (
@@ -65,29 +63,9 @@ MAX_STEPS_PER_RUN = 1000
 # (each answer moves it forward, so this is far more than any real function needs per pass).
 MAX_CALLS_PER_PASS = 2 * MAX_STEPS_PER_RUN
 
-_thread = threading.local()
-
-
-def _client(timeout: float) -> httpx.Client:
-    """One keep-alive HTTP client per worker thread (a new connection per call costs a TCP handshake)."""
-    client: httpx.Client | None = getattr(_thread, "client", None)
-    if client is None:
-        client = _thread.client = httpx.Client(timeout=timeout, follow_redirects=False)
-    return client
-
-
 def close_thread_client() -> None:
-    client = getattr(_thread, "client", None)
-    if client is not None:
-        client.close()
-        _thread.client = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    body: bytes
-    headers: httpx.Headers
+    """Close this worker thread's keep-alive connections to SDK apps (worker threads call it on exit)."""
+    http_calls.close_thread_connections()
 
 
 class _Failed(Exception):
@@ -160,7 +138,7 @@ class _Pass:
     def _suspended(self) -> PassResult:
         return PassResult(ops=self.pending, outcome=Suspended())
 
-    def _finished(self, answer: _Answer) -> PassResult:
+    def _finished(self, answer: http_calls.Response) -> PassResult:
         try:
             output = parse_json(answer.body, "the function's return value")
         except ProtocolError as exc:
@@ -172,7 +150,7 @@ class _Pass:
 
     # --- one request ----------------------------------------------------------------------------------------
 
-    def _call(self, step_id: str, attempt: int) -> _Answer:
+    def _call(self, step_id: str, attempt: int) -> http_calls.Response:
         """POST a Call Request for `step_id` ("step": run from the top). Commits what is pending first."""
         if self.pending:
             self.checkpoint(self.pending)
@@ -194,20 +172,20 @@ class _Pass:
             headers["X-Inngest-Signature"] = signing.sign(raw, self.keys[0])
         url = _step_url(self.function.url, step_id)
         try:
-            response = _client(self.timeout).post(url, content=raw, headers=headers, timeout=self.timeout)
-        except httpx.TimeoutException:
-            raise self._body_failure(_error("AppTimeout", f"the app did not answer {url} within {self.timeout:g} s "
-                                                          f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS)"), None) from None
-        except httpx.HTTPError as exc:
-            raise self._body_failure(_error("AppUnreachable", f"could not reach the app at {url}: {exc}"),
-                                     None) from None
-        answer = _Answer(response.status_code, response.content, response.headers)
-        answered = answer.headers.get("x-inngest-req-version", "")
+            answer = http_calls.post(url, raw, headers, self.timeout)
+        except http_calls.CallFailed as exc:
+            if exc.timed_out:
+                error = _error("AppTimeout", f"the app did not answer {url} within {self.timeout:g} s "
+                                             f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS)")
+            else:
+                error = _error("AppUnreachable", f"could not reach the app at {url}: {exc}")
+            raise self._body_failure(error, None) from None
+        answered = answer.header("x-inngest-req-version")
         if answered.lstrip("-").isdigit() and int(answered) > 0:
             self.version = int(answered)
         if self.keys and answer.status in (200, 206):  # an answer that drives the run must be the app's
             try:
-                signing.verify(answer.body, answer.headers.get("x-inngest-signature"), self.keys,
+                signing.verify(answer.body, answer.header("x-inngest-signature"), self.keys,
                                max_age_seconds=None)
             except signing.SignatureError as exc:
                 raise self._body_failure(_error("SignatureError", f"the app's answer to {url} was refused: {exc}"),
@@ -218,7 +196,7 @@ class _Pass:
 
     # --- answers ----------------------------------------------------------------------------------------------
 
-    def _handle(self, answer: _Answer, *, targeted: bool) -> bool:
+    def _handle(self, answer: http_calls.Response, *, targeted: bool) -> bool:
         """Record a 206's ops. Returns whether the run must wait (something planned, a retry scheduled)."""
         if answer.status == 200:
             if targeted:
@@ -292,13 +270,13 @@ class _Pass:
                                            attempts=attempt, position=position),
                        MemoEntry(step_id=op.id, kind=kind, position=position, output=op.data))
 
-    def _step_error(self, op: Op, answer: _Answer) -> bool:
+    def _step_error(self, op: Op, answer: http_calls.Response) -> bool:
         attempt = self._attempt(op.id)
         if attempt > self.function.retries:
             self._step_failed(op)
             return False
         at = now()
-        retry_at = retry_after(answer.headers.get("retry-after"), at) or at + backoff(
+        retry_at = retry_after(answer.header("retry-after"), at) or at + backoff(
             attempt, self.invocation.retry_base_seconds)
         position = self._position(op.id)
         error = _stored_error(op.error)
@@ -370,14 +348,14 @@ class _Pass:
 
     # --- the function failed ----------------------------------------------------------------------------------
 
-    def _function_error(self, answer: _Answer) -> _Failed:
+    def _function_error(self, answer: http_calls.Response) -> _Failed:
         error = error_from_body(answer.body, answer.status)
         if answer.status == 401:
             error = _error("SignatureError", f"the app refused our Call Request (401): {error['message']}; check "
                                              f"that the app and Tributary use the same signing key")
-        no_retry = answer.headers.get("x-inngest-no-retry", "").lower() == "true"
+        no_retry = answer.header("x-inngest-no-retry", "").lower() == "true"
         return self._body_failure({**_error(error["name"], error["message"]), "stack": error.get("stack")},
-                                  retry_after(answer.headers.get("retry-after"), now()), final=no_retry)
+                                  retry_after(answer.header("retry-after"), now()), final=no_retry)
 
     def _body_failure(self, error: dict[str, Any], retry_at: datetime | None, *, final: bool = False) -> _Failed:
         """The body failed: another attempt later, or (non-retriable, out of attempts) the run fails."""
@@ -437,9 +415,9 @@ def _stored_error(error: dict[str, Any] | None) -> dict[str, Any]:
 
 def _step_url(url: str, step_id: str) -> str:
     """The registered call URL with its `stepId` replaced."""
-    parsed = httpx.URL(url)
-    params = parsed.params.set("stepId", step_id)
-    return str(parsed.copy_with(params=params))
+    parts = urlsplit(url)
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "stepId"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("stepId", step_id)])))
 
 
 def _too_big(value: Any, what: str) -> str | None:

@@ -20,6 +20,8 @@ from runs.models import Event, Run, Step
 from runs.status import RunStatus
 from tests.benchmarks.workloads import CHAIN_EVENT, FANOUT_EVENT, KEYED_EVENT, KEYS, ONE_STEP_EVENT
 
+SDK_CHAIN_EVENT = "bench-sdk/chain"  # tests/benchmarks/sdk_app.py (not imported here: it configures Django)
+SDK_FANOUT_EVENT = "bench-sdk/fanout"
 POLL_SECONDS = 0.005
 FAILED = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
 CHAIN_N = 50
@@ -88,9 +90,9 @@ def _wait_all(expected: int, deadline: float) -> None:
             time.sleep(POLL_SECONDS)
 
 
-def measure_chain(n: int, timeout: float) -> float:
+def measure_chain(n: int, timeout: float, event: str = CHAIN_EVENT) -> float:
     start = time.perf_counter()
-    event_id = client.send(CHAIN_EVENT, {"n": n})
+    event_id = client.send(event, {"n": n})
     output = _wait_root(event_id, start + timeout)
     wall = time.perf_counter() - start
     if output != n:
@@ -98,9 +100,9 @@ def measure_chain(n: int, timeout: float) -> float:
     return wall
 
 
-def measure_fanout(n: int, timeout: float) -> float:
+def measure_fanout(n: int, timeout: float, event: str = FANOUT_EVENT) -> float:
     start = time.perf_counter()
-    event_id = client.send(FANOUT_EVENT, {"n": n})
+    event_id = client.send(event, {"n": n})
     output = _wait_root(event_id, start + timeout)
     wall = time.perf_counter() - start
     if output != sum(i * i for i in range(n)):
@@ -129,7 +131,13 @@ WORKLOADS = {
     "W2": Workload("W2", "children_per_s", FANOUT_N, 5, measure_fanout, lambda n, wall: n / wall),
     "W3": Workload("W3", "runs_per_s", EVENTS_N, 20, measure_events, lambda n, wall: n / wall),
     "W4": Workload("W4", "runs_per_s", EVENTS_N, 20, measure_keyed_events, lambda n, wall: n / wall),
+    # W1 and W2 with inngest-py functions served over HTTP (tests/benchmarks/sdk_app.py): the cost of the hop.
+    "W1-SDK": Workload("W1-SDK", "ms_per_hop", CHAIN_N, 3, lambda n, t: measure_chain(n, t, SDK_CHAIN_EVENT),
+                       lambda n, wall: wall * 1000 / n),
+    "W2-SDK": Workload("W2-SDK", "children_per_s", FANOUT_N, 5, lambda n, t: measure_fanout(n, t, SDK_FANOUT_EVENT),
+                       lambda n, wall: n / wall),
 }
+SDK_WORKLOADS = ("W1-SDK", "W2-SDK")
 
 
 def run_workload(workload: Workload, *, reps: int, timeout: float) -> dict[str, Any]:

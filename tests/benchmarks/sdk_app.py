@@ -1,14 +1,12 @@
-"""W1-SDK and W2-SDK: the W1 and W2 functions of workloads.py written with inngest-py 0.5 and served over HTTP
-(Django's threaded runserver, its own process): `PORT=... python tests/benchmarks/sdk_app.py`. `manage.py
-bench --only W1-SDK,W2-SDK` starts it, syncs it and sends the events."""
+"""W1-SDK and W2-SDK: the W1 and W2 functions of workloads.py written with inngest-py 0.5, served over HTTP by
+gunicorn in its own processes (`tests.benchmarks.sdk_app:application`, see tests/benchmarks/sdk_bench.py).
+`manage.py bench --only W1-SDK,W2-SDK` starts it, syncs it (signed mode, in-band) and sends the events."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import django
 from django.conf import settings
+from django.core.wsgi import get_wsgi_application
 
 settings.configure(DEBUG=False, SECRET_KEY="bench-sdk-app", ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"],
                    MIDDLEWARE=[], LOGGING_CONFIG=None)
@@ -21,7 +19,8 @@ APP_ID = "bench-sdk"
 CHAIN_EVENT = "bench-sdk/chain"
 FANOUT_EVENT = "bench-sdk/fanout"
 
-client = inngest.Inngest(app_id=APP_ID, is_production=False)
+# Cloud mode (INNGEST_SIGNING_KEY from the environment): every Call Request signed, every answer too.
+client = inngest.Inngest(app_id=APP_ID)
 
 
 @client.create_function(fn_id="chain", trigger=inngest.TriggerEvent(event=CHAIN_EVENT), retries=0)
@@ -48,8 +47,4 @@ def fanout(ctx: inngest.ContextSync) -> int:
 
 
 urlpatterns = [inngest.django.serve(client, [chain, square_child, fanout])]
-
-if __name__ == "__main__":
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line([sys.argv[0], "runserver", "--noreload", f"127.0.0.1:{os.environ['PORT']}"])
+application = get_wsgi_application()

@@ -18,7 +18,8 @@ WORKLOAD_MODULE = "tests.benchmarks.workloads"
 class Command(BaseCommand):
     help = (
         "Run the benchmark workloads (W1 chain of 50 invokes, W2 fan-out of 200 children, W3 1000 one-step "
-        "runs, W4 the same with a concurrency limit of 10 per key over 100 keys) against PostgreSQL with ONE `manage.py worker` subprocess, printing one JSON line per workload "
+        "runs, W4 the same with a concurrency limit of 10 per key over 100 keys; W1-SDK and W2-SDK: W1 and W2 with "
+        "inngest-py functions served over HTTP by gunicorn, in signed mode) against PostgreSQL with ONE `manage.py worker` subprocess, printing one JSON line per workload "
         "(median of --reps, and every rep). The database is --database-url (default $BENCH_DATABASE_URL or "
         f"{DEFAULT_URL}), never $DATABASE_URL: it is created if missing, migrated, and its runs tables are "
         "TRUNCATED between workloads. The bench process sends events itself, so when its DATABASE_URL is not "
@@ -61,9 +62,21 @@ class Command(BaseCommand):
             DEFAULT_REDIS_URL,
             run_dashboard_benchmarks,
         )
-        from tests.benchmarks.measure import run_benchmarks, truncate_runs
+        from tests.benchmarks.measure import SDK_WORKLOADS, run_benchmarks, truncate_runs
+        from tests.benchmarks.sdk_bench import new_signing_key, sdk_app, sync
 
         truncate_runs()
+        if any(name in SDK_WORKLOADS for name in names) and not os.environ.get("RUNS_INNGEST_SIGNING_KEY"):
+            # The SDK app, the worker (it inherits the environment) and this process share a signing key: signed
+            # mode, as in production. Then the same method again, with the app served and synced.
+            os.environ["RUNS_INNGEST_SIGNING_KEY"] = key = new_signing_key()
+            try:
+                with sdk_app(key) as app_url:
+                    sync(app_url)
+                    self._run(url, names=names, reps=reps, worker_threads=worker_threads, timeout=timeout)
+            finally:
+                del os.environ["RUNS_INNGEST_SIGNING_KEY"]
+            return
         threads = ["--threads", str(worker_threads)] if worker_threads else []
         redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
         # Only LIVE needs the worker to publish its changes (through Redis); W workloads run in the same bench

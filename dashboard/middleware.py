@@ -23,7 +23,8 @@ class RefuseUnstorablePathIds:
         for name, value in kwargs.items():
             if isinstance(value, str) and "\x00" in value:
                 reason = f"{name} contains a NUL character"
-                if request.path.startswith("/api/"):
+                # JSON APIs (ours and the Inngest SDK endpoints, which the SDKs read as JSON) answer in JSON.
+                if request.path.startswith("/api/") or getattr(view, "__module__", "") == "runs.inngest_api":
                     return JsonResponse({"error": reason}, status=400)
                 return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
         return None

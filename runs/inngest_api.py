@@ -211,3 +211,9 @@ def run(request: HttpRequest, run_id: str) -> JsonResponse:
     except RunNotFound as exc:
         return fail(404, str(exc))
     return JsonResponse({"data": inngest_run(found)})
+
+
+@csrf_exempt
+def unknown(request: HttpRequest, rest: str) -> JsonResponse:
+    """Any other path under v1/: a JSON 404 (SDK clients read every answer as JSON)."""
+    return fail(404, f"no such Inngest API path: /v1/{rest[:200]}")

@@ -14,4 +14,5 @@ urlpatterns = [
     re_path(r"^e/(?P<event_key>[^/]*)$", inngest_api.send_events, name="inngest-events"),
     path("v1/events/<str:event_id>/runs", inngest_api.event_runs, name="inngest-event-runs"),
     path("v1/runs/<str:run_id>", inngest_api.run, name="inngest-run"),
+    path("v1/<path:rest>", inngest_api.unknown, name="inngest-unknown"),
 ]

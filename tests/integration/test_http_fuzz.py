@@ -260,3 +260,64 @@ def test_forms_never_500_and_a_refused_event_is_not_stored(world: World, name: s
         assert response.status_code == 400 and Event.objects.count() == before
         assert "Not sent" in response.content.decode()
     timed(lambda: Client().post("/accounts/login/", {"username": username, "password": password}))
+
+
+# --- the Inngest SDK endpoints (dev mode: they accept unauthenticated requests, so the fuzz reaches the views) ---
+
+functions_configs = st.fixed_dictionaries({}, optional={
+    "id": st.one_of(st.just("fuzz-sdk-fn"), json_text, json_values), "name": json_text,
+    "triggers": st.one_of(json_values, st.lists(st.fixed_dictionaries({}, optional={
+        "event": json_text, "cron": json_text, "expression": st.one_of(json_text, st.just("event.data.x ==="))}))),
+    "steps": st.one_of(json_values, st.just({"step": {"id": "step", "name": "step", "runtime": {
+        "type": "http", "url": "http://127.0.0.1:9/api/inngest?fnId=fuzz-sdk-fn&stepId=step"}}})),
+    "concurrency": json_values, "rateLimit": json_values, "debounce": json_values, "cancel": json_values,
+    "throttle": json_values, "retries": json_values})
+registrations = st.one_of(json_values, deep_json, st.binary(max_size=200), st.fixed_dictionaries(
+    {"url": st.one_of(st.just("http://127.0.0.1:9/api/inngest"), json_text)},
+    optional={"appName": st.one_of(st.just("fuzz-sdk"), json_text, json_values), "appname": json_text,
+              "deployType": json_text, "deploy_type": json_text, "sdk": json_values, "framework": json_values,
+              "functions": st.one_of(json_values, st.lists(functions_configs, max_size=3))}))
+
+
+@FUZZ
+@given(body=registrations, path=st.sampled_from(["/fn/register", "/fn/register?deployId=x"]),
+       auth=st.sampled_from(["", "Bearer undefined", "Bearer " + "0" * 64]))
+def test_sdk_registration_never_500s_and_a_refused_one_stores_nothing(world: World, settings: Any, body: Any,
+                                                                       path: str, auth: str) -> None:
+    from runs.models import Function, SdkApp
+
+    settings.RUNS_INNGEST_DEV = True
+    before = (SdkApp.objects.count(), Function.objects.count())
+    headers = {"Authorization": auth} if auth else {}
+    response = timed(lambda: Client().post(path, data=body_of(body), content_type="application/json",
+                                           headers=headers))
+    assert response["Content-Type"] == "application/json"
+    if response.status_code != 200:
+        check_json_reason(response)
+        assert (SdkApp.objects.count(), Function.objects.count()) == before, "a refused registration wrote"
+
+
+@FUZZ
+@given(body=event_bodies, key=st.one_of(st.just(KEY), st.just("NO_EVENT_KEY_SET"),
+                                         url_text.filter(lambda k: k.isascii() and "/" not in k and k.strip())))
+def test_sdk_event_intake_never_500s_and_a_refused_post_stores_nothing(world: World, settings: Any, body: Any,
+                                                                       key: str) -> None:
+    settings.RUNS_INNGEST_DEV = True
+    before = snapshot()
+    response = timed(lambda: Client().post(f"/e/{quote(key)}", data=body_of(body), content_type="application/json"))
+    assert response["Content-Type"] == "application/json"
+    if response.status_code != 200:
+        check_json_reason(response)
+        assert snapshot() == before, "a refused /e/ POST wrote something"
+
+
+@FUZZ
+@given(data=st.data(), kind=st.sampled_from(["run", "event"]))
+def test_sdk_rest_reads_never_500(world: World, settings: Any, data: st.DataObject, kind: str) -> None:
+    settings.RUNS_INNGEST_DEV = True
+    known = world.run_ids if kind == "run" else world.event_ids
+    ident = data.draw(st.one_of(st.sampled_from(known), url_text.filter(lambda t: t.isascii() and t.strip())))
+    path = f"/v1/runs/{quote(ident, safe='')}" if kind == "run" else f"/v1/events/{quote(ident, safe='')}/runs"
+    response = timed(lambda: Client().get(path))
+    assert response.status_code in (200, 400, 404), (response.status_code, response.content[:300])
+    assert "data" in response.json() or "error" in response.json()

@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 
-from tests.sdk.harness import SdkAppProcess, TributaryServer, http, send, sync, wait_registered, wait_run
+from tests.sdk.harness import (
+    MODES,
+    SdkAppProcess,
+    TributaryServer,
+    http,
+    send,
+    sync,
+    wait_registered,
+    wait_run,
+)
 
 NATIVE_APP = "native-app"
 NATIVE = "python"  # runs.remote.RUNTIME_NATIVE
@@ -84,8 +93,10 @@ def assert_graph_is_the_tree(server: TributaryServer, token: str, runs: list[Any
 
 
 @pytest.mark.parametrize("kind", ["js3", "js4"])
+@pytest.mark.parametrize("mode", MODES)  # varies slowest: each mode's server starts once
 def test_ts_invokes_a_native_python_function_as_one_tree(
-        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, kind: str) -> None:
+        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, kind: str,
+        mode: str) -> None:
     [app] = synced(sdk_app, kind)
 
     run = wait_run(tributary_server, send(tributary_server, "probe/invoke-native"),
@@ -99,8 +110,10 @@ def test_ts_invokes_a_native_python_function_as_one_tree(
 
 
 @pytest.mark.parametrize("kind", ["js3", "js4"])
+@pytest.mark.parametrize("mode", MODES)  # varies slowest: each mode's server starts once
 def test_native_invokes_ts_main_function_which_invokes_ts_compute_square_three_levels_two_runtimes(
-        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, kind: str) -> None:
+        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, kind: str,
+        mode: str) -> None:
     [app] = synced(sdk_app, kind)
 
     run = wait_run(tributary_server, send(tributary_server, "native/invokes-ts"),
@@ -116,8 +129,9 @@ def test_native_invokes_ts_main_function_which_invokes_ts_compute_square_three_l
     assert_graph_is_the_tree(tributary_server, api_token, runs, [NATIVE, JS, JS])
 
 
+@pytest.mark.parametrize("mode", MODES)  # varies slowest: each mode's server starts once
 def test_inngest_py_invokes_the_ts_app_by_id_as_one_tree(
-        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str) -> None:
+        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, mode: str) -> None:
     py, ts = synced(sdk_app, "py", "js4")
 
     run = wait_run(tributary_server, send(tributary_server, "probe/invoke-ts"), py.function_id("probe-invoke-ts"))
@@ -129,8 +143,9 @@ def test_inngest_py_invokes_the_ts_app_by_id_as_one_tree(
     assert_graph_is_the_tree(tributary_server, api_token, runs, [PY, JS])
 
 
+@pytest.mark.parametrize("mode", MODES)  # varies slowest: each mode's server starts once
 def test_ts_invokes_the_inngest_py_app_by_reference_as_one_tree(
-        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str) -> None:
+        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, mode: str) -> None:
     ts, py = synced(sdk_app, "js4", "py")
 
     run = wait_run(tributary_server, send(tributary_server, "probe/invoke-py"), ts.function_id("probe-invoke-py"))
@@ -143,8 +158,10 @@ def test_ts_invokes_the_inngest_py_app_by_reference_as_one_tree(
 
 
 @pytest.mark.parametrize("kind", ["js3", "js4"])
+@pytest.mark.parametrize("mode", MODES)  # varies slowest: each mode's server starts once
 def test_a_native_root_failing_through_ts_names_the_ts_leaf_as_its_root_cause(
-        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, kind: str) -> None:
+        tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str, kind: str,
+        mode: str) -> None:
     """native-ts-chain -> TS probe-chain -> TS probe-leaf-fails: the leaf's NonRetriableError("leaf broke") fails
     the chain, the chain's invoke fails the native root; the root cause of the root is the TS leaf."""
     from runs.models import Run

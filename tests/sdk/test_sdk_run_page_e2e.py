@@ -15,7 +15,16 @@ from collections.abc import Callable
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, missing_reason
-from tests.sdk.harness import ROOT, RUNTIMES, SdkAppProcess, TributaryServer, send, sync, wait_registered, wait_run
+from tests.sdk.harness import (
+    ROOT,
+    RUNTIMES,
+    SdkAppProcess,
+    TributaryServer,
+    send,
+    sync,
+    wait_registered,
+    wait_run,
+)
 
 COMPUTE_SQUARE_VALUE = "30b458a6577e47eeb2eaae50cb3fc6b8f1351f19"  # sha1("compute-square-value"), both SDKs
 USERNAME, PASSWORD = "sdk-operator", "sdk-operator-password"

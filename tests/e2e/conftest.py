@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,15 +23,13 @@ from typing import Any
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, missing_reason
 from tests.integration.processes import database_url_for_workers
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 EVENT_KEY = "e2e-event-key"
 PASSWORD = "e2e-password"
 STARTUP_SECONDS = 60
@@ -44,11 +41,7 @@ except ImportError:  # pragma: no cover - the test extras install it
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    reason = None
-    if sync_playwright is None:
-        reason = "playwright is not installed (pip install -e .[test])"
-    elif not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    reason = missing_reason()
     if reason:
         for item in items:
             if "tests/e2e" in str(item.fspath):

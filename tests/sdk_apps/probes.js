@@ -111,6 +111,14 @@ function probes({ define, sdk }) {
       });
     }),
 
+    define("probe-invoke-py", "probe/invoke-py", {}, async ({ step }) => {
+      // TS -> inngest-py: the Python app's compute-square, by reference (another app, another runtime).
+      return await step.invoke("invoke-py", {
+        function: referenceFunction({ appId: "py-app", functionId: "compute-square" }),
+        data: { number: 8 },
+      });
+    }),
+
     probeLeafFails,
 
     define("probe-chain", "probe/chain", {}, async ({ step }) => {

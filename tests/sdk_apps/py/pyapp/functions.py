@@ -133,6 +133,13 @@ async def probe_invoke_native(ctx: inngest.Context) -> Any:
                                        data={"number": 5})
 
 
+@client.create_function(fn_id="probe-invoke-ts", trigger=_on("probe/invoke-ts"))
+async def probe_invoke_ts(ctx: inngest.Context) -> Any:
+    # inngest-py -> TS: the TypeScript app's compute-square, by id (another app, another runtime).
+    return await ctx.step.invoke_by_id("invoke-ts", app_id="ts-app", function_id="compute-square",
+                                       data={"number": 7})
+
+
 @client.create_function(fn_id="probe-leaf-fails", trigger=_on("probe/leaf-fails"))
 async def probe_leaf_fails(ctx: inngest.Context) -> None:
     raise inngest.NonRetriableError("leaf broke")
@@ -154,4 +161,5 @@ async def probe_long(ctx: inngest.Context) -> str:
 
 functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait, probe_send,
              probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
-             probe_invoke_timeout, probe_slow, probe_invoke_native, probe_leaf_fails, probe_chain, probe_long]
+             probe_invoke_timeout, probe_slow, probe_invoke_native, probe_invoke_ts, probe_leaf_fails, probe_chain,
+             probe_long]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import CharField, Count, F, Q, Subquery
+from django.db.models import CharField, Count, F, OuterRef, Q, Subquery
 from django.db.models.expressions import Window
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
@@ -42,7 +42,10 @@ GRAPH_FIELDS = ("id", "app_id", "function_id", "status", "parent_run_id", "paren
 # Timestamps of a graph come as text and are parsed only for the nodes shown: turning 20,000 timestamps of a
 # 10,000-run tree into datetimes costs more than the query (an aggregated graph shows a few hundred).
 LEAN_DEFER = ("event_data", "event_user", "output")  # what a list of runs never shows
-GRAPH_TIMES = {"started_text": Cast("started_at", CharField()), "ended_text": Cast("ended_at", CharField())}
+GRAPH_TIMES = {"started_text": Cast("started_at", CharField()), "ended_text": Cast("ended_at", CharField()),
+               # The run's function's runtime, in the same statement (the graph stays one query).
+               "runtime": Subquery(Function.objects.filter(app_id=OuterRef("app_id"), function_id=OuterRef(
+                   "function_id")).values("config__runtime")[:1])}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -267,7 +270,8 @@ def _node_json(data: dict[str, Any]) -> dict[str, Any]:
             "status": data.get("status"), "parent_id": data.get("parent_run_id"), "depth": data.get("depth", 0),
             "started_at": _timestamp(data.get("started_text")), "ended_at": _timestamp(data.get("ended_text")),
             "version": data.get("version"), "triggered_by": data.get("triggered_by_run_id"),
-            "failure_cause_run_id": data.get("failure_cause_run_id")}
+            "failure_cause_run_id": data.get("failure_cause_run_id"),
+            "runtime": data.get("runtime") or sdk_apps.RUNTIME_NATIVE}
     if data.get("aggregate"):
         node.update(aggregate=True, count=data["count"], members=data["members"])
     return node

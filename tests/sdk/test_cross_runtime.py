@@ -196,10 +196,6 @@ def test_a_native_root_failing_through_ts_names_the_ts_leaf_as_its_root_cause(
     assert (listed[root.id]["tree_size"], listed[root.id]["runtime"]) == (3, NATIVE), listed[root.id]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dashboard/queries.py run_graph: the graph JSON's nodes (_node_json) carry no runtime, so the run page's "
-    "graph cannot tell a native run from an inngest-js or inngest-py one; only /api/runs rows and the run page "
-    "header carry `runtime`"))
 def test_the_graph_json_names_each_nodes_runtime(
         tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], api_token: str) -> None:
     [app] = synced(sdk_app, "js4")

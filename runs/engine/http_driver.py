@@ -119,6 +119,9 @@ class _Pass:
                               key=lambda m: m.position)
             blocked = False
             for memo in retrying:
+                if memo.deadline is not None and memo.deadline > now():
+                    blocked = True  # another step's retry made the run due; this one's is later
+                    continue
                 blocked |= self._handle(self._call(memo.step_id, memo.attempts), targeted=True)
             if blocked:
                 return self._suspended()

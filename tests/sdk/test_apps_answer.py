@@ -31,7 +31,8 @@ PROBES = {
     "probe-retry-after": "probe/retry-after", "probe-invoke-missing": "probe/invoke-missing",
     "probe-invoke-timeout": "probe/invoke-timeout", "probe-slow": "probe/slow",
     "probe-invoke-native": "probe/invoke-native", "probe-leaf-fails": "probe/leaf-fails",
-    "probe-chain": "probe/chain", "probe-long": "probe/long",
+    "probe-chain": "probe/chain", "probe-long": "probe/long", "probe-invoke-slow": "probe/invoke-slow",
+    "probe-fixable": "probe/fixable", "probe-fix-parent": "probe/fix-parent",
 }
 TRIGGERS = {"compute-square": "calculate/square", "main-function": "main/event", **PROBES}
 

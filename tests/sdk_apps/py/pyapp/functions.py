@@ -127,6 +127,12 @@ async def probe_invoke_timeout(ctx: inngest.Context) -> Any:
     return "unreachable"
 
 
+@client.create_function(fn_id="probe-invoke-slow", trigger=_on("probe/invoke-slow"))
+async def probe_invoke_slow(ctx: inngest.Context) -> Any:
+    # A parent that waits on a slow child (no timeout): cancelling it with its descendants is tested on it.
+    return await ctx.step.invoke("invoke-slow", function=probe_slow, data={})
+
+
 @client.create_function(fn_id="probe-invoke-native", trigger=_on("probe/invoke-native"))
 async def probe_invoke_native(ctx: inngest.Context) -> Any:
     return await ctx.step.invoke_by_id("invoke-native", app_id="native-app", function_id="native-square",
@@ -143,6 +149,26 @@ async def probe_chain(ctx: inngest.Context) -> Any:
     return await ctx.step.invoke("invoke-leaf", function=probe_leaf_fails, data={})
 
 
+@client.create_function(fn_id="probe-fixable", trigger=_on("probe/fixable"), retries=0)
+async def probe_fixable(ctx: inngest.Context) -> str:
+    """Fails (not retriable) until the file at event.data.path exists: the operator's retry modes are tested
+    on it."""
+    path = str(ctx.event.data["path"])
+
+    def check() -> str:
+        if not os.path.exists(path):
+            raise inngest.NonRetriableError("not fixed yet")
+        with open(path, encoding="utf-8") as fixed:
+            return f"fixed: {fixed.read()}"
+
+    return await ctx.step.run("check", check)
+
+
+@client.create_function(fn_id="probe-fix-parent", trigger=_on("probe/fix-parent"))
+async def probe_fix_parent(ctx: inngest.Context) -> Any:
+    return await ctx.step.invoke("invoke-fixable", function=probe_fixable, data={"path": ctx.event.data["path"]})
+
+
 @client.create_function(fn_id="probe-long", trigger=_on("probe/long"))
 async def probe_long(ctx: inngest.Context) -> str:
     async def long_step() -> str:
@@ -154,4 +180,5 @@ async def probe_long(ctx: inngest.Context) -> str:
 
 functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait, probe_send,
              probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
-             probe_invoke_timeout, probe_slow, probe_invoke_native, probe_leaf_fails, probe_chain, probe_long]
+             probe_invoke_timeout, probe_slow, probe_invoke_slow, probe_invoke_native, probe_leaf_fails, probe_chain, probe_fixable,
+             probe_fix_parent, probe_long]

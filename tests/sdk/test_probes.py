@@ -107,8 +107,10 @@ def test_sleep_waits_at_least_its_duration(tributary_server: TributaryServer, ap
     steps = steps_of(run)
     nap, after = steps["nap"], steps["after-nap"]
     assert (nap.kind, nap.status, after.status, after.output) == ("sleep", "completed", "completed", "slept")
-    assert (nap.ended_at - nap.started_at).total_seconds() >= 1.0, (nap.started_at, nap.ended_at)
-    assert after.started_at >= nap.started_at + (nap.ended_at - nap.started_at)
+    # The SDK names the wake-up (py an absolute instant it computed, js "1s"): 1 s after the run was called at
+    # the earliest; the step and the next one end/start only after it.
+    assert (nap.deadline - run.started_at).total_seconds() >= 1.0, (run.started_at, nap.deadline)
+    assert nap.ended_at >= nap.deadline and after.started_at >= nap.deadline, (nap.deadline, nap.ended_at)
 
 
 def test_wait_for_event_resumes_only_on_the_event_its_if_matches(tributary_server: TributaryServer,
@@ -126,6 +128,15 @@ def test_wait_for_event_resumes_only_on_the_event_its_if_matches(tributary_serve
     run = wait_status(waiting.id, ("completed", "failed", "cancelled"))
     assert (run.status, run.output) == ("completed", {"id": "w-1", "which": "right"}), explain(run, app)
     assert steps_of(run)["wait-ok"].status == "completed"
+
+
+def test_wait_for_event_times_out_with_null(tributary_server: TributaryServer, app: SdkAppProcess) -> None:
+    run = run_of(tributary_server, app, "probe/wait-timeout", "probe-wait-timeout")
+    assert (run.status, run.output) == ("completed", "timed out"), explain(run, app)
+    step = steps_of(run)["wait-short"]
+    assert (step.kind, step.status, step.output) == ("wait_for_event", "completed", None)
+    assert (step.deadline - run.started_at).total_seconds() >= 1.0, (run.started_at, step.deadline)
+    assert step.ended_at >= step.deadline, (step.deadline, step.ended_at)
 
 
 def test_send_event_stores_the_event_and_starts_what_it_triggers(tributary_server: TributaryServer,

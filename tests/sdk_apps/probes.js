@@ -56,6 +56,11 @@ function probes({ define, sdk }) {
       return matched ? matched.data : null;
     }),
 
+    define("probe-wait-timeout", "probe/wait-timeout", {}, async ({ step }) => {
+      const matched = await step.waitForEvent("wait-short", { event: "probe/never", timeout: "1s" });
+      return matched === null ? "timed out" : matched.data;
+    }),
+
     define("probe-send", "probe/send", {}, async ({ step }) => {
       const sent = await step.sendEvent("send", { name: "probe/sent", data: { from: RUNTIME } });
       return sent.ids;

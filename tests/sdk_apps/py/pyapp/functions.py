@@ -62,6 +62,12 @@ async def probe_wait(ctx: inngest.Context) -> Any:
     return matched.data if matched else None
 
 
+@client.create_function(fn_id="probe-wait-timeout", trigger=_on("probe/wait-timeout"))
+async def probe_wait_timeout(ctx: inngest.Context) -> Any:
+    matched = await ctx.step.wait_for_event("wait-short", event="probe/never", timeout=datetime.timedelta(seconds=1))
+    return "timed out" if matched is None else matched.data
+
+
 @client.create_function(fn_id="probe-send", trigger=_on("probe/send"))
 async def probe_send(ctx: inngest.Context) -> list[str]:
     return await ctx.step.send_event("send", inngest.Event(name="probe/sent", data={"from": RUNTIME}))
@@ -178,7 +184,8 @@ async def probe_long(ctx: inngest.Context) -> str:
     return await ctx.step.run("long-step", long_step)
 
 
-functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait, probe_send,
+functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait,
+             probe_wait_timeout, probe_send,
              probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
-             probe_invoke_timeout, probe_slow, probe_invoke_slow, probe_invoke_native, probe_leaf_fails, probe_chain, probe_fixable,
-             probe_fix_parent, probe_long]
+             probe_invoke_timeout, probe_slow, probe_invoke_slow, probe_invoke_native, probe_leaf_fails,
+             probe_chain, probe_fixable, probe_fix_parent, probe_long]

@@ -77,6 +77,19 @@ def wait_status(run_id: str, statuses: Collection[str], timeout: float = 30.0) -
                       f"run {run_id} in {sorted(statuses)}")
 
 
+def first_run(what: str, done: Callable[[Any], bool] = lambda run: True, timeout: float = 15.0,
+              **filters: Any) -> Any:
+    """The first Run row matching `filters` once `done` holds for it."""
+    from runs.models import Run
+
+    return wait_until(lambda: Run.objects.filter(**filters).first(), lambda run: run is not None and done(run),
+                      timeout, what)
+
+
+def wait_step(run: Any, name: str) -> Any:
+    return wait_until(lambda: steps_of(run).get(name), lambda step: step is not None, 15, f"the step {name}")
+
+
 def explain(run: Any, app: SdkAppProcess) -> str:
     return f"status={run.status} output={run.output!r} error={run.error!r}\n{app.log()[-3000:]}"
 
@@ -116,9 +129,8 @@ def test_sleep_waits_at_least_its_duration(tributary_server: TributaryServer, ap
 def test_wait_for_event_resumes_only_on_the_event_its_if_matches(tributary_server: TributaryServer,
                                                                  app: SdkAppProcess) -> None:
     waiting = run_of(tributary_server, app, "probe/wait", "probe-wait", {"id": "w-1"}, statuses=("Running",))
-    wait_step = wait_until(lambda: steps_of(waiting).get("wait-ok"), lambda step: step is not None, 15,
-                           "the wait-ok step")
-    assert (wait_step.kind, wait_step.status, wait_step.wait_event, wait_step.wait_expression) == (
+    wait = wait_step(waiting, "wait-ok")
+    assert (wait.kind, wait.status, wait.wait_event, wait.wait_expression) == (
         "wait_for_event", "waiting", "probe/continue", "async.data.id == event.data.id")
 
     # Events are matched against waits when they are received, so the first one has been judged before the
@@ -141,7 +153,7 @@ def test_wait_for_event_times_out_with_null(tributary_server: TributaryServer, a
 
 def test_send_event_stores_the_event_and_starts_what_it_triggers(tributary_server: TributaryServer,
                                                                  app: SdkAppProcess) -> None:
-    from runs.models import Event, Run
+    from runs.models import Event
 
     run = run_of(tributary_server, app, "probe/send", "probe-send")
     assert run.status == "completed", explain(run, app)
@@ -150,8 +162,7 @@ def test_send_event_stores_the_event_and_starts_what_it_triggers(tributary_serve
     assert (sent.name, sent.data) == ("probe/sent", {"from": app.runtime})
     assert steps_of(run)["send"].status == "completed"
 
-    triggered = wait_until(lambda: Run.objects.filter(event_id=sent.id).first(),
-                           lambda r: r is not None and r.status == "completed", 15, "the run probe/sent started")
+    triggered = first_run("the run probe/sent started", lambda run: run.status == "completed", event_id=sent.id)
     assert (triggered.app_id, triggered.function_id, triggered.output) == (
         "native-app", "native-on-sent", {"from": RUNTIMES[app.kind]})
 
@@ -164,13 +175,12 @@ def test_send_event_stores_the_event_and_starts_what_it_triggers(tributary_serve
     "sent_by_run_id '', triggered_by_run_id NULL), so the dashboard's 'sent by' links are missing for SDK runs"))
 def test_send_event_attributes_the_sent_event_to_the_run(tributary_server: TributaryServer,
                                                          app: SdkAppProcess) -> None:
-    from runs.models import Event, Run
+    from runs.models import Event
 
     run = run_of(tributary_server, app, "probe/send", "probe-send")
     assert run.status == "completed", explain(run, app)
     sent = Event.objects.get(id=run.output[0])
-    triggered = wait_until(lambda: Run.objects.filter(event_id=sent.id).first(), lambda r: r is not None, 15,
-                           "the run probe/sent started")
+    triggered = first_run("the run probe/sent started", event_id=sent.id)
     assert (sent.sent_by_run_id, triggered.triggered_by_run_id) == (run.id, run.id)
 
 
@@ -202,7 +212,7 @@ def test_non_retriable_error_fails_at_once(tributary_server: TributaryServer, ap
     # inngest@3 names a NonRetriableError `Error` on the wire (tests/sdk_apps/README.md).
     name = "Error" if app.kind == "js3" else "NonRetriableError"
     assert (run.error["name"], run.error["message"], run.attempts, run.body_failures) == (name, "nope", 1, 0), run.error
-    refuse = steps_of(run).get("refuse")
+    refuse: Any = steps_of(run).get("refuse")
     if app.kind == "py":
         # inngest-py lifts the error out of the step to the function: the step never reports.
         assert refuse is None, refuse
@@ -266,8 +276,7 @@ def test_cancel_with_descendants_cancels_the_parent_and_the_child_it_waits_on(
     from runs.models import Run
 
     parent = run_of(tributary_server, app, "probe/invoke-slow", "probe-invoke-slow", statuses=("Running",))
-    child = wait_until(lambda: Run.objects.filter(parent_run_id=parent.id).first(),
-                       lambda r: r is not None and r.status == "waiting", 15, "the sleeping probe-slow child")
+    child = first_run("the sleeping probe-slow child", lambda run: run.status == "waiting", parent_run_id=parent.id)
     wait_status(parent.id, ("waiting",), timeout=15)
     client.cancel_run(parent.id, cascade=True)
     assert (Run.objects.get(id=parent.id).status, Run.objects.get(id=child.id).status) == (

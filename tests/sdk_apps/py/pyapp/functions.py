@@ -64,7 +64,8 @@ async def probe_wait(ctx: inngest.Context) -> Any:
 
 @client.create_function(fn_id="probe-wait-timeout", trigger=_on("probe/wait-timeout"))
 async def probe_wait_timeout(ctx: inngest.Context) -> Any:
-    matched = await ctx.step.wait_for_event("wait-short", event="probe/never", timeout=datetime.timedelta(seconds=1))
+    matched = await ctx.step.wait_for_event("wait-short", event="probe/never",
+                                            timeout=datetime.timedelta(seconds=1))
     return "timed out" if matched is None else matched.data
 
 

@@ -357,3 +357,25 @@ def test_bulk_retry_by_filter_retries_the_failed_sdk_runs(tributary_server: Trib
     for number, run in enumerate(runs):
         healed = wait_status(run.id, ("completed",))
         assert healed.output == f"fixed: bulk {number}", explain(healed, app)
+
+
+# ---- signed mode -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["signed"])  # last in the module: the server restarts in signed mode once
+def test_in_signed_mode_parallel_retry_and_send_event_behave_the_same(
+        tributary_server: TributaryServer, app: SdkAppProcess, mode: str) -> None:
+    """Signed Call Requests and answers, and the SDK's own event sending with its event key (the parts the
+    signing touches); the rest of the probe set runs in dev mode above."""
+    from runs.models import Event
+
+    parallel = run_of(tributary_server, app, "probe/parallel", "probe-parallel")
+    assert (parallel.status, parallel.output) == ("completed", ["P1", "P2"]), explain(parallel, app)
+    retried = run_of(tributary_server, app, "probe/retry", "probe-retry")
+    assert (retried.status, retried.output) == ("completed", "ok on attempt 1"), explain(retried, app)
+    assert steps_of(retried)["flaky"].attempts == 2
+    sender = run_of(tributary_server, app, "probe/send", "probe-send")
+    assert sender.status == "completed", explain(sender, app)
+    sent = Event.objects.get(id=sender.output[0])
+    assert (sent.name, sent.data) == ("probe/sent", {"from": app.runtime})
+    triggered = first_run("the run probe/sent started", lambda run: run.status == "completed", event_id=sent.id)
+    assert triggered.output == {"from": app.runtime}

@@ -33,7 +33,7 @@ PROBES = {
     "probe-invoke-native": "probe/invoke-native", "probe-leaf-fails": "probe/leaf-fails",
     "probe-chain": "probe/chain", "probe-long": "probe/long", "probe-invoke-slow": "probe/invoke-slow",
     "probe-fixable": "probe/fixable", "probe-fix-parent": "probe/fix-parent",
-    "probe-wait-timeout": "probe/wait-timeout",
+    "probe-wait-timeout": "probe/wait-timeout", "probe-cancel-on": "probe/cancel-on",
 }
 TRIGGERS = {"compute-square": "calculate/square", "main-function": "main/event", **PROBES}
 

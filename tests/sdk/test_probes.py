@@ -151,6 +151,23 @@ def test_wait_for_event_times_out_with_null(tributary_server: TributaryServer, a
     assert step.ended_at >= step.deadline, (step.deadline, step.ended_at)
 
 
+def test_cancel_on_event_cancels_only_when_its_if_matches(tributary_server: TributaryServer,
+                                                           app: SdkAppProcess) -> None:
+    from runs.models import CancelRule
+
+    rule = CancelRule.objects.get(app_id=app.app_id, function_id="probe-cancel-on")
+    assert (rule.event, rule.expression) == ("probe/cancel", "async.data.id == event.data.id")
+    sleeping = run_of(tributary_server, app, "probe/cancel-on", "probe-cancel-on", {"id": "c-1"},
+                      statuses=("Running",))
+    wait_step(sleeping, "long-nap")
+    # Cancel events are matched when received: the first has been judged before the second is sent.
+    send(tributary_server, "probe/cancel", {"id": "c-other"})
+    assert wait_status(sleeping.id, ("waiting",)).status == "waiting"
+    send(tributary_server, "probe/cancel", {"id": "c-1"})
+    run = wait_status(sleeping.id, ("completed", "failed", "cancelled"), timeout=15)
+    assert run.status == "cancelled", explain(run, app)
+
+
 def test_send_event_stores_the_event_and_starts_what_it_triggers(tributary_server: TributaryServer,
                                                                  app: SdkAppProcess) -> None:
     from runs.models import Event
@@ -281,6 +298,32 @@ def test_cancel_with_descendants_cancels_the_parent_and_the_child_it_waits_on(
     client.cancel_run(parent.id, cascade=True)
     assert (Run.objects.get(id=parent.id).status, Run.objects.get(id=child.id).status) == (
         "cancelled", "cancelled")
+
+
+def test_invoking_a_native_function_returns_its_result(tributary_server: TributaryServer,
+                                                       app: SdkAppProcess) -> None:
+    from runs.models import Run
+
+    run = run_of(tributary_server, app, "probe/invoke-native", "probe-invoke-native")
+    assert (run.status, run.output) == ("completed", {"result": 25}), explain(run, app)
+    child = Run.objects.get(parent_run_id=run.id)
+    assert (child.app_id, child.function_id, child.output) == ("native-app", "native-square", {"result": 25})
+    assert steps_of(run)["invoke-native"].child_run_id == child.id
+
+
+def test_a_failed_child_fails_its_parent_without_compounding_retries(tributary_server: TributaryServer,
+                                                                     app: SdkAppProcess) -> None:
+    from runs.models import Run
+
+    parent = run_of(tributary_server, app, "probe/chain", "probe-chain")
+    assert parent.status == "failed", explain(parent, app)
+    child = Run.objects.get(parent_run_id=parent.id)
+    assert (child.function_id, child.status, child.attempts, child.error["message"]) == (
+        "probe-leaf-fails", "failed", 1, "leaf broke")
+    # The parent re-raises the child's error once and fails for good (no retries of its own on top).
+    assert (parent.error["message"], parent.attempts) == ("leaf broke", 1), parent.error
+    step = steps_of(parent)["invoke-leaf"]
+    assert (step.kind, step.status, step.attempts) == ("invoke", "failed", 1)
 
 
 # ---- operator retries on SDK runs ------------------------------------------------------------------------------

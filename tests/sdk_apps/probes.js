@@ -61,6 +61,14 @@ function probes({ define, sdk }) {
       return matched === null ? "timed out" : matched.data;
     }),
 
+    // Cancelled by a `probe/cancel` event whose data.id matches (CEL `if`), while it sleeps.
+    define("probe-cancel-on", "probe/cancel-on",
+      { cancelOn: [{ event: "probe/cancel", if: "async.data.id == event.data.id" }] },
+      async ({ step }) => {
+        await step.sleep("long-nap", "60s");
+        return "not cancelled";
+      }),
+
     define("probe-send", "probe/send", {}, async ({ step }) => {
       const sent = await step.sendEvent("send", { name: "probe/sent", data: { from: RUNTIME } });
       return sent.ids;

@@ -69,6 +69,14 @@ async def probe_wait_timeout(ctx: inngest.Context) -> Any:
     return "timed out" if matched is None else matched.data
 
 
+@client.create_function(fn_id="probe-cancel-on", trigger=_on("probe/cancel-on"),
+                        cancel=[inngest.Cancel(event="probe/cancel", if_exp="async.data.id == event.data.id")])
+async def probe_cancel_on(ctx: inngest.Context) -> str:
+    # Cancelled by a `probe/cancel` event whose data.id matches (CEL `if`), while it sleeps.
+    await ctx.step.sleep("long-nap", datetime.timedelta(seconds=60))
+    return "not cancelled"
+
+
 @client.create_function(fn_id="probe-send", trigger=_on("probe/send"))
 async def probe_send(ctx: inngest.Context) -> list[str]:
     return await ctx.step.send_event("send", inngest.Event(name="probe/sent", data={"from": RUNTIME}))
@@ -186,7 +194,7 @@ async def probe_long(ctx: inngest.Context) -> str:
 
 
 functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait,
-             probe_wait_timeout, probe_send,
+             probe_wait_timeout, probe_cancel_on, probe_send,
              probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
              probe_invoke_timeout, probe_slow, probe_invoke_slow, probe_invoke_native, probe_leaf_fails,
              probe_chain, probe_fixable, probe_fix_parent, probe_long]

@@ -4,8 +4,9 @@ pins the run's exact output or failure and what the store recorded (steps under 
 step status, the run's error). Then the operator's actions on SDK runs: cancel with descendants and the three
 retry modes plus bulk retry, on `probe-fixable`, which fails until a file exists.
 
-One server (dev mode) and one app per SDK for the whole module (tests/sdk/conftest.py); each test syncs its app
-again because the tables are emptied between tests.
+One server (dev mode; signed mode for the last test only) and one app per SDK for the whole module
+(tests/sdk/conftest.py); each test syncs its app again because the tables are emptied between tests. Where a
+probe shows the server departing from Inngest, the test is a strict xfail naming what was seen.
 """
 
 from __future__ import annotations

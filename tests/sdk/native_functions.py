@@ -27,3 +27,9 @@ async def native_invokes_ts(ctx: Context) -> Any:
 async def native_ts_chain(ctx: Context) -> Any:
     """native -> TS probe-chain -> TS probe-leaf-fails: the leaf's failure is the root cause of this run."""
     return await ctx.step.invoke("invoke-ts-chain", function=reference_function("probe-chain", app_id="ts-app"))
+
+
+@app.function(id="native-on-sent", trigger="probe/sent")
+async def native_on_sent(ctx: Context) -> Any:
+    """Started by the event an SDK app's step.sendEvent sends (tests/sdk/test_probes.py)."""
+    return {"from": ctx.event.data["from"]}

@@ -31,7 +31,9 @@ PROBES = {
     "probe-retry-after": "probe/retry-after", "probe-invoke-missing": "probe/invoke-missing",
     "probe-invoke-timeout": "probe/invoke-timeout", "probe-slow": "probe/slow",
     "probe-invoke-native": "probe/invoke-native", "probe-leaf-fails": "probe/leaf-fails",
-    "probe-chain": "probe/chain", "probe-long": "probe/long",
+    "probe-chain": "probe/chain", "probe-long": "probe/long", "probe-invoke-slow": "probe/invoke-slow",
+    "probe-fixable": "probe/fixable", "probe-fix-parent": "probe/fix-parent",
+    "probe-wait-timeout": "probe/wait-timeout", "probe-cancel-on": "probe/cancel-on",
 }
 TRIGGERS = {"compute-square": "calculate/square", "main-function": "main/event", **PROBES}
 # The cross-runtime probes each invoke the other SDK's app, so each app has only its own.

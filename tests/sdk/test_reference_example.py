@@ -63,7 +63,7 @@ def test_in_signed_mode_tributary_syncs_the_app_in_band_and_main_event_completes
     signed answer carries the functions; no callback from the app."""
     app = sdk_app(kind)
     result = sync_in_band(app, tributary_server)
-    assert (result.ok, result.kind, result.app_id, result.functions) == (True, "in_band", app.app_id, 19), result
+    assert (result.ok, result.kind, result.app_id, result.functions) == (True, "in_band", app.app_id, 24), result
     wait_registered(app)
 
     main = wait_run(tributary_server, send(tributary_server, "main/event"), app.function_id("main-function"))

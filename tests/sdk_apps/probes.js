@@ -4,6 +4,8 @@
 // The Python app (py/pyapp/functions.py) carries the same probes with the same ids, triggers and results.
 "use strict";
 
+const fs = require("fs");
+
 const RUNTIME = "inngest-js";
 
 function probes({ define, sdk }) {
@@ -16,6 +18,16 @@ function probes({ define, sdk }) {
 
   const probeLeafFails = define("probe-leaf-fails", "probe/leaf-fails", {}, async () => {
     throw new NonRetriableError("leaf broke");
+  });
+
+  // Fails (not retriable) until the file at event.data.path exists: the operator's retry modes are tested on it.
+  const probeFixable = define("probe-fixable", "probe/fixable", { retries: 0 }, async ({ event, step }) => {
+    return await step.run("check", () => {
+      if (!fs.existsSync(event.data.path)) {
+        throw new NonRetriableError("not fixed yet");
+      }
+      return `fixed: ${fs.readFileSync(event.data.path, "utf8")}`;
+    });
   });
 
   return [
@@ -43,6 +55,19 @@ function probes({ define, sdk }) {
       });
       return matched ? matched.data : null;
     }),
+
+    define("probe-wait-timeout", "probe/wait-timeout", {}, async ({ step }) => {
+      const matched = await step.waitForEvent("wait-short", { event: "probe/never", timeout: "1s" });
+      return matched === null ? "timed out" : matched.data;
+    }),
+
+    // Cancelled by a `probe/cancel` event whose data.id matches (CEL `if`), while it sleeps.
+    define("probe-cancel-on", "probe/cancel-on",
+      { cancelOn: [{ event: "probe/cancel", if: "async.data.id == event.data.id" }] },
+      async ({ step }) => {
+        await step.sleep("long-nap", "60s");
+        return "not cancelled";
+      }),
 
     define("probe-send", "probe/send", {}, async ({ step }) => {
       const sent = await step.sendEvent("send", { name: "probe/sent", data: { from: RUNTIME } });
@@ -104,6 +129,11 @@ function probes({ define, sdk }) {
 
     probeSlow,
 
+    // A parent that waits on a slow child (no timeout): cancelling it with its descendants is tested on it.
+    define("probe-invoke-slow", "probe/invoke-slow", {}, async ({ step }) => {
+      return await step.invoke("invoke-slow", { function: probeSlow, data: {} });
+    }),
+
     define("probe-invoke-native", "probe/invoke-native", {}, async ({ step }) => {
       return await step.invoke("invoke-native", {
         function: referenceFunction({ appId: "native-app", functionId: "native-square" }),
@@ -123,6 +153,12 @@ function probes({ define, sdk }) {
 
     define("probe-chain", "probe/chain", {}, async ({ step }) => {
       return await step.invoke("invoke-leaf", { function: probeLeafFails, data: {} });
+    }),
+
+    probeFixable,
+
+    define("probe-fix-parent", "probe/fix-parent", {}, async ({ event, step }) => {
+      return await step.invoke("invoke-fixable", { function: probeFixable, data: { path: event.data.path } });
     }),
 
     define("probe-long", "probe/long", {}, async ({ step }) => {

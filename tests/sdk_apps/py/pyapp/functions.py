@@ -62,6 +62,21 @@ async def probe_wait(ctx: inngest.Context) -> Any:
     return matched.data if matched else None
 
 
+@client.create_function(fn_id="probe-wait-timeout", trigger=_on("probe/wait-timeout"))
+async def probe_wait_timeout(ctx: inngest.Context) -> Any:
+    matched = await ctx.step.wait_for_event("wait-short", event="probe/never",
+                                            timeout=datetime.timedelta(seconds=1))
+    return "timed out" if matched is None else matched.data
+
+
+@client.create_function(fn_id="probe-cancel-on", trigger=_on("probe/cancel-on"),
+                        cancel=[inngest.Cancel(event="probe/cancel", if_exp="async.data.id == event.data.id")])
+async def probe_cancel_on(ctx: inngest.Context) -> str:
+    # Cancelled by a `probe/cancel` event whose data.id matches (CEL `if`), while it sleeps.
+    await ctx.step.sleep("long-nap", datetime.timedelta(seconds=60))
+    return "not cancelled"
+
+
 @client.create_function(fn_id="probe-send", trigger=_on("probe/send"))
 async def probe_send(ctx: inngest.Context) -> list[str]:
     return await ctx.step.send_event("send", inngest.Event(name="probe/sent", data={"from": RUNTIME}))
@@ -127,6 +142,12 @@ async def probe_invoke_timeout(ctx: inngest.Context) -> Any:
     return "unreachable"
 
 
+@client.create_function(fn_id="probe-invoke-slow", trigger=_on("probe/invoke-slow"))
+async def probe_invoke_slow(ctx: inngest.Context) -> Any:
+    # A parent that waits on a slow child (no timeout): cancelling it with its descendants is tested on it.
+    return await ctx.step.invoke("invoke-slow", function=probe_slow, data={})
+
+
 @client.create_function(fn_id="probe-invoke-native", trigger=_on("probe/invoke-native"))
 async def probe_invoke_native(ctx: inngest.Context) -> Any:
     return await ctx.step.invoke_by_id("invoke-native", app_id="native-app", function_id="native-square",
@@ -150,6 +171,26 @@ async def probe_chain(ctx: inngest.Context) -> Any:
     return await ctx.step.invoke("invoke-leaf", function=probe_leaf_fails, data={})
 
 
+@client.create_function(fn_id="probe-fixable", trigger=_on("probe/fixable"), retries=0)
+async def probe_fixable(ctx: inngest.Context) -> str:
+    """Fails (not retriable) until the file at event.data.path exists: the operator's retry modes are tested
+    on it."""
+    path = str(ctx.event.data["path"])
+
+    def check() -> str:
+        if not os.path.exists(path):
+            raise inngest.NonRetriableError("not fixed yet")
+        with open(path, encoding="utf-8") as fixed:
+            return f"fixed: {fixed.read()}"
+
+    return await ctx.step.run("check", check)
+
+
+@client.create_function(fn_id="probe-fix-parent", trigger=_on("probe/fix-parent"))
+async def probe_fix_parent(ctx: inngest.Context) -> Any:
+    return await ctx.step.invoke("invoke-fixable", function=probe_fixable, data={"path": ctx.event.data["path"]})
+
+
 @client.create_function(fn_id="probe-long", trigger=_on("probe/long"))
 async def probe_long(ctx: inngest.Context) -> str:
     async def long_step() -> str:
@@ -159,7 +200,8 @@ async def probe_long(ctx: inngest.Context) -> str:
     return await ctx.step.run("long-step", long_step)
 
 
-functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait, probe_send,
+functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait,
+             probe_wait_timeout, probe_cancel_on, probe_send,
              probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
-             probe_invoke_timeout, probe_slow, probe_invoke_native, probe_invoke_ts, probe_leaf_fails, probe_chain,
-             probe_long]
+             probe_invoke_timeout, probe_slow, probe_invoke_slow, probe_invoke_native, probe_invoke_ts,
+             probe_leaf_fails, probe_chain, probe_fixable, probe_fix_parent, probe_long]

@@ -257,8 +257,9 @@ def runs_started_by_tree(root_id: str, tree_ids: set[str]) -> list[dict[str, Any
     """
     outputs = (Step.objects.filter(run__root_run_id=root_id, kind=StepKind.SEND_EVENT)
                .values_list("output", flat=True))
-    event_ids = {event_id for output in outputs if isinstance(output, list)
-                 for event_id in output if isinstance(event_id, str)}
+    # A native send_event step stores the ids as a list, inngest-js's sendEvent as {"ids": [...]}.
+    id_lists = [output.get("ids") if isinstance(output, dict) else output for output in outputs]
+    event_ids = {event_id for ids in id_lists if isinstance(ids, list) for event_id in ids if isinstance(event_id, str)}
     if not event_ids:
         return []
     rows = Run.objects.filter(event_id__in=event_ids, triggered_by_run_id__isnull=False).values(*GRAPH_FIELDS, **GRAPH_TIMES)

@@ -39,6 +39,9 @@ class StepCompleted:
     ended_at: datetime
     input: Any = None
     display_name: str = ""  # the readable name an SDK app gave the step (its step_id is a hash); "" natively
+    # Ids of events an SDK app sent from this step (its step.sendEvent posts them itself, then reports the ids):
+    # the store attributes those events, and the runs they started, to this run.
+    sent_event_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -268,7 +269,8 @@ class _Pass:
                                  error=_error("LimitExceeded", problem)))
             return
         completed = StepCompleted(step_id=op.id, kind=kind, output=op.data, attempt=attempt, position=position,
-                                  started_at=at, ended_at=at, display_name=op.display_name)
+                                  started_at=at, ended_at=at, display_name=op.display_name,
+                                  sent_event_ids=_sent_event_ids(kind, op.data))
         self._remember(completed, StepMemo(step_id=op.id, kind=kind, status=StepStatus.COMPLETED, output=op.data,
                                            attempts=attempt, position=position),
                        MemoEntry(step_id=op.id, kind=kind, position=position, output=op.data))
@@ -403,6 +405,21 @@ def _kind(op: StepOp) -> str:
     if isinstance(op, SleepPlanned):
         return StepKind.SLEEP
     return StepKind.WAIT_FOR_EVENT
+
+
+_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def _sent_event_ids(kind: str, data: Any) -> tuple[str, ...]:
+    """The event ids a step reported sending: inngest-js's sendEvent step answers {"ids": [...]}, inngest-py's a
+    plain list of ids (told apart from other lists of strings by their ULID form; the store attributes only
+    events that exist and nobody sent)."""
+    if kind == StepKind.SEND_EVENT and isinstance(data, dict):
+        data = data.get("ids")
+    if isinstance(data, list) and data and len(data) <= 1000 and all(
+            isinstance(item, str) and _ULID.match(item) for item in data):
+        return tuple(data)
+    return ()
 
 
 def _starts_something(op: StepOp) -> bool:

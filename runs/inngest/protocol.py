@@ -31,15 +31,18 @@ class MemoEntry:
     error: dict[str, Any] | None = None
 
 
-# Failures the engine decides on, named as Inngest names them (SDK code may compare the name).
-_INNGEST_NAMES = {"InvokeTimeoutError": "InngestInvokeTimeoutError"}
+# Failures the engine decides on, in Inngest's words (SDK code may compare the name or the message); the
+# dashboard keeps Tributary's own, more specific message.
+_INNGEST_WORDS = {"InvokeTimeoutError": ("InngestInvokeTimeoutError",
+                                         "Timed out waiting for invoked function to complete")}
 
 
 def sdk_error(error: dict[str, Any] | None) -> dict[str, Any]:
     """A stored error in the SDKs' shape ({name, message, stack}); they re-raise it as a StepError."""
     error = error or {}
     name = error.get("name") or "Error"
-    shaped = {"name": _INNGEST_NAMES.get(name, name), "message": error.get("message") or ""}
+    inngest_name, inngest_message = _INNGEST_WORDS.get(name, (name, None))
+    shaped = {"name": inngest_name, "message": inngest_message or error.get("message") or ""}
     if error.get("stack"):
         shaped["stack"] = error["stack"]
     return shaped

@@ -27,7 +27,7 @@ from runs.exceptions import (
     RateLimitedError,
 )
 from runs.ids import new_id
-from runs.models import Function, Run, Step
+from runs.models import Event, Function, Run, Step
 from runs.ops import (
     EventsSent,
     InvokePlanned,
@@ -343,9 +343,12 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
     error = None if completed else op.error  # type: ignore[union-attr]
     # A step to retry keeps its next attempt's time as its deadline: it is not executed before (S15).
     deadline = None if completed else op.retry_at  # type: ignore[union-attr]
+    kind = op.kind
+    if completed and op.sent_event_ids and _attribute_sent_events(claim, op.sent_event_ids):  # type: ignore[union-attr]
+        kind = StepKind.SEND_EVENT
     existing = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first() if op.attempt > 1 else None
     if existing is None:
-        new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=op.kind, position=op.position,
+        new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=kind, position=op.position,
                               status=status, output=output, error=error, attempts=op.attempt, deadline=deadline,
                               history=[entry], started_at=op.started_at, ended_at=op.ended_at,
                               display_name=op.display_name))
@@ -354,6 +357,16 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
     existing.attempts, existing.ended_at, existing.deadline = op.attempt, op.ended_at, deadline
     existing.history = [*existing.history, entry]
     existing.save(update_fields=["status", "output", "error", "attempts", "ended_at", "history", "deadline"])
+
+
+def _attribute_sent_events(claim: ClaimedRun, event_ids: Sequence[str]) -> bool:
+    """Events an SDK app sent from a step of this run (through POST /e/<key>, so nobody sent them yet as far as
+    the store knew): they, and the runs they started, are this run's. Whether any was."""
+    attributed = Event.objects.filter(id__in=list(event_ids), sent_by_run_id="").update(sent_by_run_id=claim.id)
+    if attributed:
+        Run.objects.filter(event_id__in=list(event_ids), triggered_by_run_id__isnull=True,
+                           parent_run_id__isnull=True).exclude(id=claim.id).update(triggered_by_run_id=claim.id)
+    return attributed > 0
 
 
 # Configurations of functions seen registered: an invoke target checked once needs no query again (a worker

@@ -185,12 +185,6 @@ def test_send_event_stores_the_event_and_starts_what_it_triggers(tributary_serve
         "native-app", "native-on-sent", {"from": RUNTIMES[app.kind]})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: an SDK's step.sendEvent is not attributed to its run. The SDK POSTs /e/<key> itself from inside "
-    "the step (protocol doc section 7) and then answers StepRun with the ids (py: name 'send', data [ids]; js: "
-    "opts.type 'step.sendEvent', data {ids}); runs/engine/http_driver.py memoizes that StepRun but never marks "
-    "those Event rows sent_by_run_id=<run> nor the runs they started triggered_by_run_id=<run> (stored: "
-    "sent_by_run_id '', triggered_by_run_id NULL), so the dashboard's 'sent by' links are missing for SDK runs"))
 def test_send_event_attributes_the_sent_event_to_the_run(tributary_server: TributaryServer,
                                                          app: SdkAppProcess) -> None:
     from runs.models import Event
@@ -275,12 +269,6 @@ def test_invoke_timeout_fails_the_step_and_the_child_keeps_running(tributary_ser
     assert child.ended_at > run.ended_at
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server: the invoke-timeout error the SDK sees keeps Tributary's message, not Inngest's. Memo sent: "
-    "{'error': {'name': 'InngestInvokeTimeoutError', 'message': \"invoked function <app>/probe-slow (run <id>) "
-    "did not finish before the step's timeout; the invoked run keeps running\"}} (message from "
-    "runs/store/passes.py, only the name is mapped by runs/inngest/protocol.py sdk_error); Inngest sends "
-    "'Timed out waiting for invoked function to complete' (protocol doc section 8), as it does for not-found"))
 def test_invoke_timeout_error_carries_inngests_message(tributary_server: TributaryServer,
                                                        app: SdkAppProcess) -> None:
     run = run_of(tributary_server, app, "probe/invoke-timeout", "probe-invoke-timeout")

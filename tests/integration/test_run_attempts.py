@@ -1,4 +1,4 @@
-"""Issue 11 item 1: after an operator's retry each attempt keeps its own start, end and outcome (runs and invoke
+"""Issue 11 item 1 (O5b): after an operator's retry each attempt keeps its own start, end and outcome (runs and invoke
 steps), durations and the Functions percentiles come from attempts, and a run's reason ends with its state.
 
 Store level, against the database the suite runs on (PostgreSQL with DATABASE_URL, else SQLite). The failed

@@ -24,6 +24,18 @@ SINCE_CHOICES = (("", "any time"), ("15m", "15 min"), ("1h", "1 hour"), ("6h", "
 
 
 # --- one run ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StepAttempt:
+    """One attempt of a step, with its own start, end and outcome (and, for an invoke, the child it waited on)."""
+
+    attempt: int
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    error: dict[str, Any] | None = None
+    child_run_id: str | None = None
+
+
 @dataclass(slots=True)
 class WaterfallBar:
     step: StepInfo
@@ -33,6 +45,7 @@ class WaterfallBar:
     waiting_ms: float
     executing_ms: float
     child: RunInfo | None = None
+    attempts: list[StepAttempt] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -49,6 +62,16 @@ class RunPage:
     reruns: list[RunInfo] = field(default_factory=list)
     audit: list[OperatorAction] = field(default_factory=list)
     runtime: str = sdk_apps.RUNTIME_NATIVE  # of the run's function (runs.remote)
+
+    @property
+    def retried(self) -> bool:
+        """Whether an operator's retry gave the run more than one attempt (each shown with its own times)."""
+        return len(self.run.attempts_history) > 1
+
+    @property
+    def attempt_count(self) -> int:
+        """The attempts fact: the run's attempts as the engine counts them, at least one per operator retry."""
+        return max(self.run.attempts, len(self.run.attempts_history))
 
 
 def run_page(run_id: str) -> RunPage:
@@ -98,26 +121,53 @@ def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[Waterfal
     bars = []
     for step in steps:
         child = children.get(step.child_run_id or "")
-        waiting, executing = split_step_time(step, child, now)
+        attempts = step_attempts(step)
+        waiting, executing = split_step_time(step, child, now, attempts)
         total = waiting + executing
-        offset = min(99.5, _ms(start, step.started_at) * 100.0 / span)
+        began = attempts[0].started_at if attempts and attempts[0].started_at else step.started_at
+        offset = min(99.5, _ms(start, began) * 100.0 / span)
         width = min(100.0 - offset, max(0.5, total * 100.0 / span))  # a visible sliver even for 1 ms
         bars.append(WaterfallBar(step=step, offset_pct=offset, width_pct=width,
                                  wait_share_pct=waiting * 100.0 / total if total else 0.0,
-                                 waiting_ms=waiting, executing_ms=executing, child=child))
+                                 waiting_ms=waiting, executing_ms=executing, child=child, attempts=attempts))
     return bars, span
 
 
-def split_step_time(step: StepInfo, child: RunInfo | None, now: datetime) -> tuple[float, float]:
+def step_attempts(step: StepInfo) -> list[StepAttempt]:
+    """The step's attempts, oldest first. A `run` step's history holds every attempt; an invoke step's holds
+    the earlier ones (retried from its failure, O4, or healed to wait on its child again, O5) and the step row
+    is the current one. A step that never had a second attempt and keeps no history has none to list."""
+    found = [StepAttempt(attempt=int(entry.get("attempt") or number), status=str(entry.get("status") or ""),
+                         started_at=_parsed(entry.get("started_at")), ended_at=_parsed(entry.get("ended_at")),
+                         error=entry.get("error"), child_run_id=entry.get("child_run_id"))
+             for number, entry in enumerate(step.history, start=1)]
+    if step.kind == StepKind.INVOKE and found:
+        found.append(StepAttempt(attempt=step.attempts, status=step.status, started_at=step.started_at,
+                                 ended_at=step.ended_at, error=step.error, child_run_id=step.child_run_id))
+    return found
+
+
+def _parsed(text: Any) -> datetime | None:
+    return parse_datetime(text) if isinstance(text, str) and text else None
+
+
+def split_step_time(step: StepInfo, child: RunInfo | None, now: datetime,
+                    attempts: list[StepAttempt] | None = None) -> tuple[float, float]:
     """(waiting ms, executing ms). An invoke waits for its child to start, then the child executes; sleeps and
-    waits for events only wait; a `run` step executes in its attempts and waits between them (backoff)."""
+    waits for events only wait; a `run` step executes in its attempts and waits between them (backoff). An
+    invoke's earlier attempts count as executing and the time between them as waiting (for the operator's
+    retry): a healed invoke is not minutes of execution."""
     end = step.ended_at or now
     total = _ms(step.started_at, end)
     if step.kind == StepKind.INVOKE:
-        if child is None or child.started_at is None:
-            return total, 0.0
-        waiting = _ms(step.started_at, child.started_at)
-        return min(total, waiting), max(0.0, total - waiting)
+        earlier = (attempts if attempts is not None else step_attempts(step))[:-1]
+        before = sum(_ms(attempt.started_at, attempt.ended_at) for attempt in earlier)
+        since_first = _ms(earlier[0].started_at, end) if earlier and earlier[0].started_at else total
+        # The child's start in this attempt: its current attempt's (a healed child began again when retried).
+        child_start = child.attempts_history[-1].started_at if child and child.attempts_history else None
+        waiting = total if child_start is None else min(total, _ms(step.started_at, child_start))
+        executing = before + max(0.0, total - waiting)
+        return max(0.0, since_first - executing), executing
     if step.kind in (StepKind.SLEEP, StepKind.WAIT_FOR_EVENT):
         return total, 0.0
     executing = 0.0

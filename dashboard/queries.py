@@ -26,7 +26,7 @@ from dashboard import sdk_apps
 from dashboard.exceptions import BadParameter
 from dashboard.params import Cursor, RunFilters, encode_cursor
 from runs import causes as walk
-from runs.domain import RunInfo
+from runs.domain import RunInfo, run_attempts
 from runs.exceptions import RunNotFound
 from runs.models import Event, Function, Run, Step
 from runs.status import RunStatus, StepKind
@@ -298,9 +298,9 @@ class FunctionStats:
     runtime: str  # runs.remote: "python" (native), "inngest-py", "inngest-js"
     counts: dict[str, int]  # by run status, every status present (0 when none)
     total: int
-    p50_ms: float | None  # duration (started -> ended) of recent ended runs
+    p50_ms: float | None  # duration of recent ended runs' attempts, each its own (start -> end)
     p95_ms: float | None
-    sampled: int  # how many recent runs the percentiles come from
+    sampled: int  # how many attempts of recent runs the percentiles come from
 
 
 def function_stats(*, since: timedelta | None = None) -> list[FunctionStats]:
@@ -326,18 +326,20 @@ def function_stats(*, since: timedelta | None = None) -> list[FunctionStats]:
 
 
 def recent_durations_ms() -> dict[tuple[str, str], list[float]]:
-    """The last DURATION_SAMPLE completed or failed runs per function (within DURATION_WINDOW): one query,
-    a window function ranks them per function."""
+    """Attempt durations of the last DURATION_SAMPLE completed or failed runs per function (within
+    DURATION_WINDOW): one query, a window function ranks them per function. Each attempt counts with its own
+    duration: a run an operator retried is its attempts, not the minutes between its first start and last end."""
     rank = Window(RowNumber(), partition_by=[F("app_id"), F("function_id")], order_by=F("ended_at").desc())
-    rows = (Run.objects.filter(status__in=[RunStatus.COMPLETED, RunStatus.FAILED], started_at__isnull=False,
+    statuses = [RunStatus.COMPLETED, RunStatus.FAILED]
+    rows = (Run.objects.filter(status__in=statuses, started_at__isnull=False,
                                ended_at__gte=timezone.now() - DURATION_WINDOW)
             .annotate(rank=rank).filter(rank__lte=DURATION_SAMPLE)
-            .values_list("app_id", "function_id", "started_at", "ended_at"))
+            .values_list("app_id", "function_id", "status", "started_at", "ended_at", "attempts_history"))
     found: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for app_id, function_id, started, ended in rows:
-        if started is None or ended is None:  # filtered out above; for the type checker
-            continue
-        found[(app_id, function_id)].append(max(0.0, (ended - started).total_seconds() * 1000))
+    for app_id, function_id, status, started, ended, history in rows:
+        for attempt in run_attempts(history or (), status=status, started_at=started, ended_at=ended, error=None):
+            if attempt.duration_ms is not None:
+                found[(app_id, function_id)].append(attempt.duration_ms)
     return found
 
 

@@ -87,6 +87,11 @@ class Run(models.Model):
     debounce_started_at = models.DateTimeField(null=True)
     superseded_by_run_id = models.CharField(max_length=32, null=True)
     rerun_of_run_id = models.CharField(max_length=32, null=True)  # "rerun from start" links back (O4)
+    # The run's attempts once an operator retried it (O4, O5): each with its own start, end, outcome and the reason
+    # it began, the last one open (its end and outcome are the row's). Empty: one attempt, the row's own times.
+    # Written only by runs/store/attempts.py; read through runs.domain.run_attempts. Nullable: processes of the
+    # version before it, which know no such column, go on inserting runs while a rolling upgrade migrates.
+    attempts_history = models.JSONField(default=list, null=True)
     wakeups = models.IntegerField(default=0)
     version = models.IntegerField(default=1)
     created_at = models.DateTimeField()

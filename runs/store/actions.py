@@ -23,7 +23,7 @@ from runs.status import (
     StepKind,
     StepStatus,
 )
-from runs.store import changes, flow, notify
+from runs.store import attempts, changes, flow, notify
 from runs.store.cancelling import cancel_runs_txn
 from runs.store.intake import announce_txn
 from runs.store.reads import filtered_runs
@@ -172,7 +172,8 @@ def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
         Run.objects.filter(id=run.id).update(body_failures=F("attempts"))
     Run.objects.filter(id=run.id).update(
         status=RunStatus.QUEUED, ready_at=now, error=None, output=None, ended_at=None, failure_cause_run_id=None,
-        failed_step_id=None, lease_owner=None, status_reason=reason, version=F("version") + 1)
+        failed_step_id=None, lease_owner=None, status_reason=reason, version=F("version") + 1,
+        attempts_history=attempts.reopened_run_history(run, now, reason))
     changes.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
     notify.runs_ready()
 
@@ -229,12 +230,15 @@ def _heal_chain_txn(plan: RetryPlan, run_id: str, now: datetime, reason: str) ->
     """O5: retry the chain's root cause; every ancestor that failed only because of it waits on it again, from
     its failed invoke step (same child, no new run), and resumes with the new result when it ends."""
     cause, path = plan.executes, plan.chain
+    waiting = f"waiting on the retried root cause {cause.id}"  # cleared when it resumes or ends (status_reason)
     for child, parent in zip(path, path[1:], strict=False):
-        Step.objects.filter(run_id=parent.id, step_id=child.parent_step_id, child_run_id=child.id).update(
-            status=StepStatus.WAITING, error=None, ended_at=None, deadline=None)
+        # Its failed attempt is kept (start, end, error) before it waits again: its own and its invoke step's.
+        for step in Step.objects.filter(run_id=parent.id, step_id=child.parent_step_id, child_run_id=child.id):
+            attempts.rewait_invoke_step(step, now)
         Run.objects.filter(id=parent.id).update(
             status=RunStatus.WAITING, ready_at=None, error=None, ended_at=None, failure_cause_run_id=None,
-            failed_step_id=None, status_reason=f"waiting on the retried root cause {cause.id}", version=F("version") + 1)
+            failed_step_id=None, status_reason=waiting, version=F("version") + 1,
+            attempts_history=attempts.reopened_run_history(parent, now, f"its root cause {cause.id} was retried"))
         changes.run_changed(run_delta(parent, RunStatus.WAITING, parent.version + 1))
     _reopen_txn(cause, now, reason or f"root cause of the failure of run {run_id}, retried")
     return cause.id

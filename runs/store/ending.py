@@ -76,8 +76,9 @@ def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = 
     }
     if attempts is not None:
         fields["attempts"] = attempts
-    if reason:
-        fields["status_reason"] = reason
+    # The reason of the terminal state, or none: a reason of the state it leaves (queued or waiting after a
+    # retry) no longer holds.
+    fields["status_reason"] = reason
     rows = Run.objects.filter(id=run.id)
     if lease_owner is not None:
         rows = rows.filter(lease_owner=lease_owner)

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from runs.domain import RunInfo, StepInfo
+from runs.domain import RunInfo, StepInfo, run_attempts
 from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
 from runs.models import Run, Step
 
@@ -43,9 +43,11 @@ def run_info(run: Run, steps: list[Step]) -> RunInfo:
         error=run.error, attempts=run.attempts, event_id=run.event_id, event_name=run.event_name,
         parent_run_id=run.parent_run_id, parent_step_id=run.parent_step_id, root_run_id=run.root_run_id,
         failure_cause_run_id=run.failure_cause_run_id, triggered_by_run_id=run.triggered_by_run_id,
-        status_reason=run.status_reason, depth=run.depth, steps=[step_info(s) for s in steps],
+        status_reason=run.status_reason or None, depth=run.depth, steps=[step_info(s) for s in steps],
         created_at=run.created_at, started_at=run.started_at, ended_at=run.ended_at, version=run.version,
         failed_step_id=run.failed_step_id,
+        attempts_history=run_attempts(run.attempts_history or (), status=run.status, started_at=run.started_at,
+                                      ended_at=run.ended_at, error=run.error),
     )
 
 

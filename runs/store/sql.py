@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# A run that starts or resumes leaves the state its reason described (e.g. "waiting on the retried root cause").
 _LEASE = """
 UPDATE runs_run SET
     status = CASE WHEN status IN ('queued', 'waiting') THEN 'running' ELSE status END,
+    status_reason = CASE WHEN status IN ('queued', 'waiting') THEN '' ELSE status_reason END,
     version = version + CASE WHEN status IN ('queued', 'waiting') THEN 1 ELSE 0 END,
     started_at = COALESCE(started_at, %s),
     lease_owner = %s,

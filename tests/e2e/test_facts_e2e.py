@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 
 from runs.models import Run
 from runs.status import RunStatus
-from tests.e2e.conftest import EVENT_KEY, LiveServer, wait_for
+from tests.e2e.conftest import EVENT_KEY, LiveServer, run_of_event, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server (another process) must see committed rows
 
@@ -75,3 +75,142 @@ def test_item2_thirty_runs_changing_at_once_all_show_their_true_facts(operator_p
     except AssertionError:
         bad = [r for r in rows_state(page) if r["ticking"] or r["badge"] != "Completed"]
         raise AssertionError(f"{len(bad)} rows still state something false: {bad[:3]}") from None
+
+
+# --- item 4: cancelled steps are cancelled (grey, collapsed), not red "Failed" -------------------------------
+def step_facts(page: Page, name: str) -> dict[str, Any]:
+    return page.evaluate("""(name) => {
+        const row = [...document.querySelectorAll('.wf-row')].find(r => r.querySelector('.wf-name').innerText.trim() === name);
+        const bar = row.querySelector('.wf-exec');
+        const detail = [...document.querySelectorAll('.step-detail')].find(d => d.querySelector('summary b').innerText.trim() === name);
+        return {badge: row.querySelector('.wf-facts .badge').innerText.trim(), facts: row.querySelector('.wf-facts').innerText,
+                exec: getComputedStyle(bar).backgroundColor, open: detail.open,
+                detailBadge: detail.querySelector('summary .badge').innerText.trim()};
+    }""", name)
+
+
+RED = "rgb(220, 38, 38)"  # --failed
+
+
+def test_item4_a_cancelled_sleep_and_the_invoke_of_a_cancelled_child_show_as_cancelled(
+        operator_page: Page, live_server_process: LiveServer) -> None:
+    from runs import client
+
+    page, server = operator_page, live_server_process
+    sync_event = server.send("demo/sync", {"table": "t"})
+    sleeper = run_of_event(sync_event, "nightly-sync", {RunStatus.WAITING})
+    client.cancel_run(sleeper.id)
+    page.goto(f"{server.url}/runs/{sleeper.id}/")
+    sleep = step_facts(page, "pause-between-batches")
+    assert sleep["badge"] == "Cancelled" and sleep["detailBadge"] == "Cancelled", sleep
+    assert sleep["exec"] != RED and not sleep["open"], sleep
+    assert step_facts(page, "first-batch")["badge"] == "Completed"
+
+    token = str(uuid.uuid4())
+    hold_event = server.send("e2e/hold", {"token": token})
+    leaf = wait_for(lambda: Run.objects.filter(function_id="e2e-hold-leaf", status=RunStatus.WAITING,
+                                               parent_run_id__isnull=False).exclude(
+        parent_run_id=Run.objects.filter(event_id=hold_event, function_id="e2e-hold-root").values("id")[:1]).first(),
+        "the hold leaf under the branch")
+    client.cancel_run(leaf.id)  # the leaf alone: its parent's invoke step ends, the parent goes on and fails
+    branch = wait_for(lambda: Run.objects.filter(id=leaf.parent_run_id, status__in=TERMINAL).first(), "the branch ends")
+    page.goto(f"{server.url}/runs/{branch.id}/")
+    invoke = step_facts(page, "call-hold-leaf")
+    assert invoke["badge"] == "Cancelled" and invoke["detailBadge"] == "Cancelled", invoke
+    assert invoke["exec"] != RED and not invoke["open"], invoke
+    client.cancel_run(Run.objects.get(event_id=hold_event, function_id="e2e-hold-root").id, cascade=True)
+
+
+# --- item 5: a 404 in the app's layout; graph panel shrinks; unknown filter values; invoke timeout; legend ----
+def test_item5_missing_run_and_unknown_page_use_the_layout_and_apis_keep_json(operator_page: Page,
+                                                                             live_server_process: LiveServer) -> None:
+    page, server = operator_page, live_server_process
+    response = page.goto(f"{server.url}/runs/01NOSUCHRUN/")
+    assert response is not None and response.status == 404
+    assert page.locator("header.top nav").is_visible()  # the app's layout, its navigation
+    assert "Run not found" in page.locator("main").inner_text()
+    assert page.locator("main a[href='/runs/']").count() >= 1  # a way back
+    response = page.goto(f"{server.url}/no/such/page/")
+    assert response is not None and response.status == 404
+    assert "Page not found" in page.locator("main").inner_text() and page.locator("header.top nav").is_visible()
+    for path in ("/api/nothing-here", "/api/runs/01NOSUCHRUN", "/fn/nothing", "/v1/nothing", "/e/"):
+        response = page.request.get(f"{server.url}{path}")
+        assert response.status in (401, 404, 405) and response.headers["content-type"].startswith("application/json"), (
+            path, response.status, response.headers)
+
+
+def test_item5_graph_panel_shrinks_with_the_window(operator_page: Page, live_server_process: LiveServer) -> None:
+    page, server = operator_page, live_server_process
+    for event, function in (("demo/sync", "nightly-sync"), ("e2e/chain", "e2e-top")):  # without, with root cause
+        run = run_of_event(server.send(event, {"table": "t", "order": "o"}), function,
+                           {RunStatus.WAITING, RunStatus.FAILED})
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(f"{server.url}/runs/{run.id}/")
+        page.wait_for_selector("#graph[data-ready]", state="attached", timeout=15000)
+        for width in (900, 700):
+            page.set_viewport_size({"width": width, "height": 800})
+
+            def fits() -> bool:
+                box = page.locator("#graph-fit").bounding_box()
+                graph = page.locator("#graph").bounding_box()
+                return bool(box and graph and box["x"] + box["width"] <= width and graph["x"] + graph["width"] <= width)
+
+            wait_for(fits, f"the fit button and the graph inside a {width} px window ({function})", timeout=5)
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= width + 1
+
+
+def test_item5_an_unknown_filter_value_shows_itself_and_a_way_to_clear_it(operator_page: Page,
+                                                                         live_server_process: LiveServer) -> None:
+    page, server = operator_page, live_server_process
+    page.goto(f"{server.url}/runs/?function=zzz")
+    selected = page.evaluate("() => document.querySelector('select[name=function]').selectedOptions[0].textContent")
+    assert "zzz" in selected and "any" not in selected, selected
+    clear = page.locator("#run-filters a.clear")
+    assert clear.is_visible()
+    clear.click()
+    page.wait_for_url(f"{server.url}/runs/")
+    assert page.evaluate("() => document.querySelector('select[name=function]').value") == ""
+
+
+def test_item5_an_invoke_with_a_timeout_states_it_and_measures_from_the_invoke(operator_page: Page,
+                                                                             live_server_process: LiveServer) -> None:
+    page, server = operator_page, live_server_process
+    run = run_of_event(server.send("demo/account", {"customer": "ada"}), "open-account", TERMINAL)
+    page.goto(f"{server.url}/runs/{run.id}/")
+    facts = step_facts(page, "credit-check")["facts"]
+    assert re.search(r"timeout 2(\.0)? s", facts), facts
+    took = re.search(r"([\d.]+) s since the invoke", facts)
+    assert took and 2.0 <= float(took.group(1)) < 3.0, facts
+    detail = page.locator(".step-detail", has=page.locator("summary b", has_text="credit-check"))
+    detail.locator("summary").click()
+    assert re.search(r"Timeout\s*2(\.0)? s", detail.inner_text()), detail.inner_text()
+
+
+def test_item5_the_waterfall_legend_colours_match_the_bars(operator_page: Page, live_server_process: LiveServer) -> None:
+    page, server = operator_page, live_server_process
+    run = run_of_event(server.send("e2e/chain", {"order": "o"}), "e2e-top", TERMINAL)
+    leaf = wait_for(lambda: Run.objects.filter(root_run_id=run.id, function_id="e2e-leaf").first(), "the leaf")
+    for run_id in (run.id, leaf.id):  # a failed invoke; a completed and a failed run step
+        page.goto(f"{server.url}/runs/{run_id}/")
+        seen = page.evaluate("""() => {
+            const keys = [...document.querySelectorAll('#steps header .key')].map(k => ({
+                colour: getComputedStyle(k).backgroundColor, image: getComputedStyle(k).backgroundImage,
+                label: k.nextSibling ? k.parentElement.innerText : ''}));
+            const bars = [...document.querySelectorAll('.wf-row')].map(r => ({
+                exec: getComputedStyle(r.querySelector('.wf-exec')).backgroundColor,
+                wait: getComputedStyle(r.querySelector('.wf-wait')).backgroundImage,
+                status: r.querySelector('.wf-facts .badge').innerText.trim().toLowerCase()}));
+            const legend = [...document.querySelectorAll('#steps header .key')].map(k => ({
+                colour: getComputedStyle(k).backgroundColor, image: getComputedStyle(k).backgroundImage,
+                text: (k.dataset.label || '').toLowerCase()}));
+            return {bars, legend};
+        }""")
+        legend, bars = seen["legend"], seen["bars"]
+        assert bars, seen
+        for bar in bars:
+            match = [k for k in legend if k["colour"] == bar["exec"] and k["image"] == "none"]
+            assert match, (bar, legend)
+            assert any(bar["status"] in k["text"] or "executing" in k["text"] for k in match), (bar, match)
+            if bar["status"] in ("completed", "failed"):
+                assert any(bar["status"] in k["text"] for k in match), (bar, match)
+        assert any(k["image"] == bars[0]["wait"] for k in legend), seen

@@ -54,6 +54,7 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
         self.session_watch = asyncio.create_task(self.watch_session(session_key, user.pk))
         self.group_name = self.group_for()
         await self.channel_layer.group_add(self.group_name, self.channel_name)
+        live.socket_opened()
         await self.send_json({"type": "hello"})
 
     async def disconnect(self, code: int) -> None:
@@ -61,6 +62,8 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
             self.session_watch.cancel()
         if self.channel_layer is None:
             return
+        if self.group_name is not None:
+            live.socket_closed()
         for group in (self.group_name, self.session_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)

@@ -126,11 +126,15 @@ _EXEC_KEYS = {StepStatus.COMPLETED: "completed", StepStatus.FAILED: "failed", St
 
 
 def legend_keys(bars: list[WaterfallBar]) -> list[tuple[str, str]]:
-    """(key class, label) for the colours these bars show, waiting first."""
-    keys = [("wait", "waiting")] if any(bar.waiting_ms for bar in bars) else []
-    shown = {_EXEC_KEYS.get(bar.status, "exec") for bar in bars if bar.executing_ms or not bar.waiting_ms}
+    """(key class, label) for the colours these bars show, waiting first. A cancelled step's bar is grey as a
+    whole (its waiting part too): it says "cancelled", not how the time went."""
+    live = [bar for bar in bars if bar.status != CANCELLED_STEP]
+    keys = [("wait", "waiting")] if any(bar.waiting_ms for bar in live) else []
+    shown = {_EXEC_KEYS.get(bar.status, "exec") for bar in live if bar.executing_ms or not bar.waiting_ms}
+    if len(live) < len(bars):
+        shown.add(CANCELLED_STEP)
     keys += [("exec", "executing")] if "exec" in shown else []
-    keys += [(name, f"{name} (executing)") for name in _EXEC_KEYS.values() if name in shown]
+    keys += [(name, name) for name in _EXEC_KEYS.values() if name in shown]
     return keys
 _CANCEL_ERROR_TYPE = InvokeCancelledError.__name__
 

@@ -117,7 +117,7 @@ def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[Waterfal
     return bars, span
 
 
-CANCELLED_STEP = "cancelled"
+CANCELLED_STEP = RunStatus.CANCELLED.value  # shown with the cancelled run badge
 
 # The waterfall's legend: one key per colour a bar can have (static/css/app.css gives keys and bars the same
 # colours by these names). A bar's executing part takes its step's colour; waiting and running steps are blue.

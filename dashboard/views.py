@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.template.defaultfilters import pluralize
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import pages, params, queries, sdk_apps

@@ -45,8 +45,7 @@ def test_item2_thirty_runs_changing_at_once_all_show_their_true_facts(operator_p
                                                                      live_server_process: LiveServer) -> None:
     page, server = operator_page, live_server_process
     page.goto(f"{server.url}/runs/?function=e2e-waiter")
-    page.wait_for_selector("#live-badge.live.live", timeout=10000)
-    wait_for(lambda: "live" == page.locator("#live-badge .live-text").inner_text(), "the live badge")
+    wait_for(lambda: page.locator("#live-badge .live-text").inner_text() == "live", "the live badge")
     count = 30
     tokens = [str(uuid.uuid4()) for _ in range(count)]
     send_many(server, [{"name": "e2e/wait", "data": {"token": token}} for token in tokens])
@@ -149,13 +148,13 @@ def test_item5_graph_panel_shrinks_with_the_window(operator_page: Page, live_ser
         for width in (900, 700):
             page.set_viewport_size({"width": width, "height": 800})
 
-            def fits() -> bool:
+            def fits(width: int = width) -> bool:
                 box = page.locator("#graph-fit").bounding_box()
                 graph = page.locator("#graph").bounding_box()
                 return bool(box and graph and box["x"] + box["width"] <= width and graph["x"] + graph["width"] <= width)
 
             wait_for(fits, f"the fit button and the graph inside a {width} px window ({function})", timeout=5)
-            wait_for(lambda: page.evaluate("() => document.documentElement.scrollWidth") <= width + 1,
+            wait_for(lambda width=width: page.evaluate("() => document.documentElement.scrollWidth") <= width + 1,
                      f"no horizontal scrolling at {width} px ({function})", timeout=5)
 
 

@@ -47,7 +47,9 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
         if self.channel_layer is None:
             await self.close(code=NO_CHANNEL_LAYER)
             return
-        # Embedded mode: the in-process publisher sends on this loop (see dashboard/live.py).
+        # Embedded mode: the in-process publisher sends on this loop, and other processes' commits come through
+        # a poll whose first look must be taken before this page is told it is live (see dashboard/live.py).
+        await database_sync_to_async(live.prime_poll)()
         live.attach_loop(asyncio.get_running_loop())
         self.session_group = sessions.session_group(session_key)
         await self.channel_layer.group_add(self.session_group, self.channel_name)

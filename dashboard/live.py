@@ -58,6 +58,13 @@ def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
         live_poll.ensure_polling(lambda: _open_sockets > 0, PUBLISHER.run_changed)
 
 
+def prime_poll() -> None:
+    """Synchronous (consumers call it through database_sync_to_async before their "hello"): with the
+    in-memory layer, the poll for other processes' commits takes its first look now."""
+    if not _uses_redis():
+        live_poll.POLLER.prime()
+
+
 _open_sockets = 0  # websockets open in this process (consumers count themselves in and out)
 
 

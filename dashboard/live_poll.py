@@ -45,6 +45,14 @@ class ChangePoller:
         self._announced: dict[str, tuple[int, str, datetime | None]] = {}  # run id -> (version, status, created)
         self._watermark: datetime | None = None  # newest created_at seen
         self._polls = 0
+        self._poll_lock = threading.Lock()  # the poll thread, and a socket priming the first look
+
+    def prime(self) -> None:
+        """The first look, before the first socket hears "hello": what is in the database now is what its page
+        loaded, so only later changes are announced (a look taken after them would learn them silently)."""
+        with self._poll_lock:
+            if self._watermark is None:
+                self._poll()
 
     def saw(self, change: dict[str, Any]) -> None:
         """A change this process announced itself (dashboard/live.py): not to be announced again."""
@@ -55,6 +63,10 @@ class ChangePoller:
 
     def poll(self) -> list[dict[str, Any]]:
         """One look at the database; returns the deltas of changes this process has not announced."""
+        with self._poll_lock:
+            return self._poll()
+
+    def _poll(self) -> list[dict[str, Any]]:
         now = timezone.now()
         reconcile = self._watermark is None or self._polls % RECONCILE_EVERY == 0
         self._polls += 1

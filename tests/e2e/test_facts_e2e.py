@@ -223,3 +223,45 @@ def test_item5_the_waterfall_legend_colours_match_the_bars(operator_page: Page, 
                     assert any(k["text"] == "executing" for k in match), (bar, match)
             if bar["waitWidth"] > 0:
                 assert any(k["image"] == bar["wait"] and k["text"] == "waiting" for k in legend), (bar, legend)
+
+
+# --- item 3: embedded mode delivers changes made by another process; no "offline" where there is no socket ----
+def test_item3_a_change_made_by_another_process_reaches_open_pages_in_embedded_mode(
+        operator_page: Page, browser_context: Any, live_server_process: LiveServer) -> None:
+    from runs import client
+
+    page, server = operator_page, live_server_process
+    token = str(uuid.uuid4())
+    run = run_of_event(server.send("e2e/wait", {"token": token}), "e2e-waiter", {RunStatus.WAITING})
+    page.goto(f"{server.url}/runs/?function=e2e-waiter")
+    wait_for(lambda: page.locator("#live-badge .live-text").inner_text() == "live", "the runs page live")
+    graph = browser_context.new_page()
+    graph.goto(f"{server.url}/runs/{run.id}/")
+    graph.wait_for_selector("#graph[data-ready]", state="attached", timeout=15000)
+    wait_for(lambda: graph.locator("#live-badge .live-text").inner_text() == "live", "the run page live")
+
+    # This test process is not the server: its commits never pass through the server's in-memory channel layer.
+    client.cancel_run(run.id)
+    row = page.locator(f"tr[data-run-id='{run.id}'] td.status")
+    wait_for(lambda: row.inner_text().strip() == "Cancelled", "the runs page's row cancelled", timeout=10)
+    wait_for(lambda: graph.locator(".run-head .badge").first.inner_text().strip() == "Cancelled"
+             or graph.evaluate(f"() => window.tributaryCy.getElementById('{run.id}').data('status')") == "cancelled",
+             "the run page's graph cancelled", timeout=10)
+
+    # A run started by another process joins the runs page too.
+    other = client.send("e2e/wait", {"token": str(uuid.uuid4())})
+    started = run_of_event(other, "e2e-waiter")
+    wait_for(lambda: page.locator(f"tr[data-run-id='{started.id}']").count() == 1, "the new row", timeout=10)
+
+
+def test_item3_pages_without_a_socket_do_not_say_offline(operator_page: Page, live_server_process: LiveServer) -> None:
+    page, server = operator_page, live_server_process
+    for path in ("/audit/", "/apps/"):
+        page.goto(f"{server.url}{path}")
+        page.wait_for_load_state("load")
+        badge = page.locator("#live-badge")
+        assert badge.count() == 0 or not badge.is_visible() or "offline" not in badge.inner_text(), (
+            path, badge.inner_text())
+    page.goto(f"{server.url}/runs/")
+    wait_for(lambda: page.locator("#live-badge").is_visible()
+             and page.locator("#live-badge .live-text").inner_text() == "live", "the runs page's badge")

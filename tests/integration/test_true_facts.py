@@ -62,6 +62,14 @@ def test_the_poll_announces_other_processes_changes_once_and_not_this_processs(e
     assert [d["id"] for d in poller.poll()] == [new]
 
 
+def test_a_primed_poll_announces_what_changed_after_the_first_socket_opened(echo_runs: list[str]) -> None:
+    poller = live_poll.ChangePoller()
+    poller.prime()  # the first socket, before its "hello"
+    poller.prime()  # later sockets: the first look is not taken again
+    bump(echo_runs[0], RunStatus.CANCELLED)
+    assert [(d["id"], d["status"]) for d in poller.poll()] == [(echo_runs[0], "cancelled")]
+
+
 def test_an_old_run_made_active_again_by_another_process_is_found_by_the_reconcile(echo_runs: list[str]) -> None:
     old = timezone.now() - timedelta(days=1)
     Run.objects.filter(id=echo_runs[2]).update(status=RunStatus.FAILED, created_at=old)

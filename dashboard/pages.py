@@ -14,6 +14,7 @@ from dashboard import sdk_apps
 from dashboard.params import RunFilters
 from dashboard.queries import RootCause, propagation_up, root_causes_of
 from runs.domain import RunInfo, StepInfo
+from runs.durations import ONE_YEAR
 from runs.exceptions import InvokeCancelledError, RunNotFound
 from runs.models import Function, OperatorAction, Run, Step
 from runs.status import ActionOutcome, OperatorActionName, RunStatus, StepKind, StepStatus
@@ -92,6 +93,9 @@ def _ms(start: datetime | None, end: datetime | None) -> float:
     return max(0.0, (end - start).total_seconds() * 1000)
 
 
+_DEFAULT_TIMEOUT_MS = ONE_YEAR.total_seconds() * 1000  # an invoke without `timeout` (runs.durations.deadline)
+
+
 def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[WaterfallBar], float]:
     """One bar per step on the run's time axis, split into waiting and executing time."""
     now = timezone.now()
@@ -109,6 +113,8 @@ def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[Waterfal
         timeout = None
         if step.kind == StepKind.INVOKE and step.deadline and step.started_at:
             timeout = _ms(step.started_at, step.deadline)
+            if abs(timeout - _DEFAULT_TIMEOUT_MS) < 60_000:  # no timeout given: the store's far default
+                timeout = None
         bars.append(WaterfallBar(step=step, offset_pct=offset, width_pct=width,
                                  wait_share_pct=waiting * 100.0 / total if total else 0.0,
                                  waiting_ms=waiting, executing_ms=executing, child=child,

@@ -17,6 +17,7 @@ from django.utils import timezone
 from dashboard import live_poll, pages
 from runs import client as runs_client
 from runs.domain import StepInfo
+from runs.durations import ONE_YEAR
 from runs.models import Run
 from runs.status import RunStatus, StepKind, StepStatus
 from runs.store.functions import sync_functions
@@ -156,6 +157,9 @@ def test_an_invoke_states_its_timeout_and_its_time_from_the_invoke() -> None:
     info = dataclasses.replace(pages.reads.run_info(run, []), steps=[invoke])
     bars, _ = pages.waterfall(info, {})
     assert bars[0].timeout_ms == 2000 and bars[0].total_ms == 2000
+    no_timeout = dataclasses.replace(invoke, deadline=start + ONE_YEAR + timedelta(milliseconds=3))
+    bars, _ = pages.waterfall(dataclasses.replace(info, steps=[no_timeout]), {})
+    assert bars[0].timeout_ms is None  # an invoke without `timeout` states none (the store's default is a year)
 
 
 def test_the_legend_names_exactly_the_colours_the_bars_show() -> None:

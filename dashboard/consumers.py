@@ -47,13 +47,16 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
         if self.channel_layer is None:
             await self.close(code=NO_CHANNEL_LAYER)
             return
-        # Embedded mode: the in-process publisher sends on this loop (see dashboard/live.py).
+        # Embedded mode: the in-process publisher sends on this loop, and other processes' commits come through
+        # a poll whose first look must be taken before this page is told it is live (see dashboard/live.py).
+        await database_sync_to_async(live.prime_poll)()
         live.attach_loop(asyncio.get_running_loop())
         self.session_group = sessions.session_group(session_key)
         await self.channel_layer.group_add(self.session_group, self.channel_name)
         self.session_watch = asyncio.create_task(self.watch_session(session_key, user.pk))
         self.group_name = self.group_for()
         await self.channel_layer.group_add(self.group_name, self.channel_name)
+        live.socket_opened()
         await self.send_json({"type": "hello"})
 
     async def disconnect(self, code: int) -> None:
@@ -61,6 +64,8 @@ class DeltaConsumer(AsyncJsonWebsocketConsumer):
             self.session_watch.cancel()
         if self.channel_layer is None:
             return
+        if self.group_name is not None:
+            live.socket_closed()
         for group in (self.group_name, self.session_group):
             if group is not None:
                 await self.channel_layer.group_discard(group, self.channel_name)

@@ -24,6 +24,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from dashboard import live_poll
+
 logger = logging.getLogger("runs.live")
 
 RUNS_GROUP = "runs"
@@ -48,9 +50,34 @@ def enabled() -> bool:
 
 
 def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Called by consumers on connect: deltas for in-process consumers are sent on their loop."""
+    """Called by consumers on connect: deltas for in-process consumers are sent on their loop. With the
+    in-memory layer, other processes' commits reach them through a poll (dashboard/live_poll.py)."""
     global _home_loop
     _home_loop = loop
+    if not _uses_redis():
+        live_poll.ensure_polling(lambda: _open_sockets > 0, PUBLISHER.run_changed)
+
+
+def prime_poll() -> None:
+    """Synchronous (consumers call it through database_sync_to_async before their "hello"): with the
+    in-memory layer, the poll for other processes' commits takes its first look now."""
+    if not _uses_redis():
+        live_poll.POLLER.prime()
+
+
+_open_sockets = 0  # websockets open in this process (consumers count themselves in and out)
+
+
+def socket_opened() -> None:
+    global _open_sockets
+    with _lock:
+        _open_sockets += 1
+
+
+def socket_closed() -> None:
+    global _open_sockets
+    with _lock:
+        _open_sockets = max(0, _open_sockets - 1)
 
 
 class ChannelLayerPublisher:
@@ -61,6 +88,7 @@ class ChannelLayerPublisher:
 
     def run_changed(self, change: dict[str, Any]) -> None:
         """After commit: `change` holds id, root_run_id, status, version and ts, and what the pages show."""
+        live_poll.POLLER.saw(change)  # the poll for other processes' commits must not announce it again
         _ensure_publisher()
         _queue.put(change)
 

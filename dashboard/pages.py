@@ -14,9 +14,10 @@ from dashboard import sdk_apps
 from dashboard.params import RunFilters
 from dashboard.queries import RootCause, propagation_up, root_causes_of
 from runs.domain import RunInfo, StepInfo
-from runs.exceptions import RunNotFound
+from runs.durations import ONE_YEAR
+from runs.exceptions import InvokeCancelledError, RunNotFound
 from runs.models import Function, OperatorAction, Run, Step
-from runs.status import ActionOutcome, OperatorActionName, RunStatus, StepKind
+from runs.status import ActionOutcome, OperatorActionName, RunStatus, StepKind, StepStatus
 from runs.store import audit, reads
 
 SINCE_CHOICES = (("", "any time"), ("15m", "15 min"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"),
@@ -46,6 +47,9 @@ class WaterfallBar:
     executing_ms: float
     child: RunInfo | None = None
     attempts: list[StepAttempt] = field(default_factory=list)
+    status: str = ""  # as shown: a step ended by a cancel is "cancelled" (stored as failed, see shown_step_status)
+    total_ms: float = 0.0  # from the step's start (an invoke: from the invoke) to its end or now
+    timeout_ms: float | None = None  # an invoke's timeout (its deadline, from the invoke)
 
 
 @dataclass(slots=True)
@@ -61,6 +65,7 @@ class RunPage:
     rerun_of: RunInfo | None = None  # "rerun from start" links both ways (O4)
     reruns: list[RunInfo] = field(default_factory=list)
     audit: list[OperatorAction] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)  # the waterfall's colours (legend_keys)
     runtime: str = sdk_apps.RUNTIME_NATIVE  # of the run's function (runs.remote)
 
     @property
@@ -100,7 +105,7 @@ def run_page(run_id: str) -> RunPage:
     return RunPage(run=run, parent_step=parent_step, bars=bars, span_ms=span, root_cause=cause,
                    propagation=path, event_data=row.event_data, triggered=triggered,
                    rerun_of=reads.run_info(original, []) if original else None, reruns=reruns,
-                   audit=audit.actions_for_run(run.id, limit=20),
+                   audit=audit.actions_for_run(run.id, limit=20), legend=legend_keys(bars),
                    runtime=sdk_apps.runtimes([(run.app_id, run.function_id)]).get(
                        (run.app_id, run.function_id), sdk_apps.RUNTIME_NATIVE))
 
@@ -109,6 +114,9 @@ def _ms(start: datetime | None, end: datetime | None) -> float:
     if start is None or end is None:
         return 0.0
     return max(0.0, (end - start).total_seconds() * 1000)
+
+
+_DEFAULT_TIMEOUT_MS = ONE_YEAR.total_seconds() * 1000  # an invoke without `timeout` (runs.durations.deadline)
 
 
 def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[WaterfallBar], float]:
@@ -127,9 +135,16 @@ def waterfall(run: RunInfo, children: dict[str, RunInfo]) -> tuple[list[Waterfal
         began = attempts[0].started_at if attempts and attempts[0].started_at else step.started_at
         offset = min(99.5, _ms(start, began) * 100.0 / span)
         width = min(100.0 - offset, max(0.5, total * 100.0 / span))  # a visible sliver even for 1 ms
+        timeout = None
+        if step.kind == StepKind.INVOKE and step.deadline and step.started_at:
+            timeout = _ms(step.started_at, step.deadline)
+            if abs(timeout - _DEFAULT_TIMEOUT_MS) < 60_000:  # no timeout given: the store's far default
+                timeout = None
         bars.append(WaterfallBar(step=step, offset_pct=offset, width_pct=width,
                                  wait_share_pct=waiting * 100.0 / total if total else 0.0,
-                                 waiting_ms=waiting, executing_ms=executing, child=child, attempts=attempts))
+                                 waiting_ms=waiting, executing_ms=executing, child=child, attempts=attempts,
+                                 status=shown_step_status(step), total_ms=_ms(step.started_at, step.ended_at or now),
+                                 timeout_ms=timeout))
     return bars, span
 
 
@@ -149,6 +164,39 @@ def step_attempts(step: StepInfo) -> list[StepAttempt]:
 
 def _parsed(text: Any) -> datetime | None:
     return parse_datetime(text) if isinstance(text, str) and text else None
+
+
+CANCELLED_STEP = RunStatus.CANCELLED.value  # shown with the cancelled run badge
+
+# The waterfall's legend: one key per colour a bar can have (static/css/app.css gives keys and bars the same
+# colours by these names). A bar's executing part takes its step's colour; waiting and running steps are blue.
+_EXEC_KEYS = {StepStatus.COMPLETED: "completed", StepStatus.FAILED: "failed", StepStatus.RETRYING: "retrying",
+              CANCELLED_STEP: "cancelled"}
+
+
+def legend_keys(bars: list[WaterfallBar]) -> list[tuple[str, str]]:
+    """(key class, label) for the colours these bars show, waiting first. A cancelled step's bar is grey as a
+    whole (its waiting part too): it says "cancelled", not how the time went."""
+    live = [bar for bar in bars if bar.status != CANCELLED_STEP]
+    keys = [("wait", "waiting")] if any(bar.waiting_ms for bar in live) else []
+    shown = {_EXEC_KEYS.get(bar.status, "exec") for bar in live if bar.executing_ms or not bar.waiting_ms}
+    if len(live) < len(bars):
+        shown.add(CANCELLED_STEP)
+    keys += [("exec", "executing")] if "exec" in shown else []
+    keys += [(name, name) for name in _EXEC_KEYS.values() if name in shown]
+    return keys
+
+
+_CANCEL_ERROR_TYPE = InvokeCancelledError.__name__
+
+
+def shown_step_status(step: StepInfo) -> str:
+    """The status a page shows for a step. The store ends a cancelled run's waiting steps, and the invoke step of
+    a cancelled child, as failed with an InvokeCancelledError (replay raises it in the function); an operator
+    reads that as a cancel, not a failure, so pages show it as cancelled and keep red for failures."""
+    if step.status == StepStatus.FAILED and (step.error or {}).get("type") == _CANCEL_ERROR_TYPE:
+        return CANCELLED_STEP
+    return step.status
 
 
 def split_step_time(step: StepInfo, child: RunInfo | None, now: datetime,

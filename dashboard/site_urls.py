@@ -11,3 +11,5 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "dashboard.views.not_found"  # the app's layout for a missing page; JSON under /api/ and SDK paths

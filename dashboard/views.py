@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import pages, params, queries, sdk_apps
@@ -87,7 +88,8 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
     try:
         page = pages.run_page(run_id)
     except RunNotFound:
-        raise Http404(f"no run {run_id}") from None
+        return not_found_page(request, "Run not found", f"There is no run {run_id[:40]!r}: a typo, or it was pruned.",
+                              search=run_id[:40])
     run = page.run
     return render(request, "runs/detail.html", {
         "page": page, "run": run, "can_operate": request.user.has_perm(OPERATE),
@@ -243,3 +245,30 @@ def add_app(request: HttpRequest) -> HttpResponse:
         return _refuse(request, OperatorActionName.ADD_APP, 400, f"Not added: {reason} (an http or https URL).",
                        url[:MAX_APP_URL_CHARS])
     return _sync_and_report(request, OperatorActionName.ADD_APP, url)
+
+
+# --- 404s: the app's layout for people, JSON for programs ---------------------------------------------------------
+_SITE_JSON_PREFIXES = ("fn/", "e/", "v1/")  # the Inngest SDK endpoints at the site root (runs/inngest_urls.py)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    """The JSON API (below the dashboard's mount) and the Inngest endpoints answer JSON, whatever the path."""
+    path = request.path
+    try:
+        base = reverse("tributary:home")
+    except NoReverseMatch:  # a project's 404 outside the dashboard's URLs
+        base = get_script_prefix()
+    root = get_script_prefix()
+    return path.startswith(base + "api/") or any(path.startswith(root + prefix) for prefix in _SITE_JSON_PREFIXES)
+
+
+def not_found_page(request: HttpRequest, title: str, detail: str, *, search: str = "") -> HttpResponse:
+    return render(request, "tributary/404.html", {"title": title, "detail": detail, "search": search}, status=404)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404 (dashboard/site_urls.py; projects may point theirs here): JSON under /api/ and the Inngest
+    endpoints, the app's layout with a way back everywhere else."""
+    if _wants_json(request):
+        return JsonResponse({"error": f"not found: {request.path[:200]}"}, status=404)
+    return not_found_page(request, "Page not found", f"Nothing is served at {request.path[:200]}.")

@@ -23,6 +23,16 @@ def _no_failed_logins_counted() -> None:
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_live_poll_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory layer's poll for other processes' commits (dashboard/live_poll.py) is a thread that would
+    outlive the test that opened a socket and read the test database between tests. Tests call
+    `live_poll.POLLER.poll()` themselves; the e2e servers (subprocesses) run the real thread."""
+    from dashboard import live_poll
+
+    monkeypatch.setattr(live_poll, "ensure_polling", lambda listening, publish: None)
+
+
 @pytest.fixture
 def fast_retries(settings):  # type: ignore[no-untyped-def]
     settings.RUNS_RETRY_BASE_SECONDS = 0.01

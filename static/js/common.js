@@ -99,6 +99,7 @@
   function renderBadge() {
     const el = document.getElementById("live-badge");
     if (!el) return;
+    el.hidden = sockets.size === 0;  // a page without a socket is a snapshot: it claims nothing about being live
     let state = "offline";
     if (sockets.size) {
       const states = [...sockets].map((s) => s.state);

@@ -214,6 +214,7 @@
       const n = nodes.get(event.target.id());
       if (!n) return;
       const lines = [n.aggregate ? `${n.count} × ${n.function_id}` : n.function_id, `${n.status}${n.aggregate ? "" : ` · ${took(n)}`}`];
+      if (n.runtime && n.runtime !== "python") lines.push(`${n.app_id} · ${n.runtime}`);  // an SDK app's function
       lines.push(n.aggregate ? "click to expand" : (n.id === config.run_id ? "this run" : "click to open"));
       tip.textContent = lines.join("\n");
       const p = event.target.renderedPosition();

@@ -38,8 +38,11 @@ def bad_parameters_are_400(view: Callable[..., JsonResponse]) -> Callable[..., J
 @bad_parameters_are_400
 def list_runs(request: HttpRequest) -> JsonResponse:
     page = queries.list_runs(params.run_filters(request.GET), cursor=params.cursor(request.GET),
-                             limit=params.limit(request.GET))
-    return as_json({"runs": [queries.run_json(row) for row in page.rows], "next": page.next_cursor})
+                             limit=params.page_size(request.GET), count=True)
+    capped = page.total is not None and page.total > queries.COUNT_CAP
+    return as_json({"runs": [queries.run_json(row) for row in page.rows], "next": page.next_cursor,
+                    "prev": page.prev_cursor, "estimated_total": min(page.total or 0, queries.COUNT_CAP),
+                    "total_capped": capped})
 
 
 @allow("GET")

@@ -20,6 +20,7 @@ from runs.models import Function, OperatorAction, Run, Step
 from runs.status import ActionOutcome, OperatorActionName, RunStatus, StepKind, StepStatus
 from runs.store import audit, reads
 
+PAGE_SIZES = (10, 25, 50, 100, 200, 500)
 SINCE_CHOICES = (("", "any time"), ("15m", "15 min"), ("1h", "1 hour"), ("6h", "6 hours"), ("24h", "24 hours"),
                  ("7d", "7 days"))
 
@@ -251,9 +252,9 @@ def bulk_config(filters: RunFilters) -> dict[str, Any]:
     if filters.root_only:
         bulk["root_only"] = True
     blocked = ""
-    if filters.q:
-        blocked = "Bulk actions follow the filters; clear the search first."
-    elif not bulk and filters.since is None:
+    if filters.q or filters.data or filters.start or filters.end:
+        blocked = "Bulk actions follow the filters; clear the search, data and from/to first."
+    elif not filters.narrows():  # root_only alone (the page's default) still means every tree
         blocked = "Choose a filter first: bulk actions never apply to every run."
     return {"filters": bulk, "since_seconds": filters.since.total_seconds() if filters.since else None,
             "blocked": blocked}

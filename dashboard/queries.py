@@ -8,6 +8,7 @@ indexed query by root_run_id (plus one for runs that the tree's send_event steps
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import CharField, Count, F, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import CharField, Count, F, Func, OuterRef, Q, Subquery, TextField, Value
 from django.db.models.expressions import Window
+from django.db.models.lookups import Exact
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -73,19 +76,37 @@ class RunRow:
 class RunPage:
     rows: list[RunRow]
     next_cursor: str | None
+    prev_cursor: str | None = None  # the newer rows before this page, when there are any
+    total: int | None = None  # how many runs match, counted up to COUNT_CAP (None: not asked for)
 
 
 # --- runs list -------------------------------------------------------------------------------------------
 
 
-def list_runs(filters: RunFilters, *, cursor: Cursor | None = None, limit: int = 50) -> RunPage:
-    """Newest first, keyset-paginated on (created_at, id): stable while new runs arrive."""
-    runs = Run.objects.filter(_run_conditions(filters, cursor)).order_by("-created_at", "-id")
-    page = list(runs[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
-    last = page[-1] if more else None
-    return RunPage(rows=_rows_of(page), next_cursor=encode_cursor(last.created_at, last.id) if last else None)
+COUNT_CAP = 10_000  # beyond this the total says "more than": counting a million matches costs seconds
+
+
+def list_runs(filters: RunFilters, *, cursor: Cursor | None = None, limit: int = 50,
+              count: bool = False) -> RunPage:
+    """Newest first, keyset-paginated on (created_at, id) both ways: stable while new runs arrive."""
+    matching = Run.objects.filter(_run_conditions(filters))
+    if cursor is not None and cursor.newer:  # a previous page: the `limit` oldest rows newer than the cursor
+        page = list(matching.filter(_newer_than(cursor)).order_by("created_at", "id")[: limit + 1])
+        newer_exist, older_exist = len(page) > limit, True
+        page = page[:limit][::-1]
+    else:
+        runs = matching.filter(_older_than(cursor)) if cursor is not None else matching
+        page = list(runs.order_by("-created_at", "-id")[: limit + 1])
+        older_exist, newer_exist = len(page) > limit, cursor is not None
+        page = page[:limit]
+    if cursor is not None and cursor.newer and not page:  # nothing newer any more: show the first page
+        return list_runs(filters, limit=limit, count=count)
+    first, last = (page[0], page[-1]) if page else (None, None)
+    return RunPage(
+        rows=_rows_of(page),
+        next_cursor=encode_cursor(last.created_at, last.id) if older_exist and last else None,
+        prev_cursor=encode_cursor(first.created_at, first.id, newer=True) if newer_exist and first else None,
+        total=matching.values("id")[:COUNT_CAP + 1].count() if count else None)
 
 
 def run_rows(run_ids: Iterable[str]) -> list[RunRow]:
@@ -107,7 +128,15 @@ def _rows_of(page: list[Run]) -> list[RunRow]:
             for run in page]
 
 
-def _run_conditions(filters: RunFilters, cursor: Cursor | None) -> Q:
+def _older_than(cursor: Cursor) -> Q:
+    return Q(created_at__lt=cursor.at) | Q(created_at=cursor.at, id__lt=cursor.id)
+
+
+def _newer_than(cursor: Cursor) -> Q:
+    return Q(created_at__gt=cursor.at) | Q(created_at=cursor.at, id__gt=cursor.id)
+
+
+def _run_conditions(filters: RunFilters) -> Q:
     where = Q()
     if filters.status:
         where &= Q(status=filters.status)
@@ -119,11 +148,31 @@ def _run_conditions(filters: RunFilters, cursor: Cursor | None) -> Q:
         where &= Q(created_at__gte=timezone.now() - filters.since)
     if filters.root_only:
         where &= Q(parent_run_id__isnull=True)
+    if filters.start:
+        where &= Q(created_at__gte=filters.start)
+    if filters.end:
+        where &= Q(created_at__lt=filters.end)
     if filters.q:
-        where &= Q(id=filters.q) | Q(event_id=filters.q)
-    if cursor is not None:
-        where &= Q(created_at__lt=cursor.at) | Q(created_at=cursor.at, id__lt=cursor.id)
+        # Prefixes are case-sensitive so the btree indexes on id and event_id serve them (LIKE 'x%' under C
+        # collation / varchar_pattern_ops; on SQLite a scan bounded by the other filters).
+        where &= (Q(function_id=filters.q) | Q(event_name=filters.q) | Q(id__startswith=filters.q)
+                  | Q(event_id__startswith=filters.q))
+    for key, value in filters.data:
+        where &= event_data_has(key, value)
     return where
+
+
+def event_data_has(key: str, value: object) -> Q:
+    """event_data holds `key` with exactly `value`. PostgreSQL: JSON containment (@>), which the GIN index of
+    migration 0011 serves; SQLite has no @>, so it compares the key's value (json_extract)."""
+    if connection.vendor == "postgresql":
+        return Q(event_data__contains={key: value})
+    # SQLite's `->` gives the key's value as minified JSON text ("42" for a string, 42 for a number), so the
+    # comparison keeps JSON types apart as @> does; a list or object must equal the stored one (no subset match).
+    # Escaped as Django writes JSON on SQLite (ensure_ascii), which `->` keeps.
+    at = Func(F("event_data"), Value("$." + json.dumps(key)), template="(%(expressions)s)", arg_joiner=" -> ",
+              output_field=TextField())
+    return Q(Exact(at, Value(json.dumps(value, separators=(",", ":")))))
 
 
 def tree_sizes(root_ids: Iterable[str]) -> dict[str, tuple[int, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +28,7 @@ from runs.status import ActionOutcome, OperatorActionName, RunStatus
 from runs.store import audit
 
 OPERATE = "runs.operate_run"
-FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q")
+FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q", "from", "to", "page_size")
 _AUDIT_BEFORE = re.compile(r"[1-9][0-9]{0,17}")  # an audit record id: a positive bigint in ASCII digits
 
 
@@ -35,22 +36,34 @@ _AUDIT_BEFORE = re.compile(r"[1-9][0-9]{0,17}")  # an audit record id: a positiv
 @login_required
 def runs_page(request: HttpRequest) -> HttpResponse:
     raw = {name: request.GET.get(name, "").strip() for name in FILTER_NAMES}
+    data = [text.strip() for text in request.GET.getlist("data") if text.strip()]
     try:
         filters, cursor = params.run_filters(request.GET), params.cursor(request.GET)
+        size = params.page_size(request.GET)
     except BadParameter as exc:  # a hand-edited URL: say what is wrong, show the unfiltered first page
         messages.error(request, f"Ignored the filters: {exc}")
-        raw = dict.fromkeys(FILTER_NAMES, "")
-        filters, cursor = params.RunFilters(), None
-    page = queries.list_runs(filters, cursor=cursor, limit=params.DEFAULT_LIMIT)
-    query = {name: value for name, value in raw.items() if value}
-    if filters.root_only:
-        query["root_only"] = "1"
+        raw, data = dict.fromkeys(FILTER_NAMES, ""), []
+        filters, cursor, size = params.RunFilters(), None, params.DEFAULT_LIMIT
+    if "root_only" not in request.GET and not filters.narrows():
+        # The unfiltered list opens on root runs (one row per tree); the form's hidden root_only=0 turns it off.
+        filters = dataclasses.replace(filters, root_only=True)
+    page = queries.list_runs(filters, cursor=cursor, limit=size, count=True)
+    query: dict[str, Any] = {name: value for name, value in raw.items() if value}
+    query["root_only"] = "1" if filters.root_only else "0"
+    if data:
+        query["data"] = data
     return render(request, "runs/list.html", {
-        "rows": page.rows, "filters": {**raw, "root_only": filters.root_only}, "statuses": RunStatus.choices,
-        "since_choices": pages.SINCE_CHOICES, "options": pages.filter_options(),
-        "older_url": f"?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else "",
-        "newest_url": f"?{urlencode(query)}" if cursor else "",
-        "live_filters": {**raw, "root_only": filters.root_only, "first_page": cursor is None},
+        "rows": page.rows, "filters": {**raw, "root_only": filters.root_only, "data": bool(data)},
+        "data_filters": data or [""],
+        "statuses": RunStatus.choices, "since_choices": pages.SINCE_CHOICES, "options": pages.filter_options(),
+        "page_sizes": pages.PAGE_SIZES, "page_size": size,
+        "total": min(page.total or 0, queries.COUNT_CAP),
+        "total_capped": (page.total or 0) > queries.COUNT_CAP,
+        "older_url": f"?{urlencode({**query, 'cursor': page.next_cursor}, doseq=True)}" if page.next_cursor else "",
+        "newer_url": f"?{urlencode({**query, 'cursor': page.prev_cursor}, doseq=True)}" if page.prev_cursor else "",
+        "newest_url": f"?{urlencode(query, doseq=True)}" if cursor else "",
+        "live_filters": {**raw, "root_only": filters.root_only, "first_page": page.prev_cursor is None,
+                         "searching": bool(filters.q or filters.data or filters.start or filters.end)},
         "can_operate": request.user.has_perm(OPERATE), "bulk_config": pages.bulk_config(filters),
     })
 
@@ -75,10 +88,12 @@ def run_rows(request: HttpRequest) -> HttpResponse:
         rows, show_empty = queries.run_rows(ids), False
     else:
         try:
-            filters = params.run_filters(request.GET)
+            filters, size = params.run_filters(request.GET), params.page_size(request.GET)
         except BadParameter as exc:
             return JsonResponse({"error": str(exc)}, status=400)
-        rows, show_empty = queries.list_runs(filters, limit=params.DEFAULT_LIMIT).rows, True
+        if "root_only" not in request.GET and not filters.narrows():  # as the runs page defaults
+            filters = dataclasses.replace(filters, root_only=True)
+        rows, show_empty = queries.list_runs(filters, limit=size).rows, True
     return render(request, "runs/_run_rows.html", {"rows": rows, "show_empty": show_empty})
 
 

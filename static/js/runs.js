@@ -21,7 +21,8 @@
   const rowOf = (id) => tbody.querySelector(`tr[data-run-id="${CSS.escape(id)}"]`);
 
   function matches(run) {
-    if (config.q) return false;  // a search shows what the server found; new runs do not join it
+    // A search or an absolute time range shows what the server found; new runs do not join it.
+    if (config.q || config.searching) return false;
     if (config.status && run.status !== config.status) return false;
     if (config.app && run.app_id !== config.app) return false;
     if (config.function && run.function_id !== config.function) return false;

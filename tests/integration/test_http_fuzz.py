@@ -168,10 +168,11 @@ def test_event_intake_never_500s_and_a_refused_post_stores_nothing(world: World,
 
 
 READS = {
-    "/api/runs": ("status", "app", "function", "since", "root_only", "q", "cursor", "limit"),
+    "/api/runs": ("status", "app", "function", "since", "root_only", "q", "cursor", "limit", "data", "from", "to",
+                  "page_size"),
     "/api/events": ("cursor", "limit", "name"),
     "/api/functions": ("since",),
-    "/runs/": ("status", "app", "function", "since", "root_only", "q", "cursor"),
+    "/runs/": ("status", "app", "function", "since", "root_only", "q", "cursor", "data", "from", "to", "page_size"),
     "/events/": ("cursor",),
     "/functions/": (),
     "/apps/": (),

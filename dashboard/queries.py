@@ -19,8 +19,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import CharField, Count, F, Func, OuterRef, Q, Subquery, TextField, Value
 from django.db.models.expressions import Window
-from django.db.models.lookups import Exact
 from django.db.models.functions import Cast, RowNumber
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -106,7 +106,15 @@ def list_runs(filters: RunFilters, *, cursor: Cursor | None = None, limit: int =
         rows=_rows_of(page),
         next_cursor=encode_cursor(last.created_at, last.id) if older_exist and last else None,
         prev_cursor=encode_cursor(first.created_at, first.id, newer=True) if newer_exist and first else None,
-        total=matching.values("id")[:COUNT_CAP + 1].count() if count else None)
+        total=_total(matching, page, whole=cursor is None and not older_exist) if count else None)
+
+
+def _total(matching: Any, page: list[Run], *, whole: bool) -> int:
+    """How many runs match, counting at most COUNT_CAP + 1 (a bounded index scan, on both databases): a first
+    page that holds every match needs no count at all."""
+    if whole:
+        return len(page)
+    return int(matching.values("id")[:COUNT_CAP + 1].count())
 
 
 def run_rows(run_ids: Iterable[str]) -> list[RunRow]:

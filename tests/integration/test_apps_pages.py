@@ -256,7 +256,7 @@ def login_json(url: str) -> Any:
 
 def test_runs_list_shows_each_runs_runtime_in_one_query_for_the_page(rows: SdkRows) -> None:
     http = login(False)
-    page = http.get("/runs/").content.decode()
+    page = http.get("/runs/?root_only=0").content.decode()
     parent_row = re.search(rf'<tr data-run-id="{rows.parent_run_id}".*?</tr>', page, re.S)
     child_row = re.search(rf'<tr data-run-id="{rows.child_run_id}".*?</tr>', page, re.S)
     assert parent_row and 'class="runtime rt-inngest-py"' in parent_row.group(0)
@@ -265,11 +265,11 @@ def test_runs_list_shows_each_runs_runtime_in_one_query_for_the_page(rows: SdkRo
     assert api == {rows.parent_run_id: "inngest-py", rows.child_run_id: "inngest-js"}
 
     with CaptureQueriesContext(connection) as few:
-        http.get("/runs/")
+        http.get("/runs/?root_only=0")
     Run.objects.bulk_create([run_row(f"more{n}", app_id=NATIVE_APP if n % 2 else PY_APP,
                                      function_id="resize" if n % 2 else "checkout") for n in range(30)])
     with CaptureQueriesContext(connection) as many:
-        page = http.get("/runs/").content.decode()
+        page = http.get("/runs/?root_only=0").content.decode()
     assert len(many) == len(few)
     assert page.count("Python native") == 15 and page.count('class="runtime rt-inngest-py"') == 16
 

@@ -216,3 +216,23 @@ def test_a_bulk_action_that_fails_half_way_finishes_its_audit_record_as_failed()
     assert 'http-equiv="refresh"' not in page  # nothing is running: the page stops reloading itself
     assert "failed" in page
     assert http.get("/audit/", {"outcome": "failed"}).content.decode().count('class="audit-entry') == 1
+
+
+SEARCH_PARAMS = {
+    "page_size": ["9", "501", "²", "1e2"],
+    "from": ["yesterday", "0001-01-01T00:30:00+01:00", "2026-13-01"],
+    "to": ["9999-12-31T23:30:00-01:00", "\x00"],
+    "data": ["novalue", "=1", "x=NaN", "x=Infinity", f"x={2**80}", "x=a\x00", "x=" + "a" * 300, "[" * 3000],
+}
+
+
+@pytest.mark.parametrize(("name", "value"), [(name, value) for name, values in SEARCH_PARAMS.items()
+                                             for value in values])
+def test_search_parameters_no_database_can_take_are_400_and_the_page_says_so(http: Client, name: str,
+                                                                             value: str) -> None:
+    client.send(NAME)
+    response = http.get("/api/runs", {name: value})
+    assert response.status_code == 400, (name, value, response.content[:300])
+    assert response.json()["error"]
+    page = http.get("/runs/", {name: value})
+    assert page.status_code == 200 and "Ignored the filters" in page.content.decode()

@@ -1,8 +1,8 @@
 """Indexes for searching runs (dashboard, issue 11 item 7), PostgreSQL only: a GIN index (jsonb_path_ops) that
 serves `event_data @> {"key": value}`, and pattern-ops btrees so `id LIKE 'prefix%'` / `event_id LIKE ...`
 and the event-name match use an index whatever the database's collation (the primary key has its own: Django
-creates a varchar_pattern_ops `..._like` index beside every indexed CharField on PostgreSQL). SQLite has neither operator class nor
-@> (the dashboard compares keys there), so this migration does nothing on it. Built CONCURRENTLY so a large runs
+creates a varchar_pattern_ops `..._like` index beside every indexed CharField on PostgreSQL). SQLite has
+neither operator class nor @> (the dashboard compares keys there), so this migration does nothing on it. Built CONCURRENTLY so a large runs
 table keeps taking writes; kept out of the model state because Django's GinIndex would be created on SQLite too.
 """
 

@@ -37,6 +37,7 @@ logger = logging.getLogger("runs.worker")
 
 MIN_IDLE_WAIT = 0.01  # seconds
 PRUNE_LOOK_SECONDS = 60.0
+REGISTER_WAIT_SECONDS = 10.0  # at most this long (a database that does not answer) before claiming anyway
 SDK_APPS_READ_SECONDS = 2.0  # how stale a worker's list of SDK apps may get (a newly synced app waits this long)
 
 
@@ -65,6 +66,7 @@ class Worker:
         # For the workers page (runs/store/workers.py): counted here, written once per heartbeat.
         self._running: dict[str, int] = {}  # run ids executing now, counted (a chain may re-take one)
         self._runs_done = 0
+        self._registered = threading.Event()  # executors claim only once the worker's row is written (or failed)
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -79,6 +81,7 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
+        self._registered.set()  # executors still waiting for the registration look at _stopping instead
         notify.wake_all()
         for thread in self._threads:
             thread.join(timeout)
@@ -112,6 +115,7 @@ class Worker:
     # --- executing --------------------------------------------------------------------------------------
 
     def _execute_loop(self) -> None:
+        self._registered.wait(REGISTER_WAIT_SECONDS)  # so no run is executed by a worker the page cannot show
         while not self._stopping.is_set():
             queued = self._take_backlog()
             if queued is not None:
@@ -236,6 +240,7 @@ class Worker:
         interval = max(0.2, conf.get("RUNS_LEASE_SECONDS") / 3)
         # The worker's row is written from this thread only (its own connection, never a caller's transaction).
         self._register()
+        self._registered.set()
         while not self._stopping.wait(interval):
             with self._held_lock:
                 tokens = list(self._held)

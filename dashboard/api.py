@@ -1,6 +1,7 @@
 """The dashboard's JSON endpoints (issue 4 contract). Login or API token; bad parameters get 400 with a reason.
 
-GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake).
+GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake),
+GET /api/workers (issue 11).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dashboard.exceptions import BadParameter
 from runs import api as runs_api
 from runs.api import allow, api_login_required, as_json, error
 from runs.exceptions import RunNotFound
+from runs.store import workers as worker_store
 
 
 def bad_parameters_are_400(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
@@ -76,3 +78,30 @@ def events(request: HttpRequest) -> JsonResponse:
     if request.method in ("GET", "HEAD"):
         return list_events(request)
     return runs_api.post_events(request)
+
+
+_ALL_VALUES = {"", "0", "1", "true", "false"}
+
+
+@allow("GET")
+@api_login_required
+def list_workers(request: HttpRequest) -> JsonResponse:
+    """Live workers; `?all=1` adds the dead (with `died_at` and the runs they held) and the stopped ones."""
+    flag = request.GET.get("all", "").strip().lower()
+    if flag not in _ALL_VALUES:
+        return error(400, "all must be 1 or 0")
+    workers = worker_store.list_workers(include_gone=flag in ("1", "true"))
+    return as_json({"workers": [worker_json(info) for info in workers]})
+
+
+def worker_json(info: worker_store.WorkerInfo) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": info.id, "host": info.host, "pid": info.pid, "threads": info.threads, "apps": info.apps,
+        "started_at": info.started_at, "last_heartbeat": info.last_heartbeat, "in_flight": info.in_flight,
+        "runs_done": info.runs_done, "claim_lag_seconds": info.claim_lag_seconds, "state": info.state}
+    if info.state == "dead":
+        row["died_at"] = info.died_at
+        row["held_runs"] = [dataclasses.asdict(run) for run in info.held]
+    if info.state == "stopped":
+        row["stopped_at"] = info.stopped_at
+    return row

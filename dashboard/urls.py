@@ -33,6 +33,7 @@ urlpatterns = [
     path("events/send", views.send_event, name="send-event"),
     path("audit/", views.audit_page, name="audit"),
     path("apps/", views.apps_page, name="apps"),
+    path("workers/", views.workers_page, name="workers"),
     path("apps/sync", views.sync_app, name="sync-app"),
     path("apps/add", views.add_app, name="add-app"),
     # JSON API: intake and run reads (runs/api.py), the dashboard's reads (dashboard/api.py)
@@ -45,4 +46,5 @@ urlpatterns = [
     path("api/runs/<str:run_id>/retry", api_actions.retry_run, name="api-run-retry"),
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("api/functions", dashboard_api.list_functions, name="api-functions"),
+    path("api/workers", dashboard_api.list_workers, name="api-workers"),
 ]

@@ -26,6 +26,7 @@ from runs.exceptions import InvalidEvent, RunNotFound
 from runs.models import OperatorAction, SdkApp
 from runs.status import ActionOutcome, OperatorActionName, RunStatus
 from runs.store import audit
+from runs.store import workers as worker_store
 
 OPERATE = "runs.operate_run"
 FILTER_NAMES = ("status", "app", "function", "since", "root_only", "q", "from", "to", "page_size")
@@ -119,6 +120,19 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
 @login_required
 def functions_page(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/functions.html", {"rows": queries.function_stats(), "statuses": RunStatus.choices})
+
+
+@require_GET
+@login_required
+def workers_page(request: HttpRequest) -> HttpResponse:
+    """Live worker processes, then the ones that died (with the runs they held) and the ones that stopped."""
+    workers = worker_store.list_workers(include_gone=True)
+    return render(request, "runs/workers.html", {
+        "live": [info for info in workers if info.state == "live"],
+        "dead": [info for info in workers if info.state == "dead"],
+        "stopped": [info for info in workers if info.state == "stopped"],
+        "dead_after": int(worker_store.dead_after().total_seconds()),
+    })
 
 
 def _events_context(request: HttpRequest, form: dict[str, str]) -> dict[str, Any]:

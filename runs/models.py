@@ -243,3 +243,25 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)  # None: never (only when asked for explicitly)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+class WorkerProcess(models.Model):
+    """A `manage.py worker` process (runs/store/workers.py): registered when it starts, updated at each
+    heartbeat, marked stopped on a clean stop. One whose heartbeat is older than two leases died."""
+
+    id = models.CharField(primary_key=True, max_length=64)  # the worker's name, host:pid:random
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    threads = models.IntegerField()
+    app_ids = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    last_heartbeat = models.DateTimeField()
+    runs_done = models.BigIntegerField(default=0)  # passes executed, counted in memory, written at each beat
+    in_flight = models.IntegerField(default=0)  # claimed and not yet done, at the last beat
+    held_run_ids = models.JSONField(default=list)  # those runs' ids (capped): what a dead worker held
+    # The oldest due run of its apps at the last beat: claim lag = last_heartbeat - oldest_due_at.
+    oldest_due_at = models.DateTimeField(null=True)
+    stopped_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-last_heartbeat"], name="worker_heartbeat")]

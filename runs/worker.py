@@ -28,6 +28,7 @@ from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
 from runs.store import notify
 from runs.store import passes as pass_store
+from runs.store import workers as worker_store
 from runs.store.backends import backend
 from runs.store.claims import claim_runs, next_due, release, remote_app_ids, renew_leases
 from runs.store.prune import prune_if_due
@@ -36,6 +37,7 @@ logger = logging.getLogger("runs.worker")
 
 MIN_IDLE_WAIT = 0.01  # seconds
 PRUNE_LOOK_SECONDS = 60.0
+REGISTER_WAIT_SECONDS = 10.0  # at most this long (a database that does not answer) before claiming anyway
 SDK_APPS_READ_SECONDS = 2.0  # how stale a worker's list of SDK apps may get (a newly synced app waits this long)
 
 
@@ -61,6 +63,10 @@ class Worker:
         self._backlog_lock = threading.Lock()
         self._held: dict[str, int] = {}  # lease tokens this worker holds (a batch shares one), counted
         self._held_lock = threading.Lock()
+        # For the workers page (runs/store/workers.py): counted here, written once per heartbeat.
+        self._running: dict[str, int] = {}  # run ids executing now, counted (a chain may re-take one)
+        self._runs_done = 0
+        self._registered = threading.Event()  # executors claim only once the worker's row is written (or failed)
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -75,6 +81,7 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
+        self._registered.set()  # executors still waiting for the registration look at _stopping instead
         notify.wake_all()
         for thread in self._threads:
             thread.join(timeout)
@@ -108,6 +115,7 @@ class Worker:
     # --- executing --------------------------------------------------------------------------------------
 
     def _execute_loop(self) -> None:
+        self._registered.wait(REGISTER_WAIT_SECONDS)  # so no run is executed by a worker the page cannot show
         while not self._stopping.is_set():
             queued = self._take_backlog()
             if queued is not None:
@@ -170,6 +178,8 @@ class Worker:
             token = claim.lease_owner
             self._hold(token)
             running = f"run {claim.id} ({claim.app_id}/{claim.function_id})"
+            run_id = claim.id
+            self._track(run_id, 1)
             try:
                 claim = execute_claimed(claim, pass_store)
             except LeaseLost as exc:
@@ -182,6 +192,7 @@ class Worker:
                 claim = None
             finally:
                 self._hold_release(token)
+                self._track(run_id, -1)
         if claim is not None:
             release(claim)  # stopping: give the handed-over run back at once rather than at lease expiry
 
@@ -207,8 +218,29 @@ class Worker:
             else:
                 self._held[token] -= 1
 
+    def _track(self, run_id: str, delta: int) -> None:
+        with self._held_lock:
+            count = self._running.get(run_id, 0) + delta
+            if count > 0:
+                self._running[run_id] = count
+            else:
+                self._running.pop(run_id, None)
+            if delta < 0:
+                self._runs_done += 1
+
+    def _register(self) -> None:
+        try:
+            worker_store.register(self.name, host=socket.gethostname(), pid=os.getpid(), threads=self.threads,
+                                  app_ids=self.app_ids)
+        except Exception:  # the workers page is a view: a failure to register must not stop the worker
+            logger.exception("worker %s: registering it failed; the next heartbeat tries again", self.name)
+            close_old_connections()
+
     def _heartbeat_loop(self) -> None:
         interval = max(0.2, conf.get("RUNS_LEASE_SECONDS") / 3)
+        # The worker's row is written from this thread only (its own connection, never a caller's transaction).
+        self._register()
+        self._registered.set()
         while not self._stopping.wait(interval):
             with self._held_lock:
                 tokens = list(self._held)
@@ -218,6 +250,25 @@ class Worker:
                 logger.exception("worker %s: renewing the leases of %d claims failed; trying again at the next "
                                  "beat", self.name, len(tokens))
                 close_old_connections()
+            self._beat()
+        try:
+            worker_store.mark_stopped(self.name, runs_done=self._runs_done)
+        except Exception:
+            logger.exception("worker %s: marking it stopped failed; it shows as dead soon", self.name)
+
+    def _beat(self) -> None:
+        """One UPDATE of this worker's row, after the renewals (leases come first)."""
+        with self._held_lock:
+            running, done = list(self._running), self._runs_done
+        with self._backlog_lock:
+            running += [claim.id for claim in self._backlog]
+        try:
+            if not worker_store.beat(self.name, app_ids=self.app_ids, runs_done=done, held_run_ids=running):
+                self._register()  # registering at start failed (or the row was deleted): try again now
+        except Exception:
+            logger.exception("worker %s: writing its heartbeat row failed; trying again at the next beat",
+                             self.name)
+            close_old_connections()
 
     def _prune_loop(self) -> None:
         """Data retention (RUNS_PRUNE_OLDER_THAN): at most one prune an hour per database, whichever worker

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0010_run_attempts_history'),
+        ("runs", "0011_run_search_indexes"),
     ]
 
     operations = [

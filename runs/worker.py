@@ -30,8 +30,9 @@ from runs.store import notify
 from runs.store import passes as pass_store
 from runs.store import workers as worker_store
 from runs.store.backends import backend
-from runs.store.claims import claim_runs, next_due, release, remote_app_ids, renew_leases
+from runs.store.claims import claim_runs, next_due, release, renew_leases
 from runs.store.prune import prune_if_due
+from runs.store.sdk_apps import sdk_app_ids
 
 logger = logging.getLogger("runs.worker")
 
@@ -154,7 +155,7 @@ class Worker:
             if time.monotonic() - self._apps_read_at < SDK_APPS_READ_SECONDS:
                 return
             self._apps_read_at = time.monotonic()
-            self.app_ids = sorted({*self.native_app_ids, *remote_app_ids()})
+            self.app_ids = sorted({*self.native_app_ids, *sdk_app_ids()})
 
     def _execute_held(self, claim: ClaimedRun) -> None:
         try:

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from runs.durations import ONE_YEAR
 from runs.engine import http_calls
 from runs.engine.passes import Invocation, backoff, now
+from runs.errors import ErrorRecord
+from runs.exceptions import LimitExceeded, SerializationError
 from runs.inngest import cel, signing
 from runs.inngest.protocol import (
     DEFAULT_VERSION,
@@ -53,7 +55,7 @@ from runs.ops import (
 )
 from runs.remote import RemoteFunction
 from runs.status import StepKind, StepStatus
-from runs.values import MAX_JSON_DEPTH, MAX_OUTPUT_BYTES, too_deep
+from runs.values import json_roundtrip
 
 logger = logging.getLogger("runs.worker")
 
@@ -84,8 +86,8 @@ def execute(function: RemoteFunction, invocation: Invocation, checkpoint: Checkp
 
 
 def _error(name: str, message: str) -> dict[str, Any]:
-    return {"name": name, "message": message, "stack": None, "type": "", "class_path": None, "run_id": None,
-            "step_id": None}
+    """A failure the driver decides on (the app's answer, or what it could not store), as every error is stored."""
+    return ErrorRecord(name=name, message=message).to_json()
 
 
 class _Pass:
@@ -441,12 +443,11 @@ def _step_url(url: str, step_id: str) -> str:
 
 
 def _too_big(value: Any, what: str) -> str | None:
-    """The same bounds as native outputs (runs/values.py): nesting depth and encoded size."""
-    if too_deep(value, MAX_JSON_DEPTH):
-        return f"{what} nests objects or arrays deeper than {MAX_JSON_DEPTH} levels"
-    size = len(json.dumps(value, separators=(",", ":")).encode())
-    if size > MAX_OUTPUT_BYTES:
-        return f"{what} is {size} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)"
+    """Why `value` cannot be stored, by the same rules as native outputs (runs.values.json_roundtrip), or None."""
+    try:
+        json_roundtrip(value, what)
+    except (LimitExceeded, SerializationError) as exc:
+        return str(exc)
     return None
 
 

@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from runs import conf
 from runs.domain import ClaimedRun
-from runs.models import Run, SdkApp
+from runs.models import Run
 from runs.status import RunStatus
 from runs.store import changes, flow, sql
 from runs.store.backends import backend
@@ -142,11 +142,6 @@ def release(claim: ClaimedRun) -> None:
     """Give a claimed run back unexecuted: due at once, for any worker."""
     retrying(lambda: Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(
         lease_owner=None, ready_at=timezone.now()), f"releasing run {claim.id}")
-
-
-def remote_app_ids() -> list[str]:
-    """Apps served by Inngest SDKs over HTTP: any worker may claim their runs."""
-    return retrying(lambda: list(SdkApp.objects.values_list("app_id", flat=True)), "reading the SDK apps")
 
 
 def next_due(app_ids: Sequence[str]) -> datetime | None:

@@ -199,7 +199,9 @@ def record_sync_failure(*, error: str, kind: str, url: str | None = None, app_id
 
 
 def sdk_app_ids() -> list[str]:
-    return list(SdkApp.objects.order_by("app_id").values_list("app_id", flat=True))
+    """Apps served by Inngest SDKs over HTTP (any worker may claim their runs)."""
+    return retrying(lambda: list(SdkApp.objects.order_by("app_id").values_list("app_id", flat=True)),
+                    "reading the SDK apps")
 
 
 def app_url(app_id: str) -> str | None:

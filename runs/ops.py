@@ -74,6 +74,7 @@ class InvokePlanned:
     position: int
     attempt: int = 1
     display_name: str = ""
+    planned_at: datetime | None = None  # when the driver planned it: the step starts there and its deadline counts from it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

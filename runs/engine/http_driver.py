@@ -334,7 +334,7 @@ class _Pass:
                 raise ProtocolError(problem)
             return InvokePlanned(step_id=op.id, app_id="", function_id=target, data=data, user=payload.get("user") if isinstance(payload.get("user"), dict) else {},
                                  deadline=deadline, position=position, attempt=self._attempt(op.id),
-                                 display_name=op.display_name)
+                                 display_name=op.display_name, planned_at=at)
         if op.op == "Sleep":
             return SleepPlanned(step_id=op.id, until=sleep_until(op, at), position=position,
                                 display_name=op.display_name)

@@ -98,8 +98,9 @@ class _StepCore:
         # New, or reopened by an operator's retry (O4): invoke (again), as the step's next attempt (S2).
         payload = json_roundtrip({} if data is None else data, f"step.invoke({step_id!r}) data")
         user_payload = json_roundtrip({} if user is None else user, f"step.invoke({step_id!r}) user")
+        planned_at = now()
         state.record(InvokePlanned(step_id=step_id, app_id=app_id, function_id=function_id, data=payload,
-                                   user=user_payload, deadline=deadline(timeout, now()),
+                                   user=user_payload, deadline=deadline(timeout, planned_at), planned_at=planned_at,
                                    position=memo.position if memo else state.new_position(),
                                    attempt=state.step_attempt(memo)))
         state.block()

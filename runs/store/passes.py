@@ -311,6 +311,7 @@ def _invoke_step(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Step:
     fields = {"kind": StepKind.INVOKE, "position": op.position, "target": f"{op.app_id}/{op.function_id}",
               "input": {"data": op.data, "user": op.user}, "deadline": op.deadline, "attempts": op.attempt,
               "display_name": op.display_name}
+    now = op.planned_at or now  # the timeout runs from the invoke, not from this commit
     if op.attempt > 1:
         step = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first()
         if step is not None:

@@ -92,7 +92,7 @@ def populate(n: int = UI_RUNS) -> None:
             %s::timestamptz - ((({n} - i)::float / {n}) * {WEEK_SECONDS} || ' seconds')::interval AS at,
             CASE WHEN h < 900 THEN 'completed' WHEN h < 950 THEN 'failed' WHEN h < 975 THEN 'waiting'
                  WHEN h < 990 THEN 'running' WHEN h < 995 THEN 'cancelled' ELSE 'queued' END AS st
-        FROM (SELECT i, (i * 7919) %% 1000 AS h FROM generate_series(1, {n}) AS i) AS numbered
+        FROM (SELECT i, (i * 7919) %% 1000 AS h FROM generate_series(1::bigint, {n}) AS i) AS numbered
     ) AS generated
     """
     with connection.cursor() as cursor:

@@ -67,8 +67,8 @@ def populate(n: int = UI_RUNS) -> None:
         'app-' || (fn / 10), 'fn-' || fn, st, '',
         'E' || lpad(to_hex(root_i), 12, '0') || substr(md5(root_i::text), 1, 13),
         CASE WHEN root_i = i THEN 'evt/' || (root_i %% {EVENT_NAMES}) ELSE 'inngest/function.invoked' END,
-        jsonb_build_object('customer', 'c' || (root_i %% {CUSTOMERS}), 'plan',
-                           CASE WHEN root_i %% 4 = 0 THEN 'pro' ELSE 'free' END, 'n', i),
+        jsonb_build_object('customer', 'c' || (((root_i - 1) / 3) %% {CUSTOMERS}), 'plan',
+                           CASE WHEN ((root_i - 1) / 3) %% 4 = 0 THEN 'pro' ELSE 'free' END, 'n', i),
         '{{}}'::jsonb, (extract(epoch FROM at) * 1000)::bigint,
         CASE WHEN st = 'completed' THEN '{{"ok": true}}'::jsonb END,
         CASE WHEN st = 'failed' THEN jsonb_build_object(
@@ -105,7 +105,7 @@ def populate(n: int = UI_RUNS) -> None:
 
 def run_cases(client: Client) -> list[Case]:
     """The runs list's first page and each search of the runs list (issue 11, item 7)."""
-    newest = Run.objects.filter(parent_run_id__isnull=True).order_by("-created_at").values("id", "event_id")[1000]
+    newest = list(Run.objects.filter(parent_run_id__isnull=True).order_by("-created_at").values("id", "event_id")[:1001])[-1]
     window_end = timezone.now() - timedelta(days=3)
     window = {"from": (window_end - timedelta(hours=1)).isoformat(), "to": window_end.isoformat()}
     cases = [

@@ -39,9 +39,13 @@
         roots.push(n.id);
       }
     }
+    // Siblings in the order of what tells them apart (a fan-out's labels: 0002 before 0010), else by id.
+    const sortKey = (id) => { const n = byId.get(id); return n && n.label ? n.label : id; };
     const order = (a, b) => {
       const ga = /^(c?group|more):/.test(a), gb = /^(c?group|more):/.test(b);
-      return ga === gb ? (a < b ? -1 : a > b ? 1 : 0) : (ga ? 1 : -1);
+      if (ga !== gb) return ga ? 1 : -1;
+      const ka = sortKey(a), kb = sortKey(b);
+      return ka.localeCompare(kb, undefined, { numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
     };
     const pos = new Map();
     gridded.clear();
@@ -213,7 +217,8 @@
     const keep = focusedNode;
     const hadFocus = nodeList.contains(document.activeElement);
     nodeList.textContent = "";
-    const ordered = data.nodes.slice().sort((a, b) => (a.depth || 0) - (b.depth || 0) || (a.id < b.id ? -1 : 1));
+    const ordered = data.nodes.slice().sort((a, b) => (a.depth || 0) - (b.depth || 0)
+      || (a.label || a.id).localeCompare(b.label || b.id, undefined, { numeric: true }) || (a.id < b.id ? -1 : 1));
     ordered.slice(0, MAX_LISTED).forEach((n, i) => {
       const li = document.createElement("li");
       const button = document.createElement("button");

@@ -209,7 +209,6 @@ def test_dark_mode_follows_the_system_and_the_graph_follows_it(
     assert light["body"] == "rgb(246, 247, 249)" and night["body"] == "rgb(17, 21, 27)"
     assert night["panel"] == "rgb(24, 29, 36)" and night["text"] == "rgb(230, 233, 238)"
     assert light["node"] != night["node"] and light["edge"] != night["edge"]
-    page.locator(".step-detail summary").first.click()
     page.screenshot(path=str(ROOT / "docs" / "run-page-dark.png"))
 
 

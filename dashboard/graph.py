@@ -152,6 +152,7 @@ def aggregate(graph: nx.DiGraph, *, focus: str | None = None, group_above: int =
 _SEPARATORS = "-_:./ "
 _REPEAT = re.compile(r"^(?P<base>.*):(?P<n>\d+)$")  # a reused step id: id, id:1, id:2 (runs/engine/passes.py)
 MAX_LABEL_CHARS = 24
+_HASH = re.compile(r"[0-9a-f]{40}")
 
 
 def sibling_labels(graph: nx.DiGraph) -> dict[str, str]:
@@ -180,10 +181,12 @@ def distinguishing_parts(siblings: list[tuple[str, str]]) -> dict[str, str]:
     if len(bases) == 1 and len(set(indexes)) == len(indexes):  # one id used again and again: the index
         return {run_id: index for (run_id, _), index in zip(siblings, indexes, strict=True)}
     parts = _strip_common(step_ids)
-    if all(parts) and len(set(parts)) == len(parts):
+    hashed = all(_HASH.fullmatch(step_id) for step_id in step_ids)  # an SDK's step ids: SHA-1s say nothing
+    if not hashed and all(parts) and len(set(parts)) == len(parts):
         return {run_id: f"#{part}" if part.isdigit() else _shorten(part)
                 for (run_id, _), part in zip(siblings, parts, strict=True)}
-    order = sorted(range(len(siblings)), key=lambda i: (step_ids[i], siblings[i][0]))
+    # The order they were started in (run ids sort by time, runs/ids.py), or by step id when those are readable.
+    order = sorted(range(len(siblings)), key=lambda i: (siblings[i][0],) if hashed else (step_ids[i], siblings[i][0]))
     return {siblings[i][0]: f"#{rank}" for rank, i in enumerate(order)}
 
 

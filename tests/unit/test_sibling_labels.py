@@ -41,3 +41,8 @@ def test_a_run_without_a_sibling_of_its_function_gets_no_label() -> None:
     graph = g.build_graph([{"id": "root", "function_id": "r"}, child("a", "call-branch", "branch"),
                            child("b", "call-leaf", "leaf"), child("c", "call-leaf-2", "leaf", parent="a")])
     assert g.sibling_labels(graph) == {}
+
+
+def test_hashed_step_ids_of_an_sdk_app_give_the_order_the_runs_started_in() -> None:
+    siblings = [("01B", "a" * 40), ("01A", "f" * 40), ("01C", "0" * 40)]
+    assert g.distinguishing_parts(siblings) == {"01A": "#0", "01B": "#1", "01C": "#2"}

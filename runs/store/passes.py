@@ -437,7 +437,7 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
         new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=kind, position=op.position,
                               status=status, output=output, error=error, attempts=op.attempt, deadline=deadline,
                               history=[entry], started_at=op.started_at, ended_at=op.ended_at,
-                              display_name=op.display_name))
+                              display_name=op.display_name, input=op.input))
         return
     existing.status, existing.output, existing.error = status, output, error
     existing.attempts, existing.ended_at, existing.deadline = op.attempt, op.ended_at, deadline

@@ -107,3 +107,24 @@ def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
     if not filters:
         return error(400, "bulk actions need at least one filter")
     return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))
+
+
+
+def _incident(request: HttpRequest, body: dict[str, Any], incident_id: str, action: str) -> JsonResponse:
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        return error(400, "'dry_run' must be true or false")
+    # A preview lists the roots it would touch; nothing changes, nothing is audited.
+    return as_json(operations.incident(incident_id, action, dry_run=dry_run, actor=request.user))
+
+
+@operator_action
+def incident_retry(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
+    """Retry the root cause of each of the incident's failed roots (one audited bulk action)."""
+    return _incident(request, body, incident_id, ActionKind.RETRY)
+
+
+@operator_action
+def incident_cancel(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
+    """Cancel each of the incident's roots that is active again (retried), with its descendants."""
+    return _incident(request, body, incident_id, ActionKind.CANCEL)

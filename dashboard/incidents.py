@@ -56,7 +56,7 @@ def _row(incident: Incident, open_count: int, now: datetime) -> IncidentRow:
 def _open_counts(ids: list[str]) -> dict[str, int]:
     rows = (Run.objects.filter(incident_id__in=ids, status=RunStatus.FAILED).values("incident_id")
             .annotate(n=Count("id")).order_by())
-    return {row["incident_id"]: row["n"] for row in rows}
+    return {str(row["incident_id"]): row["n"] for row in rows}
 
 
 def list_incidents(limit: int = DEFAULT_LIMIT) -> list[IncidentRow]:
@@ -82,8 +82,9 @@ def failed_root_ids(incident_id: str, limit: int = MAX_RUN_IDS) -> list[str]:
 
 def roots(incident_id: str, limit: int = SHOWN_ROOTS) -> list[dict[str, Any]]:
     """The incident's roots for its page, newest first: still failed, or healed (retried) since."""
-    return list(Run.objects.filter(incident_id=incident_id).order_by("-created_at", "-id")
-                .values("id", "app_id", "function_id", "status", "created_at", "ended_at")[:limit])
+    rows = (Run.objects.filter(incident_id=incident_id).order_by("-created_at", "-id")
+            .values("id", "app_id", "function_id", "status", "created_at", "ended_at")[:limit])
+    return [dict(row) for row in rows]
 
 
 def incident_json(row: IncidentRow, **extra: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from django import template
 from django.db import models
 from django.utils import timezone
-from django.utils.html import format_html, json_script
+from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 
 from runs.status import (
@@ -166,10 +166,10 @@ def sparkline(counts: list[int]) -> SafeString:
     total and the busiest hour in its title for readers and tests."""
     counts = [max(0, int(n)) for n in counts] or [0]
     peak, step = max(counts), SPARK_WIDTH / len(counts)
-    bars = SafeString("").join(
-        format_html('<rect x="{}" y="{}" width="{}" height="{}"></rect>', f"{i * step:.1f}",
-                    f"{SPARK_HEIGHT - h:.1f}", f"{max(step - 1, 1):.1f}", f"{h:.1f}")
-        for i, n in enumerate(counts) if n and (h := max(2.0, SPARK_HEIGHT * n / peak)))
+    bars = format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>', (
+        (f"{i * step:.1f}", f"{SPARK_HEIGHT - h:.1f}", f"{max(step - 1, 1):.1f}", f"{h:.1f}",
+         f"{n} {len(counts) - 1 - i} h ago" if i < len(counts) - 1 else f"{n} this hour")
+        for i, n in enumerate(counts) if n and (h := max(2.0, SPARK_HEIGHT * n / peak))))
     title = f"{sum(counts)} failure(s) in the last {len(counts)} h; at most {peak} in one hour"
     return format_html('<svg class="sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
                        'aria-label="{}" data-total="{}"><title>{}</title>'

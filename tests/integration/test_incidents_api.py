@@ -196,7 +196,7 @@ def test_pages_show_the_incident_its_sparkline_and_its_runs(session: Client) -> 
     incident_id = Run.objects.get(id=root).incident_id
     page = session.get("/incidents/").content.decode()
     assert f'data-incident="{incident_id}"' in page and "inc-leaf" in page and 'class="sparkline"' in page
-    assert 'data-total="1"' in page
+    assert 'data-total="1"' in page and '<rect x="115.0" y="0.0"' in page  # this hour's bar, as SVG
     rows = session.get("/partials/incident-rows").content.decode()
     assert f'data-incident="{incident_id}"' in rows and "<html" not in rows
     detail = session.get(f"/incidents/{incident_id}/").content.decode()

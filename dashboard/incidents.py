@@ -68,9 +68,9 @@ def list_incidents(limit: int = DEFAULT_LIMIT) -> list[IncidentRow]:
 
 
 def get_incident(incident_id: str) -> IncidentRow:
-    incident = Incident.objects.filter(id=incident_id).first()
+    incident = Incident.objects.filter(id=incident_id).first() if incidents.is_incident_id(incident_id) else None
     if incident is None:
-        raise IncidentNotFound(f"no incident with id {incident_id[:64]!r}")
+        raise IncidentNotFound(f"no incident with id {incident_id[:40]!r}")
     return _row(incident, _open_counts([incident.id]).get(incident.id, 0), timezone.now())
 
 

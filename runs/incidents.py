@@ -48,6 +48,15 @@ def signature_id(app_id: str, function_id: str, step_id: str | None, error_type:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
+_INCIDENT_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def is_incident_id(value: str) -> bool:
+    """Could name an incident (a signature id): anything else (too long, NUL, odd characters) names none, and is
+    answered as unknown without reaching the database."""
+    return bool(_INCIDENT_ID.fullmatch(value))
+
+
 def bucket_of(when: datetime) -> str:
     return str(int(when.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS)
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from runs import causes
+from runs import causes, incidents
 from runs.exceptions import ActionRefused, IncidentNotFound, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Incident, Run, Step
@@ -294,8 +294,8 @@ def apply_each(action: str, ids: list[str], *, mode: str = RetryMode.FROM_FAILUR
 def incident_targets(incident_id: str, action: str) -> list[str]:
     """The roots of an incident an action applies to, oldest first: retry, those still failed (each retries its
     root cause); cancel, those active again (retried and not yet ended), with what they invoked."""
-    if not Incident.objects.filter(id=incident_id).exists():
-        raise IncidentNotFound(f"no incident with id {incident_id!r}")
+    if not incidents.is_incident_id(incident_id) or not Incident.objects.filter(id=incident_id).exists():
+        raise IncidentNotFound(f"no incident with id {incident_id[:40]!r}")
     roots = Run.objects.filter(incident_id=incident_id)
     if action == ActionKind.CANCEL:
         roots = roots.filter(status__in=list(ACTIVE_RUN_STATUSES))

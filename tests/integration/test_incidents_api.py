@@ -166,6 +166,9 @@ def test_unknown_incident_is_a_json_404_and_bad_input_400(session: Client) -> No
         response = post(session, url, {}) if method == "post" else session.get(url)
         assert response.status_code == 404 and "nope" in response.json()["error"]
     assert session.get("/incidents/nope/").status_code == 404
+    for odd in ("%00", "x" * 300, "a%20b"):  # no such id can exist: a JSON 4xx, not a database error
+        for response in (session.get(f"/api/incidents/{odd}"), post(session, f"/api/incidents/{odd}/retry", {})):
+            assert response.status_code in (400, 404) and response.json()["error"]
     root = failed_root("incidents/other", {"n": 1})
     incident_id = Run.objects.get(id=root).incident_id
     assert post(session, f"/api/incidents/{incident_id}/retry", {"dry_run": "yes"}).status_code == 400

@@ -7,7 +7,7 @@
 (function () {
   const T = window.Tributary;
   const S = T.vocab.RunStatus;
-  // Root runs entering or leaving "failed" change an incident's counts; nothing else does.
+  // Root runs entering or leaving the failed state change an incident's counts; nothing else does.
   const MATTERS = new Set([S.FAILED, S.QUEUED, S.WAITING]);
   const table = document.getElementById("incidents-table");
   const head = document.getElementById("incident-head");

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from runs.models import Incident, OperatorAction, Run
-from runs.status import RunStatus
+from runs.status import ActionKind, RunStatus
 from tests.e2e.conftest import ROOT, LiveServer, run_of_event, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server (another process) must see committed rows
@@ -61,7 +61,7 @@ def test_incidents_group_failures_join_live_and_retry_heals_them(
     expect(page.locator("#incident-open")).to_have_text("3 runs still failed")
     wait_for(lambda: page.locator("#live-badge .live-text").inner_text() == "live", "the incident page live")
 
-    page.click("[data-incident-action='retry']")
+    page.click(f"[data-incident-action='{ActionKind.RETRY}']")
     dialog = page.locator("#action-dialog")
     expect(dialog).to_be_visible()
     expect(dialog.locator(".dlg-title")).to_have_text("Retry the root causes of 3 runs?")

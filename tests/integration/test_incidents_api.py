@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client
+from django.utils import timezone
 
 from runs import client
 from runs.models import Incident, OperatorAction, Run
@@ -226,3 +230,28 @@ def test_backfill_joins_roots_that_failed_before_incidents(db: None) -> None:
                                                                                            "KeyError", 2)
     assert set(Run.objects.filter(incident_id=incident.id).values_list("id", flat=True)) == {"oldroot1", "oldroot2"}
     assert incident_store.backfill() == 0  # again: nothing left to join
+
+
+def test_the_migration_joins_roots_that_failed_before_it(transactional_db: None) -> None:
+    """A database upgraded from the version before incidents shows its failed roots grouped."""
+    loader = MigrationLoader(connection)
+    [mine] = [key for key in loader.graph.nodes if key[0] == "runs" and key[1].endswith("_incidents")]
+    [before] = loader.graph.node_map[mine].parents
+    [latest] = [key for key in loader.graph.leaf_nodes() if key[0] == "runs"]
+    MigrationExecutor(connection).migrate([before.key])
+    try:
+        old_run = MigrationExecutor(connection).loader.project_state(before.key).apps.get_model("runs", "Run")
+        now = timezone.now()
+        common = {"app_id": "old-app", "event_id": "evt", "event_name": "old/event", "event_ts": 0, "created_at": now,
+                  "ended_at": now, "status": RunStatus.FAILED}
+        old_run.objects.create(id="mroot", function_id="root", root_run_id="mroot", failure_cause_run_id="mleaf",
+                               **common)
+        old_run.objects.create(id="mleaf", function_id="leaf", root_run_id="mroot", parent_run_id="mroot",
+                               parent_step_id="call", failed_step_id="load",
+                               error={"name": "KeyError", "message": "'user-9'"}, **common)
+    finally:
+        MigrationExecutor(connection).migrate([latest])
+    incident = Incident.objects.get()
+    assert (incident.function_id, incident.step_id, incident.error_type, incident.message, incident.count) == (
+        "leaf", "load", "KeyError", "'…'", 1)
+    assert Run.objects.get(id="mroot").incident_id == incident.id and Run.objects.get(id="mleaf").incident_id is None

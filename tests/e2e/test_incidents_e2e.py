@@ -17,6 +17,7 @@ from runs.status import ActionKind, RunStatus
 from tests.e2e.conftest import ROOT, LiveServer, run_of_event, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the server (another process) must see committed rows
+SCREENS = ROOT / "var" / "e2e-screens"
 
 
 def failed_root(server: LiveServer, name: str, function_id: str, data: dict[str, object]) -> Run:
@@ -67,6 +68,8 @@ def test_incidents_group_failures_join_live_and_retry_heals_them(
     expect(dialog.locator(".dlg-title")).to_have_text("Retry the root causes of 3 runs?")
     expect(dialog.locator(".dlg-list li")).to_have_count(3)
     assert sorted(dialog.locator(".dlg-list li").all_inner_texts()) == roots
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / "incident-retry-preview.png"), full_page=True)
     assert Run.objects.filter(id__in=roots, status=RunStatus.FAILED).count() == 3  # a preview changes nothing
 
     flag.write_text("fixed")
@@ -75,7 +78,8 @@ def test_incidents_group_failures_join_live_and_retry_heals_them(
     for root in roots:
         wait_for(lambda root=root: Run.objects.get(id=root).status == RunStatus.COMPLETED, f"{root} healed")
     expect(page.locator("#incident-open")).to_have_text("0 runs still failed")
-    expect(page.locator("#incident-runs tbody tr[data-status='completed']")).to_have_count(3)
+    expect(page.locator(f"#incident-runs tbody tr[data-status='{RunStatus.COMPLETED}']")).to_have_count(3)
+    page.screenshot(path=str(SCREENS / "incident-page-healed.png"), full_page=True)
     incident = Incident.objects.get(id=incident_id)
     assert incident.count == 3  # history kept: the healed runs still count as failures that happened
     audit = OperatorAction.objects.get(action="bulk_retry")

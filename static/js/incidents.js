@@ -38,13 +38,16 @@
     }
   }
 
+  // The list: a root failing (it joins an incident) or queued/waiting again (a retry: it leaves "open").
+  // An incident's page: also every change of the roots it lists, until they end (healed, or failed again).
+  const listed = (id) => !!document.querySelector(`#incident-runs tr[data-run="${CSS.escape(id)}"]`);
+  const matters = table ? (d) => !d.parent_run_id && MATTERS.has(d.status)
+    : (d) => !d.parent_run_id && (d.status === S.FAILED || listed(d.id));
   const refresh = table ? refreshList : head ? refreshIncident : null;
   if (refresh) {
     T.live("ws/runs/", {
       onOpen: (isReconnect) => { if (isReconnect) schedule(refresh); },
-      onDeltas: (deltas) => {
-        if (deltas.some((d) => !d.parent_run_id && MATTERS.has(d.status))) schedule(refresh);
-      },
+      onDeltas: (deltas) => { if (deltas.some(matters)) schedule(refresh); },
     });
   }
 

@@ -255,3 +255,22 @@ def test_the_migration_joins_roots_that_failed_before_it(transactional_db: None)
     assert (incident.function_id, incident.step_id, incident.error_type, incident.message, incident.count) == (
         "leaf", "load", "KeyError", "'…'", 1)
     assert Run.objects.get(id="mroot").incident_id == incident.id and Run.objects.get(id="mleaf").incident_id is None
+
+
+def test_prune_drops_incidents_whose_runs_are_all_gone(db: None) -> None:
+    from datetime import timedelta
+
+    from runs.store.prune import prune
+
+    old = timezone.now() - timedelta(days=40)
+    error = {"name": "ValueError", "message": "bad 1"}
+    Run.objects.bulk_create([run_row("goneroot", status=RunStatus.FAILED, error=error, created_at=old),
+                             run_row("keptroot", status=RunStatus.FAILED, error=error)])
+    incident_store.backfill()
+    [incident_id] = Incident.objects.values_list("id", flat=True)
+    Incident.objects.filter(id=incident_id).update(last_seen=old)  # as if only the old root had failed lately
+    assert prune(timedelta(days=30)).runs == 1
+    assert Incident.objects.filter(id=incident_id).exists()  # "keptroot" still belongs to it
+    Run.objects.filter(id="keptroot").delete()
+    prune(timedelta(days=30))
+    assert not Incident.objects.exists()

@@ -80,6 +80,16 @@ def timed(client, url: str) -> dict[str, object]:  # type: ignore[no-untyped-def
             "requests": REQUESTS}
 
 
+def measure(client) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """p50/p95 of each Incidents URL through a logged-in Django test client (for a UI benchmark to call)."""
+    from runs.models import Incident
+
+    top = Incident.objects.order_by("-last_seen").first()
+    assert top is not None, "no incident to measure: fill() first"
+    return [timed(client, url) for url in ("/incidents/", "/partials/incident-rows", "/api/incidents",
+                                           f"/incidents/{top.id}/", f"/api/incidents/{top.id}")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1_000_000)
@@ -102,13 +112,10 @@ def main() -> None:
     user, _ = get_user_model().objects.get_or_create(username="bench-incidents")
     client = Client()
     client.force_login(user)
-    top = Incident.objects.order_by("-last_seen").first()
-    assert top is not None
     print(json.dumps({"runs": Run.objects.count(), "incidents": Incident.objects.count(),
                       "failed_roots": Run.objects.filter(incident_id__isnull=False).count()}), flush=True)
-    for url in ("/incidents/", "/partials/incident-rows", "/api/incidents", f"/incidents/{top.id}/",
-                f"/api/incidents/{top.id}"):
-        print(json.dumps(timed(client, url)), flush=True)
+    for result in measure(client):
+        print(json.dumps(result), flush=True)
     page_ids = list(Incident.objects.order_by("-last_seen", "id").values_list("id", flat=True)[:100])
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT incident_id, count(id) FROM runs_run "

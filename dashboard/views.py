@@ -141,7 +141,7 @@ def workers_page(request: HttpRequest) -> HttpResponse:
 def incidents_page(request: HttpRequest) -> HttpResponse:
     """Failed roots grouped by their root cause's signature, newest failure first; new failures join live."""
     return render(request, "runs/incidents.html", {"rows": incident_reads.list_incidents(),
-                                                   "can_operate": request.user.has_perm(OPERATE)})
+                                                   "limit": incident_reads.DEFAULT_LIMIT})
 
 
 @require_GET

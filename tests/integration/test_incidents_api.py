@@ -135,6 +135,7 @@ def test_dry_run_lists_the_roots_and_changes_nothing_then_retry_heals_them(sessi
     assert (entry.action, entry.filters, entry.outcome, entry.processed) == ("bulk_retry", {"incident": incident_id},
                                                                              "done", 2)
     assert sorted(entry.run_ids) == sorted(roots)
+    assert f"incident={incident_id}" in session.get("/audit/").content.decode()
     # Nothing left to retry: a preview says so.
     assert post(session, f"/api/incidents/{incident_id}/retry", {"dry_run": True}).json()["matched"] == 0
 

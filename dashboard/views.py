@@ -16,6 +16,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from dashboard import incidents as incident_reads
 from dashboard import pages, params, queries, sdk_apps
 from dashboard.auth import login_required
 from dashboard.exceptions import BadParameter
@@ -135,7 +136,39 @@ def workers_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+<<<<<<< HEAD
 EVENT_FILTER_NAMES = ("name", "q", "from", "to")
+=======
+@require_GET
+@login_required
+def incidents_page(request: HttpRequest) -> HttpResponse:
+    """Failed roots grouped by their root cause's signature, newest failure first; new failures join live."""
+    return render(request, "runs/incidents.html", {"rows": incident_reads.list_incidents(),
+                                                   "limit": incident_reads.DEFAULT_LIMIT})
+
+
+@require_GET
+def incident_rows(request: HttpRequest) -> HttpResponse:
+    """The Incidents table's rows again (runs/_incident_rows.html), for its live refresh; a refusal is JSON."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in to see incidents"}, status=401)
+    return render(request, "runs/_incident_rows.html", {"rows": incident_reads.list_incidents()})
+
+
+@require_GET
+@login_required
+def incident_page(request: HttpRequest, incident_id: str) -> HttpResponse:
+    try:
+        row = incident_reads.get_incident(incident_id)
+    except RunNotFound:  # IncidentNotFound
+        return not_found_page(request, "Incident not found",
+                              f"There is no incident {incident_id[:40]!r}: its runs may have been pruned.")
+    return render(request, "runs/incident.html", {
+        "incident": row, "roots": incident_reads.roots(row.id), "shown": incident_reads.SHOWN_ROOTS,
+        "can_operate": request.user.has_perm(OPERATE),
+        "incident_config": {"id": row.id, "open": row.open},
+    })
+>>>>>>> ui-incidents
 
 
 def _events_context(request: HttpRequest, form: dict[str, str]) -> dict[str, Any]:

@@ -109,6 +109,7 @@ def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
     return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))
 
 
+<<<<<<< HEAD
 MAX_EVENT_ID_CHARS = 64  # Event.id
 
 
@@ -121,3 +122,24 @@ def replay_event(request: HttpRequest, body: dict[str, Any], event_id: str) -> J
     replay = replays.replay_event(event_id, user=request.user)
     return as_json({"event_id": replay.event_id, "replay_of": replay.replay_of, "name": replay.name,
                     "run_ids": replay.run_ids})
+=======
+
+def _incident(request: HttpRequest, body: dict[str, Any], incident_id: str, action: str) -> JsonResponse:
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        return error(400, "'dry_run' must be true or false")
+    # A preview lists the roots it would touch; nothing changes, nothing is audited.
+    return as_json(operations.incident(incident_id, action, dry_run=dry_run, actor=request.user))
+
+
+@operator_action
+def incident_retry(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
+    """Retry the root cause of each of the incident's failed roots (one audited bulk action)."""
+    return _incident(request, body, incident_id, ActionKind.RETRY)
+
+
+@operator_action
+def incident_cancel(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
+    """Cancel each of the incident's roots that is active again (retried), with its descendants."""
+    return _incident(request, body, incident_id, ActionKind.CANCEL)
+>>>>>>> ui-incidents

@@ -101,6 +101,9 @@ class Run(models.Model):
     attempts_history = models.JSONField(default=list, null=True)
     wakeups = models.IntegerField(default=0)
     version = models.IntegerField(default=1)
+    # The incident (runs/incidents.py) a root run joined when it last ended failed; kept when a retry heals it
+    # (its status then says it is no longer failed). Set only by runs/store/incidents.py.
+    incident_id = models.CharField(max_length=32, null=True)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True)
     ended_at = models.DateTimeField(null=True)
@@ -125,6 +128,9 @@ class Run(models.Model):
             models.Index(fields=["ended_at", "id"], name="run_root_ended", condition=Q(parent_run_id__isnull=True)),
             models.Index(fields=["superseded_by_run_id"], name="run_superseded_by",
                          condition=Q(superseded_by_run_id__isnull=False)),
+            # An incident's roots by status: its open (still failed) count, its run ids, what "cancel all" stops.
+            models.Index(fields=["incident_id", "status"], name="run_incident",
+                         condition=Q(incident_id__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -272,3 +278,27 @@ class WorkerProcess(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-last_heartbeat"], name="worker_heartbeat")]
+
+
+class Incident(models.Model):
+    """Failed root runs that share their root cause's signature (runs/incidents.py): written when a root run
+    ends failed (runs/store/incidents.py), so the Incidents page reads one indexed table. `count` is every
+    failure that joined (history: a retry that heals a run does not take it back); the runs still failed are
+    the roots with this `incident_id` and status failed."""
+
+    id = models.CharField(primary_key=True, max_length=32)  # runs.incidents.signature_id
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)  # the root cause's function
+    step_id = models.CharField(max_length=MAX_STEP_ID_CHARS, null=True)  # the step that failed (null: the body)
+    error_type = models.CharField(max_length=MAX_NAME_CHARS)
+    message = models.TextField()  # normalised
+    sample_message = models.TextField(blank=True, default="")  # the latest failure's own message
+    sample_run_id = models.CharField(max_length=32, blank=True, default="")  # the latest failure's root cause run
+    count = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    root_functions = models.JSONField(default=list)  # "app/function" of the failed roots, capped
+    buckets = models.JSONField(default=dict)  # failures per hour, for the sparkline
+
+    class Meta:
+        indexes = [models.Index(fields=["-last_seen"], name="incident_last_seen")]

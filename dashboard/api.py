@@ -1,11 +1,8 @@
 """The dashboard's JSON endpoints (issue 4 contract). Login or API token; bad parameters get 400 with a reason.
 
 GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake),
-<<<<<<< HEAD
-GET /api/workers (issue 11). GET /api/events filters by `name`, `q` (id prefix), `from`/`to`.
-=======
-GET /api/workers, GET /api/incidents and /api/incidents/<id> (issue 11).
->>>>>>> ui-incidents
+GET /api/workers, GET /api/incidents and /api/incidents/<id> (issue 11). GET /api/events filters by `name`, `q`
+(id prefix), `from`/`to`.
 """
 
 from __future__ import annotations

@@ -136,9 +136,9 @@ def workers_page(request: HttpRequest) -> HttpResponse:
     })
 
 
-<<<<<<< HEAD
 EVENT_FILTER_NAMES = ("name", "q", "from", "to")
-=======
+
+
 @require_GET
 @login_required
 def incidents_page(request: HttpRequest) -> HttpResponse:
@@ -168,7 +168,6 @@ def incident_page(request: HttpRequest, incident_id: str) -> HttpResponse:
         "can_operate": request.user.has_perm(OPERATE),
         "incident_config": {"id": row.id, "open": row.open},
     })
->>>>>>> ui-incidents
 
 
 def _events_context(request: HttpRequest, form: dict[str, str]) -> dict[str, Any]:

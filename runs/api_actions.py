@@ -109,7 +109,6 @@ def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
     return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))
 
 
-<<<<<<< HEAD
 MAX_EVENT_ID_CHARS = 64  # Event.id
 
 
@@ -122,7 +121,7 @@ def replay_event(request: HttpRequest, body: dict[str, Any], event_id: str) -> J
     replay = replays.replay_event(event_id, user=request.user)
     return as_json({"event_id": replay.event_id, "replay_of": replay.replay_of, "name": replay.name,
                     "run_ids": replay.run_ids})
-=======
+
 
 def _incident(request: HttpRequest, body: dict[str, Any], incident_id: str, action: str) -> JsonResponse:
     dry_run = body.get("dry_run", False)
@@ -142,4 +141,3 @@ def incident_retry(request: HttpRequest, body: dict[str, Any], incident_id: str)
 def incident_cancel(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
     """Cancel each of the incident's roots that is active again (retried), with its descendants."""
     return _incident(request, body, incident_id, ActionKind.CANCEL)
->>>>>>> ui-incidents

@@ -24,13 +24,12 @@ class RunNotFound(TributaryError, LookupError):
     """No run has that id."""
 
 
-<<<<<<< HEAD
 class EventNotFound(TributaryError, LookupError):
     """No stored event has that id (never received, or pruned)."""
-=======
+
+
 class IncidentNotFound(RunNotFound):
     """No incident has that id (a RunNotFound, so every action's edge answers it as a 404)."""
->>>>>>> ui-incidents
 
 
 class ActionRefused(TributaryError, ValueError):

@@ -47,4 +47,7 @@ urlpatterns = [
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("api/functions", dashboard_api.list_functions, name="api-functions"),
     path("api/workers", dashboard_api.list_workers, name="api-workers"),
+    path("api/functions/<str:app_id>/<str:function_id>/pause", api_actions.pause_function, name="api-function-pause"),
+    path("api/functions/<str:app_id>/<str:function_id>/resume", api_actions.resume_function,
+         name="api-function-resume"),
 ]

@@ -18,10 +18,15 @@ class Function(models.Model):
     trigger = models.CharField(max_length=MAX_NAME_CHARS, blank=True)
     config = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
+    # An operator paused it (runs/store/pausing.py): its runs are created but none is claimed until resumed.
+    # Syncing from code leaves it alone.
+    paused = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="function_unique_id")]
-        indexes = [models.Index(fields=["trigger"])]
+        indexes = [models.Index(fields=["trigger"]),
+                   # Each claim reads the paused functions: an index of (usually) nothing.
+                   models.Index(fields=["app_id", "function_id"], name="function_paused", condition=Q(paused=True))]
 
     def __str__(self) -> str:
         return f"{self.app_id}/{self.function_id}"
@@ -93,6 +98,9 @@ class Run(models.Model):
     # version before it, which know no such column, go on inserting runs while a rolling upgrade migrates.
     attempts_history = models.JSONField(default=list, null=True)
     wakeups = models.IntegerField(default=0)
+    # Parked: a claim found its function paused and set it aside (ready_at NULL, out of the claim index);
+    # resuming the function makes it due again (runs/store/pausing.py).
+    paused = models.BooleanField(default=False, db_default=False)
     version = models.IntegerField(default=1)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True)
@@ -118,6 +126,7 @@ class Run(models.Model):
             models.Index(fields=["ended_at", "id"], name="run_root_ended", condition=Q(parent_run_id__isnull=True)),
             models.Index(fields=["superseded_by_run_id"], name="run_superseded_by",
                          condition=Q(superseded_by_run_id__isnull=False)),
+            models.Index(fields=["app_id", "function_id"], name="run_parked", condition=Q(paused=True)),
         ]
         constraints = [
             models.UniqueConstraint(

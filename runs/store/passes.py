@@ -492,12 +492,15 @@ def _child_run(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Run:
 def _lease_first_child(children: list[Run], worker: str, now: datetime) -> ClaimedRun | None:
     """Create the first child already leased to this worker, which executes it next (no claim, no wake-up).
 
-    Only a child that is due now and has no concurrency limit: the others go through claims (S17-S19)."""
+    Only a child that is due now, has no concurrency limit and whose function is not paused: the others go
+    through claims (S17-S19, pausing)."""
     eligible = [c for c in children if c.status == RunStatus.QUEUED and not c.concurrency_key
                 and c.ready_at is not None and c.ready_at <= now]
     if not eligible:
         return None
     child = eligible[0]
+    if Function.objects.filter(app_id=child.app_id, function_id=child.function_id, paused=True).exists():
+        return None  # its function is paused: it queues, and a claim parks it until the resume
     token = new_token(worker)
     child.status, child.lease_owner, child.started_at = RunStatus.RUNNING, token, now
     child.ready_at, child.version = now + lease_duration(), 2

@@ -17,12 +17,13 @@ _CACHE_ATTRIBUTE = "_tributary_paused_functions"
 
 
 def paused_set(context: Any) -> set[tuple[str, str]]:
-    request = context.get("request")
-    paused = getattr(request, _CACHE_ATTRIBUTE, None) if request is not None else None
+    """Kept on the request (one query per page, its partials included), or on the template context where a
+    project's settings leave the request out of it."""
+    holder = context.get("request") or context
+    paused = getattr(holder, _CACHE_ATTRIBUTE, None)
     if paused is None:
         paused = pausing.paused_functions()
-        if request is not None:
-            setattr(request, _CACHE_ATTRIBUTE, paused)
+        setattr(holder, _CACHE_ATTRIBUTE, paused)
     return paused
 
 

@@ -221,7 +221,7 @@
         if (button.dataset.action === KIND.CANCEL) await cancel(runId, button.dataset.cascade === "true");
         else if (button.dataset.mode === MODE.FROM_STEP) {
           await retryFromStep(runId, button.dataset.stepId, button.dataset.stepName);
-        } else if (button.dataset.edit) await rerunEdited(runId);
+        } else if (button.dataset.rerunEdit) await rerunEdited(runId);
         else await retry(runId, button.dataset.mode);
         if (T.refreshRunPage) T.refreshRunPage();  // the audit entry and the new status, without waiting
       });

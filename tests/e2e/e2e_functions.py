@@ -103,3 +103,15 @@ async def hold_root(ctx: Context) -> Any:
 @app.function(id="e2e-hold-side", trigger="e2e/hold-side", retries=0)
 async def hold_side(ctx: Context) -> Any:
     return await ctx.step.wait_for_event("release", event="e2e/release", match="data.token", timeout="1h")
+
+
+# --- retry from a step, rerun with edited input, pausing (issue 11 items 9 and 11, test_retry_pause_e2e.py) --
+@app.function(id="e2e-three-steps", trigger="e2e/three-steps", retries=0)
+async def three_steps(ctx: Context) -> Any:
+    done = [await ctx.step.run(name, lambda name=name: _note(ctx.event.data, name)) for name in ("one", "two", "three")]
+    return {"done": done}
+
+
+@app.function(id="e2e-pausable", trigger="e2e/pausable", retries=0)
+async def pausable(ctx: Context) -> Any:
+    return await ctx.step.run("work", lambda: _note(ctx.event.data, "work"))

@@ -308,7 +308,7 @@
         icon.setAttribute("aria-hidden", "true");
         icon.textContent = "⏸";
         span.append(icon, "paused");
-        cell.append(" ", span);
+        cell.append(span);
       } else if (!done.paused && badge) badge.remove();
       button.dataset.pause = done.paused ? "resume" : "pause";
       button.textContent = done.paused ? "Resume" : "Pause";

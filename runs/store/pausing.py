@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from runs.exceptions import FunctionUnknown
 from runs.models import Function, Run
@@ -40,8 +41,18 @@ def set_paused(app_id: str, function_id: str, paused: bool) -> PauseChange:
         changed = function.paused != paused
         if changed:
             Function.objects.filter(id=function.id).update(paused=paused)
-        resumed = 0 if paused else _unpark_txn(app_id, function_id)
-        return PauseChange(app_id, function_id, paused, changed, resumed)
+        if paused:
+            _park_txn(app_id, function_id)
+            return PauseChange(app_id, function_id, paused, changed)
+        return PauseChange(app_id, function_id, paused, changed, _unpark_txn(app_id, function_id))
+
+
+def _park_txn(app_id: str, function_id: str) -> None:
+    """Park the function's runs due now that no worker holds, in one statement: a backlog would otherwise be
+    parked by claims a batch at a time. Runs due later (timers, debounce) keep their time, and they, runs held
+    now and runs made due later are parked by the claim that meets them."""
+    Run.objects.filter(app_id=app_id, function_id=function_id, status__in=list(ACTIVE_RUN_STATUSES),
+                       ready_at__lte=timezone.now(), lease_owner__isnull=True).update(paused=True, ready_at=None)
 
 
 def _unpark_txn(app_id: str, function_id: str) -> int:

@@ -272,6 +272,25 @@ def test_a_claim_parks_runs_of_a_paused_function_and_resume_makes_them_due() -> 
     assert {claim.id for claim in claims.claim_runs("w", ["it-retry-pause"], limit=5)} == set(paused_ids)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_pausing_parks_the_due_backlog_at_once_and_leaves_timers_alone() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs import operations
+    from runs.store.functions import sync_functions
+
+    sync_functions([pausable])
+    ids = [run.id for _ in range(3) for run in client.runs_for_event(client.send("retry-pause/pausable"))]
+    later = timezone.now() + timedelta(hours=1)
+    Run.objects.filter(id=ids[2]).update(ready_at=later)  # e.g. a debounced run, due in an hour
+    operations.set_paused("it-retry-pause", "pausable", True)
+    assert _parked(ids[0]) and _parked(ids[1])  # no claim needed to take them out of the claim index
+    assert Run.objects.get(id=ids[2]).ready_at == later and not Run.objects.get(id=ids[2]).paused
+    assert operations.set_paused("it-retry-pause", "pausable", False).resumed_runs == 2
+
+
 def test_paused_function_queues_runs_until_resumed(session: Client) -> None:
     response = post(session, "/api/functions/it-retry-pause/pausable/pause", {})
     assert response.status_code == 200, response.content

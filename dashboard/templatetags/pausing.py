@@ -36,6 +36,6 @@ def is_paused(context: Any, app_id: str, function_id: str) -> bool:
 def paused_badge(context: Any, app_id: str, function_id: str) -> SafeString:
     if (app_id, function_id) not in paused_set(context):
         return SafeString("")
-    return format_html('<span class="paused-badge" data-paused="{}/{}" title="{}"><i aria-hidden="true">⏸</i>'
+    return format_html('<span class="paused-badge" data-paused="{}/{}" title="{}"><i aria-hidden="true"></i>'
                        'paused</span>', app_id, function_id,
                        "paused by an operator: new runs queue, none starts until the function is resumed")

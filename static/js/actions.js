@@ -306,7 +306,6 @@
         span.title = "paused by an operator: new runs queue, none starts until the function is resumed";
         const icon = document.createElement("i");
         icon.setAttribute("aria-hidden", "true");
-        icon.textContent = "⏸";
         span.append(icon, "paused");
         cell.append(span);
       } else if (!done.paused && badge) badge.remove();

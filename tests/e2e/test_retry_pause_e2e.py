@@ -23,7 +23,7 @@ from tests.e2e.conftest import ROOT, LiveServer, run_of_event, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)  # the server (another process) must see committed rows
 
 TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED}
-SCREENS = ROOT / "var" / "e2e-screens"
+DOCS = ROOT / "docs"  # the screenshots docs/dashboard.md shows
 
 
 def effects_of(path: Path) -> Counter[str]:
@@ -98,8 +98,7 @@ def test_rerun_with_edited_input_validates_the_json_and_links_both_runs(
     editor.fill('{"n": 2, "who": "edited", "tags": ["a", "b"]}')
     expect(problem).to_have_text("")
     expect(submit).to_be_enabled()
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / "rerun-edited-input.png"))
+    page.screenshot(path=str(DOCS / "rerun-edited-input.png"))
     assert Run.objects.filter(rerun_of_run_id=original.id).count() == 0  # nothing done before the submit
     submit.click()
 
@@ -151,7 +150,7 @@ def test_pause_holds_new_runs_everywhere_until_resume(operator_page: Page, live_
 
     page.reload()  # Functions: the badge and Resume come from the server too
     expect(row.locator(".paused-badge")).to_be_visible()
-    page.screenshot(path=str(SCREENS / "functions-paused.png"), full_page=True)
+    page.screenshot(path=str(DOCS / "functions-paused.png"))
     page.goto(f"{server.url}/runs/?function=e2e-pausable")
     expect(page.locator(f"tr[data-run-id='{held.id}'] .paused-badge")).to_be_visible()
     page.goto(f"{server.url}/runs/{held.id}/")

@@ -231,7 +231,8 @@ def _reopen_from_step_txn(plan: RetryPlan, now: datetime, reason: str) -> None:
     run = plan.executes
     reopen = [step.id for step in plan.rerun_steps if step.kind in (StepKind.RUN, StepKind.INVOKE)]
     replan = [step for step in plan.rerun_steps if step.kind not in (StepKind.RUN, StepKind.INVOKE)]
-    Step.objects.filter(id__in=reopen).update(status=StepStatus.RETRYING, ended_at=None, deadline=None, error=None)
+    # The error stays until the step's next attempt ends: its history records how the earlier one ended.
+    Step.objects.filter(id__in=reopen).update(status=StepStatus.RETRYING, ended_at=None, deadline=None)
     Step.objects.filter(id__in=[step.id for step in replan]).delete()
     history = attempts.reopened_run_history(run, now, reason)
     if replan:

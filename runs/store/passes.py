@@ -315,7 +315,10 @@ def _invoke_step(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Step:
     if op.attempt > 1:
         step = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first()
         if step is not None:
-            step.history = [*step.history, {"attempt": op.attempt - 1, "status": step.status,
+            # A step an operator reopened is "retrying" now: its attempt ended failed (an error) or completed.
+            ended = step.status if step.status != StepStatus.RETRYING else (
+                StepStatus.FAILED if step.error else StepStatus.COMPLETED)
+            step.history = [*step.history, {"attempt": op.attempt - 1, "status": ended,
                                             "child_run_id": step.child_run_id, "error": step.error,
                                             "started_at": step.started_at.isoformat(),
                                             "ended_at": step.ended_at.isoformat() if step.ended_at else None}]

@@ -150,6 +150,8 @@ def test_from_step_of_a_failed_run_at_an_earlier_step(session: Client) -> None:
     again = retried(run_id, run.version)
     assert again.status == "completed" and again.output == {"a": "a#2", "b": "b#2", "c": "c#2"}
     assert again.error is None and again.failed_step_id is None
+    c = Step.objects.get(run_id=run_id, step_id="c")
+    assert [entry["status"] for entry in c.history] == ["failed", "completed"] and c.error is None
 
 
 def test_from_step_starts_new_children_and_plans_sleeps_and_events_anew(session: Client) -> None:
@@ -167,6 +169,7 @@ def test_from_step_starts_new_children_and_plans_sleeps_and_events_anew(session:
     assert again.output["child"]["leaf"] == "leaf#2" and again.output["first"] == "first#1"
     invoke = Step.objects.get(run_id=run_id, step_id="call-leaf")
     assert invoke.child_run_id == children[1].id and invoke.history[0]["child_run_id"] == old_child.id
+    assert invoke.history[0]["status"] == "completed"  # how its first attempt ended, not "retrying"
     assert Step.objects.get(run_id=run_id, step_id="tell").output != old_tell  # sent again
     reset = again.attempts_history[0]["reset_steps"]
     assert [entry["step_id"] for entry in reset] == ["nap", "tell"]
@@ -296,6 +299,8 @@ def test_paused_function_queues_runs_until_resumed(session: Client) -> None:
     assert response.status_code == 200, response.content
     assert response.json() == {"app_id": "it-retry-pause", "function_id": "pausable", "paused": True,
                                "changed": True, "resumed_runs": 0}
+    listed = {f["function_id"]: f["paused"] for f in session.get("/api/functions").json()["functions"]}
+    assert listed["pausable"] is True and listed["echo"] is False
     [held] = client.runs_for_event(client.send("retry-pause/pausable"))
     # A run of another function sent after it completes: a worker looked, and left the paused one queued.
     finished("retry-pause/steps")

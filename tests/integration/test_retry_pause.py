@@ -380,3 +380,16 @@ def _scans(plan: str) -> list[str]:
     return [re.sub(r"\s*\(cost=.*", "", line).strip(" ->") for line in plan.splitlines()
             if "Scan" in line and "runs_run" in line or "Index Cond" in line and "ready_at" in line
             and not line.strip().startswith("Index Cond") or "Scan on run_ready" in line]
+
+
+def test_the_python_client_retries_from_a_step_and_pauses(worker) -> None:  # type: ignore[no-untyped-def]
+    run_id = finished("retry-pause/steps")
+    before = Run.objects.get(id=run_id).version
+    assert client.retry_run(run_id, mode="from_step", step_id="c").id == run_id
+    assert retried(run_id, before).output == {"a": "a#1", "b": "b#1", "c": "c#2"}
+    rerun = client.retry_run(run_id, mode="from_start", data={"edited": True})
+    assert rerun.rerun_of_run_id == run_id and Run.objects.get(id=rerun.id).event_data == {"edited": True}
+    client.pause_function("it-retry-pause", "pausable")
+    assert Function.objects.get(function_id="pausable").paused
+    assert client.resume_function("it-retry-pause", "pausable") == 0
+    assert list(OperatorAction.objects.values_list("username", flat=True).distinct()) == ["python"]

@@ -16,6 +16,7 @@ from runs.events import normalise_events
 from runs.exceptions import ActionRefused, InvalidEvent, InvalidRetry, RunNotFound
 from runs.ids import new_id
 from runs.models import Function, Run, Step
+from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
 from runs.status import (
     ACTIVE_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
@@ -226,11 +227,20 @@ def _steps_from(run: Run, step_id: str | None, *, lock: bool) -> list[Step]:
 def _reopen_from_step_txn(plan: RetryPlan, now: datetime, reason: str) -> None:
     """The run runs again from the chosen step under the same id: earlier steps replay from the memo, the chosen
     one and the later ones run again. A run or invoke step is reopened with its history kept (a reopened
-    invoke starts a new child, its next attempt); a sleep, a wait or a sent event is planned anew, its row
-    kept in the closed attempt of the run's history (`reset_steps`)."""
+    invoke starts a new child, its next attempt); a sleep, a wait or a sent event (and, for an SDK app, a run
+    step after the chosen one) is planned anew, its row kept in the closed attempt of the run's history
+    (`reset_steps`)."""
     run = plan.executes
-    reopen = [step.id for step in plan.rerun_steps if step.kind in (StepKind.RUN, StepKind.INVOKE)]
-    replan = [step for step in plan.rerun_steps if step.kind not in (StepKind.RUN, StepKind.INVOKE)]
+    sdk = _is_sdk_run(run)
+    chosen = plan.rerun_steps[0]
+
+    def in_place(step: Step) -> bool:
+        # An SDK app (HTTP driver) runs a reopened run step by a targeted call, which needs every step before it
+        # in the memo: only the chosen one can be; its later run steps are found anew as the SDK reaches them.
+        return step.kind == StepKind.INVOKE or step.kind == StepKind.RUN and (not sdk or step.id == chosen.id)
+
+    reopen = [step.id for step in plan.rerun_steps if in_place(step)]
+    replan = [step for step in plan.rerun_steps if not in_place(step)]
     # The error stays until the step's next attempt ends: its history records how the earlier one ended.
     Step.objects.filter(id__in=reopen).update(status=StepStatus.RETRYING, ended_at=None, deadline=None)
     Step.objects.filter(id__in=[step.id for step in replan]).delete()
@@ -246,6 +256,12 @@ def _reopen_from_step_txn(plan: RetryPlan, now: datetime, reason: str) -> None:
         attempts_history=history, **fields)
     changes.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
     notify.runs_ready()
+
+
+def _is_sdk_run(run: Run) -> bool:
+    config = Function.objects.filter(app_id=run.app_id, function_id=run.function_id).values_list(
+        "config", flat=True).first() or {}
+    return config.get("runtime") in (RUNTIME_INNGEST_PY, RUNTIME_INNGEST_JS)
 
 
 def _rerun_from_start_txn(run: Run, now: datetime, reason: str, edited: dict[str, Any] | None = None) -> str:

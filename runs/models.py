@@ -118,6 +118,9 @@ class Run(models.Model):
             models.Index(fields=["ended_at", "id"], name="run_root_ended", condition=Q(parent_run_id__isnull=True)),
             models.Index(fields=["superseded_by_run_id"], name="run_superseded_by",
                          condition=Q(superseded_by_run_id__isnull=False)),
+            # Metrics (runs/store/metrics.py): the runs that started or ended in the minutes being rolled up.
+            models.Index(fields=["started_at"], name="run_started", condition=Q(started_at__isnull=False)),
+            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -265,3 +268,59 @@ class WorkerProcess(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-last_heartbeat"], name="worker_heartbeat")]
+
+
+# Upper bounds (milliseconds) of the run-duration histogram of the metrics (runs/store/metrics.py): one
+# column per bound, plus one for longer runs. Prometheus exposes the same buckets (in seconds).
+DURATION_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 120_000,
+                      300_000, 900_000, 3_600_000)
+DURATION_COLUMNS = tuple(f"le_{bound}ms" for bound in DURATION_BOUNDS_MS) + ("le_inf",)
+
+
+class MetricsCounts(models.Model):
+    """What the metrics count for one function: runs started, ended by outcome, and ended durations
+    (completed and failed runs: their sum and a histogram of DURATION_COLUMNS, added below)."""
+
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)
+    started = models.BigIntegerField(default=0)
+    completed = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    cancelled = models.BigIntegerField(default=0)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+for _column in DURATION_COLUMNS:  # twenty identical counters: spelled once
+    MetricsCounts.add_to_class(_column, models.BigIntegerField(default=0))
+
+
+class RunMetricsMinute(MetricsCounts):
+    """The metrics of one function in one closed minute (`minute`: minutes since the epoch, UTC), rolled up
+    from the runs table by runs/store/metrics.py so that charts over a day or a week read a few thousand rows
+    instead of every run; the row with empty app and function ids is all functions together. Kept for
+    runs.store.metrics.KEEP_MINUTES."""
+
+    minute = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["minute", "app_id", "function_id"],
+                                               name="metrics_minute_once")]
+        indexes = [models.Index(fields=["app_id", "function_id", "minute"], name="metrics_function_minute")]
+
+
+class RunMetricsTotal(MetricsCounts):
+    """Everything rolled up so far, per function: the counters Prometheus scrapes (monotonic, unlike the
+    minutes, which are dropped after a while)."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="metrics_total_once")]
+
+
+class RunMetricsRollup(models.Model):
+    """One row: the minute the roll-up has reached (every minute before it is in RunMetricsMinute). Moved
+    with a compare-and-set, so two processes rolling up at once cannot both count a minute."""
+
+    rolled_to = models.BigIntegerField()

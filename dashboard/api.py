@@ -1,7 +1,7 @@
 """The dashboard's JSON endpoints (issue 4 contract). Login or API token; bad parameters get 400 with a reason.
 
 GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake),
-GET /api/workers (issue 11).
+GET /api/workers and GET /api/metrics (issue 11).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from dashboard import params, queries
+from dashboard import metrics, params, queries
 from dashboard.exceptions import BadParameter
 from runs import api as runs_api
 from runs.api import allow, api_login_required, as_json, error
@@ -105,3 +105,11 @@ def worker_json(info: worker_store.WorkerInfo) -> dict[str, Any]:
     if info.state == "stopped":
         row["stopped_at"] = info.stopped_at
     return row
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def get_metrics(request: HttpRequest) -> JsonResponse:
+    """The Metrics page's charts: `?window=1h|24h|7d&function=<app id>/<function id>` (dashboard/metrics.py)."""
+    return as_json(metrics.chart_data(metrics.window_param(request.GET), metrics.function_param(request.GET)))

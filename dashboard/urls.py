@@ -13,7 +13,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard import api as dashboard_api
-from dashboard import views
+from dashboard import prometheus, views
 from dashboard.auth import DashboardLogoutView
 from dashboard.login_throttle import ThrottledLoginView
 from runs import api, api_actions
@@ -47,4 +47,8 @@ urlpatterns = [
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("api/functions", dashboard_api.list_functions, name="api-functions"),
     path("api/workers", dashboard_api.list_workers, name="api-workers"),
+    # Metrics: the page (charts from GET api/metrics) and Prometheus' scrape target (no slash: not the page)
+    path("metrics/", views.metrics_page, name="metrics"),
+    path("api/metrics", dashboard_api.get_metrics, name="api-metrics"),
+    path("metrics", prometheus.metrics, name="prometheus-metrics"),
 ]

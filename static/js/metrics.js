@@ -52,11 +52,17 @@
       ],
       columns: (s) => [s.p50_ms, s.p95_ms],
       hasData: (s) => s.p50_ms.some((v) => v !== null),
-      formatY: (v) => T.humanMs(v),
+      formatY: (v) => (v === 0 ? "0" : T.humanMs(v)),
     },
   };
 
-  function chartWidth(el) { return Math.max(320, el.clientWidth || el.parentElement.clientWidth - 24); }
+  /** The chart's content width: the panel's width less its padding (a hidden chart measures its panel). */
+  function chartWidth(el) {
+    const box = el.hidden ? el.parentElement : el;
+    const style = getComputedStyle(box);
+    const inner = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return Math.max(320, Math.floor(inner) - (el.hidden ? 24 : 0));
+  }
 
   function draw(name) {
     const spec = CHARTS[name];
@@ -64,8 +70,8 @@
     const empty = el.parentElement.querySelector(".chart-empty");
     const s = data.series;
     const shown = spec.hasData(s);
-    el.hidden = !shown;
     empty.hidden = shown;
+    el.hidden = !shown;
     el.dataset.points = String(s.t.length);
     if (charts[name]) { charts[name].destroy(); delete charts[name]; }
     if (!shown) return;

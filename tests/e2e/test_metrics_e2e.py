@@ -24,8 +24,8 @@ APP = "metrics-app"
 def _runs() -> None:
     now = timezone.now()
     rows = []
-    for i in range(40):  # the last hour: 40 runs of checkout, one every 90 s, every fifth failed
-        start = now - timedelta(seconds=30 + 90 * i)
+    for i in range(40):  # the last hour: 40 runs of checkout, one every 80 s, every fifth failed
+        start = now - timedelta(seconds=30 + 80 * i)
         status = RunStatus.FAILED if i % 5 == 0 else RunStatus.COMPLETED
         rows.append(run_row(f"mc{i}", app_id=APP, function_id="checkout", created_at=start, status=status,
                             ended_at=start + timedelta(milliseconds=80 + 40 * i)))

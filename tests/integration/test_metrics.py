@@ -48,6 +48,11 @@ def _ended(run_id: str, start: datetime, ms: float, status: str = RunStatus.COMP
                    ended_at=start + timedelta(milliseconds=ms), **fields)
 
 
+def _mid_minute(moment: datetime) -> datetime:
+    """20 s into the minute of `moment`: a run that starts there and lasts a few seconds ends in the same minute."""
+    return moment.replace(second=20, microsecond=0)
+
+
 def _bucket(moment: datetime, bucket_minutes: int) -> int:
     """The chart's x value (epoch seconds of the bucket's start) that `moment` falls in."""
     return int(moment.timestamp() // 60) // bucket_minutes * bucket_minutes * 60
@@ -74,7 +79,8 @@ def test_percentiles_interpolate_inside_the_bucket_they_fall_in() -> None:
 
 def test_one_hour_buckets_count_runs_started_completed_and_failed_per_minute(client: Client, functions: None) -> None:
     now = timezone.now()
-    old, recent = now - timedelta(minutes=30), now - timedelta(seconds=20)  # rolled up / not yet rolled up
+    # Rolled up / not rolled up yet (the minute before this one: 40 to 100 s ago).
+    old, recent = _mid_minute(now - timedelta(minutes=30)), _mid_minute(now - timedelta(minutes=1))
     Run.objects.bulk_create([
         _ended("c1", old, 120), _ended("c2", old + timedelta(milliseconds=1), 80),
         _ended("f1", old, 3000, RunStatus.FAILED),
@@ -101,7 +107,7 @@ def test_one_hour_buckets_count_runs_started_completed_and_failed_per_minute(cli
 
 def test_a_day_is_ten_minute_buckets_and_a_week_hourly(client: Client, functions: None) -> None:
     now = timezone.now()
-    five_hours, three_days = now - timedelta(hours=5), now - timedelta(days=3)
+    five_hours, three_days = _mid_minute(now - timedelta(hours=5)), _mid_minute(now - timedelta(days=3))
     Run.objects.bulk_create([_ended("d1", five_hours, 10), _ended("d2", five_hours, 10),
                              _ended("w1", three_days, 10, RunStatus.FAILED)])
     _user(client, view=False)
@@ -115,7 +121,7 @@ def test_a_day_is_ten_minute_buckets_and_a_week_hourly(client: Client, functions
 
 def test_durations_are_p50_and_p95_per_bucket_and_a_retried_run_counts_its_last_attempt(
         client: Client, functions: None) -> None:
-    start = timezone.now() - timedelta(minutes=10)
+    start = _mid_minute(timezone.now() - timedelta(minutes=10))
     runs = [_ended(f"p{i}", start, 150) for i in range(19)]  # (100, 200] ms
     runs.append(_ended("slow", start, 4000))  # (2000, 5000] ms
     # Retried: first attempt an hour before, last attempt 300 ms; its duration is not the hour.
@@ -284,3 +290,18 @@ def test_the_page_with_a_bad_window_says_so_and_shows_the_last_hour(client: Clie
 
 def test_the_page_needs_a_login(client: Client) -> None:
     assert client.get("/metrics/").status_code == 302
+
+
+# --- the worker rolls up too ------------------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_rolls_the_metrics_up_without_anyone_reading_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runs import testing
+    from runs import worker as worker_module
+    from tests.integration.processes import wait_until
+
+    monkeypatch.setattr(worker_module, "METRICS_ROLL_UP_SECONDS", 0.05)
+    Run.objects.bulk_create([_ended("w1", timezone.now() - timedelta(minutes=10), 10)])
+    with testing.worker():
+        wait_until(lambda: RunMetricsTotal.objects.filter(function_id="node", completed=1).exists(), 10,
+                   "the worker's roll-up")

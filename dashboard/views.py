@@ -148,7 +148,7 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
     data = metrics.chart_data(window, function)
     return render(request, "runs/metrics.html", {
         "data": data, "windows": metrics.WINDOWS.values(), "window": window,
-        "function": data["function"] or "", "functions": metrics.function_choices(),
+        "function": data["function"] or "", "functions": metrics.function_choices(), "status": RunStatus,
     })
 
 

@@ -33,12 +33,15 @@
     return minutes === 1 ? "per minute" : minutes < 60 ? `per ${minutes} minutes` : `per ${minutes / 60} hour`;
   }
 
+  const S = T.vocab.RunStatus;
+  const LABELS = T.vocab.status_labels;
+
   const CHARTS = {
     throughput: {
       series: () => [
         { label: "started", stroke: cssVar("--running", "#2563eb"), width: 1.5, value: (u, v) => count(v) },
-        { label: "completed", stroke: cssVar("--completed", "#16a34a"), width: 1.5, value: (u, v) => count(v) },
-        { label: "failed", stroke: cssVar("--failed", "#dc2626"), width: 2, value: (u, v) => count(v) },
+        { label: LABELS[S.COMPLETED].toLowerCase(), stroke: cssVar("--completed", "#16a34a"), width: 1.5, value: (u, v) => count(v) },
+        { label: LABELS[S.FAILED].toLowerCase(), stroke: cssVar("--failed", "#dc2626"), width: 2, value: (u, v) => count(v) },
       ],
       columns: (s) => [s.started, s.completed, s.failed],
       hasData: (s) => s.started.some((v) => v > 0) || s.completed.some((v) => v > 0) || s.failed.some((v) => v > 0),

@@ -178,6 +178,9 @@ READS = {
     "/apps/": (),
     "/audit/": ("user", "action", "outcome", "run", "before"),
     "/": (),
+    "/api/metrics": ("window", "function"),
+    "/metrics/": ("window", "function"),
+    "/metrics": (),
 }
 
 

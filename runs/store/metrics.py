@@ -38,6 +38,7 @@ BACKFILL_MINUTES = 7 * 24 * 60  # the first roll-up counts the last week (the lo
 KEEP_MINUTES = 8 * 24 * 60
 COUNTERS = ("started", "completed", "failed", "cancelled", "duration_ms", *DURATION_COLUMNS)
 _FUTURE = timedelta(days=1)  # the upper end of "not yet rolled up"
+_MARK = 1  # the primary key of the one RunMetricsRollup row: two first roll-ups at once cannot both create it
 
 _RUNS = Run._meta.db_table
 _MINUTES = RunMetricsMinute._meta.db_table
@@ -101,12 +102,12 @@ def roll_up(now: datetime | None = None) -> int:
 
 
 def _roll_up_once(target: int) -> int:
-    mark = RunMetricsRollup.objects.order_by("id").first()
+    mark = RunMetricsRollup.objects.filter(id=_MARK).first()
     if mark is not None and mark.rolled_to >= target:  # the usual read: up to date, no transaction needed
         return mark.rolled_to
     try:
         with transaction.atomic():
-            mark = RunMetricsRollup.objects.order_by("id").first()
+            mark = RunMetricsRollup.objects.filter(id=_MARK).first()
             start = mark.rolled_to if mark is not None else target - BACKFILL_MINUTES
             if start >= target:
                 return start
@@ -125,13 +126,13 @@ def _roll_up_once(target: int) -> int:
                     "WHERE minute >= %s AND minute < %s AND function_id <> '' GROUP BY minute", [start, target])
             _add_to_totals(start, target)
             if mark is None:
-                RunMetricsRollup.objects.create(rolled_to=target)
-            elif not RunMetricsRollup.objects.filter(id=mark.id, rolled_to=start).update(rolled_to=target):
+                RunMetricsRollup.objects.create(id=_MARK, rolled_to=target)
+            elif not RunMetricsRollup.objects.filter(id=_MARK, rolled_to=start).update(rolled_to=target):
                 raise _Overtaken
             RunMetricsMinute.objects.filter(minute__lt=target - KEEP_MINUTES).delete()
             return target
     except (_Overtaken, IntegrityError):  # the other process's roll-up counted these minutes: nothing is lost
-        mark = RunMetricsRollup.objects.order_by("id").first()
+        mark = RunMetricsRollup.objects.filter(id=_MARK).first()
         return mark.rolled_to if mark is not None else target
 
 

@@ -305,3 +305,37 @@ def test_a_worker_rolls_the_metrics_up_without_anyone_reading_them(monkeypatch: 
     with testing.worker():
         wait_until(lambda: RunMetricsTotal.objects.filter(function_id="node", completed=1).exists(), 10,
                    "the worker's roll-up")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roll_ups_racing_in_two_threads_count_every_run_once() -> None:
+    import threading
+
+    from django.db import connections
+
+    from runs.models import RunMetricsRollup
+
+    now = timezone.now()
+    Run.objects.bulk_create([_ended(f"r{i}", _mid_minute(now - timedelta(minutes=5 + i % 30)), 10)
+                             for i in range(60)])
+    for _ in range(4):
+        for model in (RunMetricsMinute, RunMetricsTotal, RunMetricsRollup):
+            model.objects.all().delete()
+        start = threading.Barrier(2)
+        reached: list[int] = []
+
+        def roll(start: threading.Barrier, reached: list[int]) -> None:
+            try:
+                start.wait()
+                reached.append(metrics.roll_up(now))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=roll, args=(start, reached)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert reached == [metrics.epoch_minute(now) - metrics.SETTLE_MINUTES] * 2
+        assert RunMetricsTotal.objects.get(function_id="node").completed == 60
+        assert sum(RunMetricsMinute.objects.filter(function_id="").values_list("completed", flat=True)) == 60

@@ -21,7 +21,7 @@ from runs.models import DURATION_BOUNDS_MS, Function
 from runs.store import metrics as store
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Window:
     name: str
     minutes: int
@@ -31,9 +31,9 @@ class Window:
 
 # Per minute for an hour; ten minutes for a day (144 points); an hour for a week (168 points).
 WINDOWS = {window.name: window for window in (
-    Window("1h", 60, 1, "last hour, per minute"),
-    Window("24h", 24 * 60, 10, "last 24 hours, per 10 minutes"),
-    Window("7d", 7 * 24 * 60, 60, "last 7 days, per hour"),
+    Window(name="1h", minutes=60, bucket_minutes=1, label="last hour, per minute"),
+    Window(name="24h", minutes=24 * 60, bucket_minutes=10, label="last 24 hours, per 10 minutes"),
+    Window(name="7d", minutes=7 * 24 * 60, bucket_minutes=60, label="last 7 days, per hour"),
 )}
 DEFAULT_WINDOW = "1h"
 _MAX_FUNCTION_CHARS = 400

@@ -24,12 +24,11 @@ from django.utils import timezone
 from runs.models import (
     DURATION_BOUNDS_MS,
     DURATION_COLUMNS,
-    Run,
     RunMetricsMinute,
     RunMetricsRollup,
     RunMetricsTotal,
 )
-from runs.status import RunStatus
+from runs.store import sql
 from runs.store.backends import backend
 from runs.store.transient import retrying
 
@@ -40,10 +39,6 @@ COUNTERS = ("started", "completed", "failed", "cancelled", "duration_ms", *DURAT
 _FUTURE = timedelta(days=1)  # the upper end of "not yet rolled up"
 _MARK = 1  # the primary key of the one RunMetricsRollup row: two first roll-ups at once cannot both create it
 
-_RUNS = Run._meta.db_table
-_MINUTES = RunMetricsMinute._meta.db_table
-_TOTALS = RunMetricsTotal._meta.db_table
-
 
 def epoch_minute(moment: datetime) -> int:
     return int(moment.timestamp() // 60)
@@ -53,39 +48,26 @@ def minute_start(minute: int) -> datetime:
     return datetime.fromtimestamp(minute * 60, tz=UTC)
 
 
-def _facts_sql() -> str:
-    """Every run fact of [start, end) as rows of (minute, app_id, function_id, *COUNTERS): one row per run that
-    started, one per run that ended completed, failed or cancelled. Params: start, end, start, end."""
+def _statement(template: str, **extra: str) -> str:
+    """A metrics statement of runs/store/sql.py with the counters and this database's run facts filled in."""
     db = backend()
-    started_zeros = ", ".join(f"0 AS {name}" for name in COUNTERS[1:])
-    timed = (f"CASE WHEN status IN ('{RunStatus.COMPLETED}', '{RunStatus.FAILED}') THEN "
-             f"{db.milliseconds_between(f'COALESCE({db.last_attempt_start()}, started_at)', 'ended_at')} END")
-    buckets = []
-    lower = None
-    for bound, name in zip((*DURATION_BOUNDS_MS, None), DURATION_COLUMNS, strict=True):
-        tests = ([f"ms > {lower}"] if lower is not None else []) + ([f"ms <= {bound}"] if bound is not None else [])
-        buckets.append(f"CASE WHEN ms IS NOT NULL AND {' AND '.join(tests)} THEN 1 ELSE 0 END AS {name}")
-        lower = bound
-    return f"""
-        SELECT {db.epoch_minute('started_at')} AS minute, app_id, function_id, 1 AS started, {started_zeros}
-        FROM {_RUNS} WHERE started_at >= %s AND started_at < %s
-        UNION ALL
-        SELECT {db.epoch_minute('ended_at')}, app_id, function_id, 0,
-               CASE WHEN status = '{RunStatus.COMPLETED}' THEN 1 ELSE 0 END,
-               CASE WHEN status = '{RunStatus.FAILED}' THEN 1 ELSE 0 END,
-               CASE WHEN status = '{RunStatus.CANCELLED}' THEN 1 ELSE 0 END,
-               COALESCE(ms, 0), {', '.join(buckets)}
-        FROM (SELECT ended_at, app_id, function_id, status, {timed} AS ms FROM {_RUNS}
-              WHERE ended_at >= %s AND ended_at < %s
-                AND status IN ('{RunStatus.COMPLETED}', '{RunStatus.FAILED}', '{RunStatus.CANCELLED}')) AS ended"""
+    facts = sql.metrics_facts(
+        started_minute=db.epoch_minute("started_at"), ended_minute=db.epoch_minute("ended_at"),
+        duration_ms=db.milliseconds_between(f"COALESCE({db.last_attempt_start()}, started_at)", "ended_at"),
+        counters=COUNTERS, bounds=DURATION_BOUNDS_MS)
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in COUNTERS)
+    return template.format(counters=", ".join(COUNTERS), sums=sums, facts=facts, **extra)
 
 
-def _sums() -> str:
-    return ", ".join(f"SUM({name})" for name in COUNTERS)
+def _facts_params(start: datetime, end: datetime) -> list[Any]:
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(start), adapt(end)] * 2
 
 
-def _adapt(moment: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(moment)
+def _rows(statement: str, params: list[Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return sql.named_rows(cursor)
 
 
 # --- the roll-up (the only writes) -------------------------------------------------------------------------
@@ -111,19 +93,12 @@ def _roll_up_once(target: int) -> int:
             start = mark.rolled_to if mark is not None else target - BACKFILL_MINUTES
             if start >= target:
                 return start
-            columns = ", ".join(COUNTERS)
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {_MINUTES} (minute, app_id, function_id, {columns}) "
-                    f"SELECT minute, app_id, function_id, {_sums()} FROM ({_facts_sql()}) AS facts "
-                    "GROUP BY minute, app_id, function_id",
-                    [_adapt(minute_start(start)), _adapt(minute_start(target))] * 2)
+                cursor.execute(_statement(sql.METRICS_ROLL_UP),
+                               _facts_params(minute_start(start), minute_start(target)))
                 # The minute of all functions together: the overall chart of a week reads 10,080 rows, not
                 # 10,080 per function.
-                cursor.execute(
-                    f"INSERT INTO {_MINUTES} (minute, app_id, function_id, {columns}) "
-                    f"SELECT minute, '', '', {_sums()} FROM {_MINUTES} "
-                    "WHERE minute >= %s AND minute < %s AND function_id <> '' GROUP BY minute", [start, target])
+                cursor.execute(_statement(sql.METRICS_ROLL_UP_ALL), [start, target])
             _add_to_totals(start, target)
             if mark is None:
                 RunMetricsRollup.objects.create(id=_MARK, rolled_to=target)
@@ -137,13 +112,9 @@ def _roll_up_once(target: int) -> int:
 
 
 def _add_to_totals(start: int, end: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT app_id, function_id, {_sums()} FROM {_MINUTES} WHERE minute >= %s AND minute < %s "
-                       "AND function_id <> '' GROUP BY app_id, function_id", [start, end])
-        deltas = cursor.fetchall()
-    for app_id, function_id, *values in deltas:  # one row per function that ran in these minutes
-        added = dict(zip(COUNTERS, values, strict=True))
-        total, created = RunMetricsTotal.objects.get_or_create(app_id=app_id, function_id=function_id,
+    for row in _rows(_statement(sql.METRICS_ADDED), [start, end]):  # one per function that ran in these minutes
+        added = {name: row[name] for name in COUNTERS}
+        total, created = RunMetricsTotal.objects.get_or_create(app_id=row["app_id"], function_id=row["function_id"],
                                                                defaults=added)
         if not created:
             RunMetricsTotal.objects.filter(id=total.id).update(
@@ -152,7 +123,7 @@ def _add_to_totals(start: int, end: int) -> None:
 
 # --- reads -------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Point:
     """One chart point: the bucket starting at `minute` (epoch minutes)."""
     minute: int
@@ -163,45 +134,26 @@ class Point:
     durations: tuple[int, ...]  # counts per DURATION_COLUMNS
 
 
-def _function_filter(function: tuple[str, str] | None, alias: str = "") -> tuple[str, list[str]]:
-    if function is None:
-        return "", []
-    prefix = f"{alias}." if alias else ""
-    return f" AND {prefix}app_id = %s AND {prefix}function_id = %s", list(function)
-
-
 def series(*, first_minute: int, bucket_minutes: int, function: tuple[str, str] | None = None,
            now: datetime | None = None) -> list[Point]:
     """Points of `bucket_minutes` from the bucket holding `first_minute` to now (only buckets with runs), from
     one statement: rolled-up minutes, plus the runs of the minutes not rolled up yet."""
     now = now or timezone.now()
     mark = roll_up(now)
-    # Rolled-up minutes of all functions together have an empty app and function id.
-    where, args = _function_filter(function or ("", ""))
-    tail_where, tail_args = _function_filter(function, "facts")
     first = (first_minute // bucket_minutes) * bucket_minutes
-    names = ", ".join(COUNTERS)
-    statement = f"""
-        SELECT minute / %s AS bucket, {_sums()} FROM (
-            SELECT minute, {names} FROM {_MINUTES} WHERE minute >= %s AND minute < %s{where}
-            UNION ALL
-            SELECT facts.minute, {', '.join(f'facts.{name}' for name in COUNTERS)} FROM ({_facts_sql()}) AS facts
-            WHERE facts.minute >= %s{tail_where}
-        ) AS points GROUP BY minute / %s ORDER BY 1"""
-    tail_from = _adapt(minute_start(max(mark, first)))
-    upper = _adapt(now + _FUTURE)
-    params = [bucket_minutes, first, mark, *args, tail_from, upper, tail_from, upper, first, *tail_args,
-              bucket_minutes]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        rows = cursor.fetchall()
-    return [Point(minute=int(bucket) * bucket_minutes, started=int(started or 0), completed=int(completed or 0),
-                  failed=int(failed or 0), cancelled=int(cancelled or 0),
-                  durations=tuple(int(count or 0) for count in counts))
-            for bucket, started, completed, failed, cancelled, _duration_ms, *counts in rows]
+    app_id, function_id = function or ("", "")  # rolled-up minutes of all functions have empty ids
+    one = list(function) if function else []
+    statement = _statement(sql.METRICS_SERIES, function=sql.METRICS_ONE_FUNCTION if function else "")
+    params = [bucket_minutes, first, mark, app_id, function_id,
+              *_facts_params(minute_start(max(mark, first)), now + _FUTURE), first, *one, bucket_minutes]
+    return [Point(minute=int(row["bucket"]) * bucket_minutes, started=int(row["started"] or 0),
+                  completed=int(row["completed"] or 0), failed=int(row["failed"] or 0),
+                  cancelled=int(row["cancelled"] or 0),
+                  durations=tuple(int(row[name] or 0) for name in DURATION_COLUMNS))
+            for row in _rows(statement, params)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Backlog:
     runs: int  # due (ready_at has passed) and not claimed by any worker
     oldest_due_at: datetime | None
@@ -210,19 +162,18 @@ class Backlog:
 def backlog(function: tuple[str, str] | None = None, now: datetime | None = None) -> Backlog:
     """Due runs nobody has claimed: a claim moves ready_at to the lease's expiry, so a due ready_at is a run
     waiting for a worker (or one whose worker died and whose lease ran out). One query (the run_ready index)."""
-    where, args = _function_filter(function)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*), MIN(ready_at) FROM {_RUNS} WHERE ready_at IS NOT NULL AND ready_at <= %s"
-                       f"{where}", [_adapt(now or timezone.now()), *args])
-        count, oldest = cursor.fetchone()
+    statement = sql.METRICS_BACKLOG.format(function=sql.METRICS_ONE_FUNCTION if function else "")
+    [row] = _rows(statement, [connection.ops.adapt_datetimefield_value(now or timezone.now()),
+                              *(function or ())])
+    oldest = row["oldest"]
     if isinstance(oldest, str):  # SQLite hands back text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and timezone.is_naive(oldest):
         oldest = timezone.make_aware(oldest, UTC)
-    return Backlog(runs=int(count), oldest_due_at=oldest)
+    return Backlog(runs=int(row["runs"]), oldest_due_at=oldest)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Totals:
     app_id: str
     function_id: str
@@ -239,17 +190,9 @@ def totals(now: datetime | None = None) -> list[Totals]:
     rolled up yet. One statement after the roll-up; one row per function."""
     now = now or timezone.now()
     mark = roll_up(now)
-    names = ", ".join(COUNTERS)
-    start, upper = _adapt(minute_start(mark)), _adapt(now + _FUTURE)
-    with connection.cursor() as cursor:
-        cursor.execute(f"""
-            SELECT app_id, function_id, {_sums()} FROM (
-                SELECT app_id, function_id, {names} FROM {_TOTALS}
-                UNION ALL
-                SELECT app_id, function_id, {names} FROM ({_facts_sql()}) AS facts
-            ) AS rows GROUP BY app_id, function_id ORDER BY app_id, function_id""", [start, upper, start, upper])
-        rows = cursor.fetchall()
-    return [Totals(app_id=app_id, function_id=function_id, started=int(started), completed=int(completed),
-                   failed=int(failed), cancelled=int(cancelled), duration_ms=float(duration_ms or 0),
-                   durations=tuple(int(count) for count in counts))
-            for app_id, function_id, started, completed, failed, cancelled, duration_ms, *counts in rows]
+    rows = _rows(_statement(sql.METRICS_TOTALS), _facts_params(minute_start(mark), now + _FUTURE))
+    return [Totals(app_id=row["app_id"], function_id=row["function_id"], started=int(row["started"]),
+                   completed=int(row["completed"]), failed=int(row["failed"]), cancelled=int(row["cancelled"]),
+                   duration_ms=float(row["duration_ms"] or 0),
+                   durations=tuple(int(row[name]) for name in DURATION_COLUMNS))
+            for row in rows]

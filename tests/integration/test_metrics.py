@@ -339,3 +339,21 @@ def test_roll_ups_racing_in_two_threads_count_every_run_once() -> None:
         assert reached == [metrics.epoch_minute(now) - metrics.SETTLE_MINUTES] * 2
         assert RunMetricsTotal.objects.get(function_id="node").completed == 60
         assert sum(RunMetricsMinute.objects.filter(function_id="").values_list("completed", flat=True)) == 60
+
+
+# --- the benchmark's generator ----------------------------------------------------------------------------
+
+def test_generated_runs_have_every_status_and_are_counted_by_the_metrics() -> None:
+    from collections import Counter
+
+    from tests.benchmarks.fixtures import APP_ID, generate_runs
+
+    assert generate_runs(700, functions=7, span=timedelta(hours=2), analyze=False) == 700
+    statuses = Counter(Run.objects.values_list("status", flat=True))
+    assert statuses == {RunStatus.COMPLETED: 630, RunStatus.FAILED: 42, RunStatus.RUNNING: 14, RunStatus.QUEUED: 7,
+                        RunStatus.CANCELLED: 7}
+    assert Function.objects.filter(app_id=APP_ID).count() == 7
+    assert set(Run.objects.filter(function_id="fn-3").values_list("status", flat=True)) == set(statuses)
+    data = dashboard_metrics.chart_data(dashboard_metrics.WINDOWS["24h"], None)
+    assert data["totals"]["started"] == 700 - 7 and data["totals"]["failed"] == 42
+    assert data["backlog"]["runs"] == 7

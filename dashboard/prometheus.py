@@ -65,7 +65,7 @@ class RunsCollector(Collector):
         yield GaugeMetricFamily("tributary_oldest_due_run_age_seconds",
                                 "How long the oldest due, unclaimed run has been due (0: none)", value=max(0.0, age))
         yield GaugeMetricFamily("tributary_workers", "Live worker processes (heartbeat within two leases)",
-                                value=len(worker_store.list_workers()))
+                                value=worker_store.count_live())
 
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:

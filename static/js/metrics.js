@@ -9,6 +9,7 @@
   const REFRESH_MS = 30000;
   const form = document.getElementById("metrics-form");
   const select = document.getElementById("metrics-function");
+  const problem = document.getElementById("metrics-problem");
   let data = JSON.parse(document.getElementById("metrics-data").textContent);
   const charts = {};
 
@@ -122,7 +123,10 @@
   }
 
   let loading = 0;
+  // What the operator chose last: a periodic refresh asks for it too, so it never undoes a choice in flight.
+  let wanted = { window: data.window, fn: data.function || "" };
   async function load(windowName, fn) {
+    wanted = { window: windowName, fn };
     const mine = ++loading;
     const q = query(windowName, fn);
     try {
@@ -130,9 +134,12 @@
       if (mine !== loading) return; // a later choice won
       data = fresh;
       history.replaceState(null, "", `?${q}`);
+      problem.hidden = true;
       render();
     } catch (err) {
-      console.warn("metrics:", err);
+      if (mine !== loading) return;
+      problem.textContent = `Not refreshed (${err.message}); the charts show the last answer.`;
+      problem.hidden = false;
     }
   }
 
@@ -142,8 +149,8 @@
     event.preventDefault();
     load(link.dataset.window, select.value);
   });
-  select.addEventListener("change", () => load(data.window, select.value));
-  form.addEventListener("submit", (event) => { event.preventDefault(); load(data.window, select.value); });
+  select.addEventListener("change", () => load(wanted.window, select.value));
+  form.addEventListener("submit", (event) => { event.preventDefault(); load(wanted.window, select.value); });
 
   let resizeTimer = null;
   window.addEventListener("resize", () => {
@@ -157,6 +164,6 @@
   if (window.matchMedia) {  // the theme changed: redraw with its colours
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", render);
   }
-  setInterval(() => { if (!document.hidden) load(data.window, data.function || ""); }, REFRESH_MS);
+  setInterval(() => { if (!document.hidden) load(wanted.window, wanted.fn); }, REFRESH_MS);
   render();
 })();

@@ -100,3 +100,9 @@ def test_metrics_page_charts_switch_window_and_function(operator_page: Page, liv
     page.reload()  # the URL kept the choice: the server renders the same window and function
     expect(page.locator(".window-switch a[aria-current]")).to_have_text("7d")
     expect(page.locator("#metrics-function")).to_have_value(f"{APP}/idle")
+
+    # A refresh that fails says so and keeps the last answer.
+    page.route("**/api/metrics?*", lambda route: route.fulfill(status=503, body="{}"))
+    page.click(".window-switch a[data-window='1h']")
+    expect(page.locator("#metrics-problem")).to_contain_text("Not refreshed")
+    expect(page.locator(".window-switch a[aria-current]")).to_have_text("7d")

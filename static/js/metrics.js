@@ -50,9 +50,11 @@
     },
     durations: {
       series: () => [
-        { label: "p50", stroke: cssVar("--running", "#2563eb"), width: 1.5, spanGaps: false, value: (u, v) => T.humanMs(v) },
-        { label: "p95", stroke: cssVar("--waiting", "#7c3aed"), width: 1.5, dash: [6, 3], spanGaps: false,
+        // Points as well as lines: a bucket between two empty ones is a point, not an invisible segment.
+        { label: "p50", stroke: cssVar("--running", "#2563eb"), width: 1.5, spanGaps: false, points: { show: true, size: 4 },
           value: (u, v) => T.humanMs(v) },
+        { label: "p95", stroke: cssVar("--waiting", "#7c3aed"), width: 1.5, dash: [6, 3], spanGaps: false,
+          points: { show: true, size: 4 }, value: (u, v) => T.humanMs(v) },
       ],
       columns: (s) => [s.p50_ms, s.p95_ms],
       hasData: (s) => s.p50_ms.some((v) => v !== null),

@@ -6,6 +6,7 @@ bulk_create, which is slower but fine for the few thousand a test needs.
 The rows are deterministic for (n, prefix, now): run i belongs to function `fn-{i % functions}` of app
 `bench-app`, was created at a spread-out moment within `span` before `now`, and is (per hundred, by i // 7) 90 completed,
 6 failed, 2 running (leased), 1 queued and due (the backlog), 1 cancelled. Durations spread from 20 ms to ~10 s.
+Event data and failures vary for the searches and incidents: see REGIONS and ERRORS.
 Call it again with another `prefix` to add more.
 """
 
@@ -22,6 +23,8 @@ from runs.store import metrics
 APP_ID = "bench-app"
 EVENT_NAME = "bench/generated"
 BATCH = 200_000
+REGIONS = ("eu", "us", "ap", "sa")  # event_data: {"i": i, "customer": "c<i % 1000>", "region": REGIONS[i % 4]}
+ERRORS = ("KeyError", "TimeoutError", "ValueError")  # a failed run's error name; step "step-<i % 3>" failed
 _SPREAD = 2654435761  # Knuth's multiplicative hash: spreads consecutive i over the whole span
 
 
@@ -90,20 +93,27 @@ def _run(i: int, n: int, *, functions: int, span: timedelta, prefix: str, now: d
         ended = min(now, started + timedelta(milliseconds=_duration_ms(i)))
     ready = {RunStatus.QUEUED: created, RunStatus.RUNNING: now + timedelta(minutes=5)}.get(status)
     run_id = f"{prefix}{i:0>20}"[:32]
+    failed = status == RunStatus.FAILED
     return Run(id=run_id, app_id=APP_ID, function_id=f"fn-{i % functions}", status=status, event_id=f"e{run_id}"[:64],
-               event_name=EVENT_NAME, event_data={"i": i}, event_user={}, event_ts=int(created.timestamp() * 1000),
+               event_name=EVENT_NAME, event_user={}, event_ts=int(created.timestamp() * 1000),
+               event_data={"i": i, "customer": f"c{i % 1000}", "region": REGIONS[i % len(REGIONS)]},
                root_run_id=run_id, created_at=created, started_at=started, ended_at=ended, ready_at=ready,
                lease_owner="bench:lease" if status == RunStatus.RUNNING else None,
-               error={"name": "Error", "message": "generated"} if status == RunStatus.FAILED else None)
+               error={"name": ERRORS[i % len(ERRORS)], "message": f"generated failure {i % 97}"} if failed else None,
+               failed_step_id=f"step-{i % 3}" if failed else None)
 
 
 _INSERT = """
 INSERT INTO runs_run (id, app_id, function_id, status, status_reason, event_id, event_name, event_data, event_user,
-    event_ts, output, error, attempts, body_failures, parent_step_attempt, root_run_id, depth, concurrency_limit,
-    throttled, attempts_history, wakeups, version, created_at, started_at, ended_at, ready_at, lease_owner)
-SELECT id, %(app)s, 'fn-' || (i %% %(functions)s), status, '', 'e' || id, %(event)s, jsonb_build_object('i', i), '{}',
+    event_ts, output, error, failed_step_id, attempts, body_failures, parent_step_attempt, root_run_id, depth,
+    concurrency_limit, throttled, attempts_history, wakeups, version, created_at, started_at, ended_at, ready_at,
+    lease_owner)
+SELECT id, %(app)s, 'fn-' || (i %% %(functions)s), status, '', 'e' || id, %(event)s,
+    jsonb_build_object('i', i, 'customer', 'c' || (i %% 1000), 'region', (%(regions)s::text[])[1 + i %% 4]), '{}',
     (extract(epoch FROM created) * 1000)::bigint, NULL,
-    CASE WHEN status = 'failed' THEN '{"name": "Error", "message": "generated"}'::jsonb END,
+    CASE WHEN status = 'failed' THEN jsonb_build_object('name', (%(errors)s::text[])[1 + i %% 3],
+                                                        'message', 'generated failure ' || (i %% 97)) END,
+    CASE WHEN status = 'failed' THEN 'step-' || (i %% 3) END,
     1, 0, 0, id, 0, 0, FALSE, '[]', 0, 1, created, started,
     CASE WHEN status IN ('completed', 'failed', 'cancelled')
          THEN LEAST(%(now)s, started + make_interval(secs => duration / 1000.0)) END,
@@ -130,4 +140,4 @@ def _insert_postgresql(start: int, stop: int, n: int, *, functions: int, span: t
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, {"app": APP_ID, "functions": functions, "event": EVENT_NAME, "now": now,
                                  "prefix": prefix, "span": span, "spread": _SPREAD, "n": n, "start": start,
-                                 "stop": stop})
+                                 "stop": stop, "regions": list(REGIONS), "errors": list(ERRORS)})

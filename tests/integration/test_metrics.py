@@ -357,3 +357,21 @@ def test_generated_runs_have_every_status_and_are_counted_by_the_metrics() -> No
     data = dashboard_metrics.chart_data(dashboard_metrics.WINDOWS["24h"], None)
     assert data["totals"]["started"] == 700 - 7 and data["totals"]["failed"] == 42
     assert data["backlog"]["runs"] == 7
+
+
+def test_generated_runs_are_the_same_rows_on_every_database() -> None:
+    from tests.benchmarks.fixtures import _run, generate_runs
+
+    now = timezone.now()
+    generate_runs(700, functions=3, now=now, analyze=False, rebuild_metrics=False)
+    columns = ("id", "function_id", "status", "event_data", "error", "failed_step_id", "started_at", "ended_at",
+               "ready_at", "lease_owner")
+    stored = {row["id"]: row for row in Run.objects.values(*columns)}
+    for i in (0, 630, 671, 672, 686, 693):  # completed, failed, failed, running, queued, cancelled (by i // 7)
+        made = _run(i, 700, functions=3, span=timedelta(days=7), prefix="g", now=now)
+        row = stored[made.id]
+        assert {name: row[name] for name in columns if name not in ("started_at", "ended_at")} == {
+            name: getattr(made, name) for name in columns if name not in ("started_at", "ended_at")}
+        for name in ("started_at", "ended_at"):
+            want, got = getattr(made, name), row[name]
+            assert (want is None) == (got is None) and (want is None or abs((want - got).total_seconds()) < 0.002)

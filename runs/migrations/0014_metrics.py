@@ -14,16 +14,32 @@ RUN_INDEXES = {
 }
 
 
+COUNTERS = ("started", "completed", "failed", "cancelled", "duration_ms", "le_1ms", "le_2ms", "le_5ms", "le_10ms",
+            "le_20ms", "le_50ms", "le_100ms", "le_200ms", "le_500ms", "le_1000ms", "le_2000ms", "le_5000ms",
+            "le_10000ms", "le_30000ms", "le_60000ms", "le_120000ms", "le_300000ms", "le_900000ms", "le_3600000ms",
+            "le_inf")
+# PostgreSQL only, kept out of the model state (SQLite has no INCLUDE): a chart of one function reads its minutes
+# from this index alone, not from heap pages the other functions' minutes are interleaved with.
+COVERING = ('"metrics_function_minute_cover"', f'"runs_runmetricsminute" (app_id, function_id, minute) '
+            f'INCLUDE ({", ".join(COUNTERS)})')
+
+
 def create_run_indexes(apps, schema_editor):
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    concurrently = "CONCURRENTLY " if postgresql else ""
     for name, spec in RUN_INDEXES.items():
         schema_editor.execute(f'CREATE INDEX {concurrently}IF NOT EXISTS "{name}" ON "runs_run" {spec}')
+    if postgresql:
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {COVERING[0]} ON {COVERING[1]}")
 
 
 def drop_run_indexes(apps, schema_editor):
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    concurrently = "CONCURRENTLY " if postgresql else ""
     for name in RUN_INDEXES:
         schema_editor.execute(f'DROP INDEX {concurrently}IF EXISTS "{name}"')
+    if postgresql:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {COVERING[0]}")
 
 
 class Migration(migrations.Migration):

@@ -4,8 +4,10 @@ on PostgreSQL (one INSERT ... SELECT FROM generate_series per batch); other data
 bulk_create, which is slower but fine for the few thousand a test needs.
 
 The rows are deterministic for (n, prefix, now): run i belongs to function `fn-{i % functions}` of app
-`bench-app`, was created at a spread-out moment within `span` before `now`, and is (per hundred, by i // 7) 90 completed,
-6 failed, 2 running (leased), 1 queued and due (the backlog), 1 cancelled. Durations spread from 20 ms to ~10 s.
+`bench-app`, was created at a spread-out moment within `span` before `now`, and is (per hundred of its function's runs: by
+(i // functions) % 100) 90 completed,
+6 failed, 2 running (leased for a week: a benchmark hours later still sees live leases, not 2% of the runs
+back in the backlog as if their workers had died), 1 queued and due (the backlog), 1 cancelled. Durations spread from 20 ms to ~10 s.
 Event data and failures vary for the searches and incidents: see REGIONS and ERRORS.
 Call it again with another `prefix` to add more.
 """
@@ -23,6 +25,7 @@ from runs.store import metrics
 APP_ID = "bench-app"
 EVENT_NAME = "bench/generated"
 BATCH = 200_000
+LEASE = timedelta(days=7)  # of the generated running runs
 REGIONS = ("eu", "us", "ap", "sa")  # event_data: {"i": i, "customer": "c<i % 1000>", "region": REGIONS[i % 4]}
 ERRORS = ("KeyError", "TimeoutError", "ValueError")  # a failed run's error name; step "step-<i % 3>" failed
 _SPREAD = 2654435761  # Knuth's multiplicative hash: spreads consecutive i over the whole span
@@ -67,8 +70,8 @@ def _rebuild_metrics() -> None:
 
 
 # Per hundred runs: which status run i has (its i % 100).
-def _status(i: int) -> str:
-    k = (i // 7) % 100  # not i % 100: each function (i % functions) gets every status
+def _status(i: int, functions: int) -> str:
+    k = (i // functions) % 100  # the function's own sequence: every function gets every status in these shares
     if k < 90:
         return RunStatus.COMPLETED
     if k < 96:
@@ -86,12 +89,12 @@ def _duration_ms(i: int) -> int:
 
 def _run(i: int, n: int, *, functions: int, span: timedelta, prefix: str, now: datetime) -> Run:
     created = now - span * (((i * _SPREAD) % n) / n)
-    status = _status(i)
+    status = _status(i, functions)
     started = None if status == RunStatus.QUEUED else created + timedelta(milliseconds=i % 50)
     ended = None
     if status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED) and started is not None:
         ended = min(now, started + timedelta(milliseconds=_duration_ms(i)))
-    ready = {RunStatus.QUEUED: created, RunStatus.RUNNING: now + timedelta(minutes=5)}.get(status)
+    ready = {RunStatus.QUEUED: created, RunStatus.RUNNING: now + LEASE}.get(status)
     run_id = f"{prefix}{i:0>20}"[:32]
     failed = status == RunStatus.FAILED
     return Run(id=run_id, app_id=APP_ID, function_id=f"fn-{i % functions}", status=status, event_id=f"e{run_id}"[:64],
@@ -117,7 +120,7 @@ SELECT id, %(app)s, 'fn-' || (i %% %(functions)s), status, '', 'e' || id, %(even
     1, 0, 0, id, 0, 0, FALSE, '[]', 0, 1, created, started,
     CASE WHEN status IN ('completed', 'failed', 'cancelled')
          THEN LEAST(%(now)s, started + make_interval(secs => duration / 1000.0)) END,
-    CASE status WHEN 'queued' THEN created WHEN 'running' THEN %(now)s + interval '5 minutes' END,
+    CASE status WHEN 'queued' THEN created WHEN 'running' THEN %(now)s + %(lease)s END,
     CASE WHEN status = 'running' THEN 'bench:lease' END
 FROM (
     SELECT i, id, status, created,
@@ -126,8 +129,8 @@ FROM (
     FROM (
         SELECT i, left(%(prefix)s || lpad(i::text, 20, '0'), 32) AS id,
                %(now)s - %(span)s * (((i * %(spread)s) %% %(n)s)::float8 / %(n)s) AS created,
-               CASE WHEN i / 7 %% 100 < 90 THEN 'completed' WHEN i / 7 %% 100 < 96 THEN 'failed'
-                    WHEN i / 7 %% 100 < 98 THEN 'running' WHEN i / 7 %% 100 < 99 THEN 'queued'
+               CASE WHEN i / %(functions)s %% 100 < 90 THEN 'completed' WHEN i / %(functions)s %% 100 < 96 THEN 'failed'
+                    WHEN i / %(functions)s %% 100 < 98 THEN 'running' WHEN i / %(functions)s %% 100 < 99 THEN 'queued'
                     ELSE 'cancelled' END AS status
         FROM generate_series(%(start)s::bigint, %(stop)s::bigint - 1) AS i
     ) AS base
@@ -140,4 +143,4 @@ def _insert_postgresql(start: int, stop: int, n: int, *, functions: int, span: t
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, {"app": APP_ID, "functions": functions, "event": EVENT_NAME, "now": now,
                                  "prefix": prefix, "span": span, "spread": _SPREAD, "n": n, "start": start,
-                                 "stop": stop, "regions": list(REGIONS), "errors": list(ERRORS)})
+                                 "stop": stop, "regions": list(REGIONS), "errors": list(ERRORS), "lease": LEASE})

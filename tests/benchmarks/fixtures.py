@@ -56,11 +56,11 @@ def generate_runs(n: int, *, functions: int = 10, span: timedelta = timedelta(da
             Run.objects.bulk_create([_run(i, n, functions=functions, span=span, prefix=prefix, now=now)
                                      for i in range(start, min(n, start + 5000))])
     if rebuild_metrics:
-        _rebuild_metrics()
+        roll_up_from_scratch()
     return n
 
 
-def _rebuild_metrics() -> None:
+def roll_up_from_scratch() -> None:
     """Roll the metrics up again from scratch: the roll-up never revisits a minute it has passed, and these
     runs were written into minutes long past (a live deployment's runs start and end in the present)."""
     with transaction.atomic():

@@ -59,6 +59,7 @@ def populate(n: int = UI_RUNS) -> None:
     now = timezone.now()
     # i = 1..n, oldest first, spread over the past week. i % 3 == 1 is a root; the next two are its children.
     # A status from a hash of i: 900/1000 completed, 50 failed, 25 waiting, 15 running, 5 cancelled, 5 queued.
+    # Waiting runs are due in an hour, running ones hold a lease; the queued ones are a backlog of due runs.
     sql = f"""
     INSERT INTO {run_table} (id, app_id, function_id, status, status_reason, event_id, event_name, event_data,
         event_user, event_ts, output, error, attempts, body_failures, parent_run_id, parent_step_id,
@@ -83,7 +84,8 @@ def populate(n: int = UI_RUNS) -> None:
         'R' || lpad(to_hex(root_i), 12, '0') || substr(md5(root_i::text), 1, 13),
         CASE WHEN root_i = i THEN 0 ELSE 1 END,
         CASE WHEN st = 'failed' THEN 'charge' END,
-        CASE WHEN st = 'waiting' THEN at + interval '1 day' WHEN st IN ('queued', 'running') THEN at END,
+        CASE WHEN st = 'waiting' THEN %s::timestamptz + interval '1 hour'
+             WHEN st = 'running' THEN %s::timestamptz + interval '5 minutes' WHEN st = 'queued' THEN at END,
         0, false, 0, 1, '[]'::jsonb, at,
         CASE WHEN st <> 'queued' THEN at END,
         CASE WHEN st IN ('completed', 'failed', 'cancelled')
@@ -97,8 +99,9 @@ def populate(n: int = UI_RUNS) -> None:
     ) AS generated
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now])
-        cursor.execute(f"ANALYZE {run_table}")
+        cursor.execute(sql, [now, now, now])
+        # As autovacuum would have (index-only scans need the visibility map); in a test's transaction, ANALYZE.
+        cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM (ANALYZE)'} {run_table}")
     from runs.store.incidents import backfill
     from tests.benchmarks.fixtures import roll_up_from_scratch
 

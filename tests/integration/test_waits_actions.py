@@ -227,3 +227,19 @@ def test_a_wake_while_a_worker_holds_the_run_is_not_lost() -> None:
     assert after.lease_owner is None and after.ready_at is not None and after.ready_at <= timezone.now()
     [again] = claim_runs("holder", ["it-waits-held"])
     assert load_memo(again)["nap"].status == StepStatus.COMPLETED
+
+
+def test_send_event_from_a_run_page_resolves_its_wait_is_audited_and_comes_back(session: Client) -> None:
+    run_id = started("waits/approval", {"token": "t-9"})
+    waiting_step(run_id, "approve")
+    form = {"name": "waits/approved", "data": '{"token": "t-9", "ok": true}', "run_id": run_id}
+    response = session.post("/events/send", form, **csrf(session))
+    assert response.status_code == 302 and response["Location"] == f"/runs/{run_id}/"
+    assert wait_for_run(run_id).output == {"got": {"token": "t-9", "ok": True}}
+    entry = OperatorAction.objects.get(action="send_event")
+    assert entry.run_ids == [run_id] and "waits/approved" in entry.detail
+    # Without a run (the Events page), or naming no run that exists: sent, not audited on a run.
+    for extra in ({}, {"run_id": "NOSUCHRUN"}, {"run_id": "../x"}):
+        sent = session.post("/events/send", {"name": "waits/other", "data": "{}", **extra}, **csrf(session))
+        assert sent.status_code == 302 and sent["Location"] == "/events/"
+    assert OperatorAction.objects.filter(action="send_event").count() == 1

@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from runs import client
+from runs.exceptions import ActionRefused
 from runs.ids import new_id
 from runs.models import OperatorAction, Run, Step
 from runs.ops import Suspended
@@ -243,3 +244,14 @@ def test_send_event_from_a_run_page_resolves_its_wait_is_audited_and_comes_back(
         sent = session.post("/events/send", {"name": "waits/other", "data": "{}", **extra}, **csrf(session))
         assert sent.status_code == 302 and sent["Location"] == "/events/"
     assert OperatorAction.objects.filter(action="send_event").count() == 1
+
+
+def test_the_python_client_wakes_and_refuses_as_the_api_does(worker) -> None:  # type: ignore[no-untyped-def]
+    run_id = started("waits/nap")
+    waiting_step(run_id, "nap")
+    with pytest.raises(ActionRefused, match="no step 'other'"):
+        client.wake_run(run_id, step_id="other")
+    client.wake_run(run_id)
+    assert wait_for_run(run_id).output == {"woke": True}
+    assert list(OperatorAction.objects.order_by("id").values_list("action", "outcome", "username")) == [
+        ("wake", "refused", "python"), ("wake", "done", "python")]

@@ -77,3 +77,15 @@ def test_a_filter_preview_lists_the_run_ids_too(session: Client) -> None:
     preview = post(session, "/api/runs/bulk", {"action": "cancel", "filters": {"function": "sleeper"},
                                                "dry_run": True}, **csrf(session))
     assert preview.json() == {"matched": 2, "run_ids": ids}
+
+
+def test_only_operators_get_the_checkboxes_on_the_page_and_in_live_rows(session: Client) -> None:
+    run_id = started("actions/sleep")
+    viewer = Client()
+    viewer.force_login(operator("viewer", allowed=False))
+    for http, shown in ((session, True), (viewer, False)):
+        page = http.get("/runs/", {"function": "sleeper"}).content.decode()
+        rows = http.get("/partials/run-rows", {"id": run_id}).content.decode()
+        assert ('id="select-all"' in page) is shown and ('data-bulk-selected=' in page) is shown
+        assert (f'class="select-run" value="{run_id}"' in page) is shown
+        assert (f'class="select-run" value="{run_id}"' in rows) is shown

@@ -255,3 +255,23 @@ def test_the_python_client_wakes_and_refuses_as_the_api_does(worker) -> None:  #
     assert wait_for_run(run_id).output == {"woke": True}
     assert list(OperatorAction.objects.order_by("id").values_list("action", "outcome", "username")) == [
         ("wake", "refused", "python"), ("wake", "done", "python")]
+
+
+def test_the_run_page_offers_each_waiting_step_its_actions_to_operators_only(session: Client) -> None:
+    napping, invoking = started("waits/nap"), started("waits/invoke")
+    approving = started("waits/approval", {"token": "t-<b>"})
+    waiting_step(napping, "nap"), waiting_step(invoking, "call-child"), waiting_step(approving, "approve")
+    viewer = Client()
+    viewer.force_login(operator("viewer", allowed=False))
+    expected = {napping: ['data-wait-action="wake"'],
+                invoking: ['data-wait-action="fail-invoke"', 'data-wait-action="cancel-invoke"'],
+                approving: ['data-wait-action="send-event"', 'data-event-name="waits/approved"',
+                            # prefilled data, escaped in the attribute
+                            'data-event-data="{\n  &quot;token&quot;: &quot;t-&lt;b&gt;&quot;\n}"',
+                            'id="send-event-dialog"']}
+    for run_id, parts in expected.items():
+        page = session.get(f"/runs/{run_id}/").content.decode()
+        assert all(part in page for part in parts), run_id
+        assert "data-wait-action" not in viewer.get(f"/runs/{run_id}/").content.decode()
+    client.cancel_run(napping)
+    assert "data-wait-action" not in session.get(f"/runs/{napping}/").content.decode()  # nothing waits now

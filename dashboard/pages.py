@@ -77,6 +77,11 @@ class RunPage:
         return len(self.run.attempts_history) > 1
 
     @property
+    def waiting_bars(self) -> list[WaterfallBar]:
+        """The bars of the steps an operator can act on while they wait (wake, send event, fail, cancel)."""
+        return [bar for bar in self.bars if bar.step.step_id in self.waits]
+
+    @property
     def attempt_count(self) -> int:
         """The attempts fact: the run's attempts as the engine counts them, at least one per operator retry."""
         return max(self.run.attempts, len(self.run.attempts_history))

@@ -322,7 +322,7 @@
         body: `${n} of the ${plural(ids.length, "selected run")} ${n === 1 ? "is" : "are"} ${can} and will be `
           + `${action === KIND.CANCEL ? "cancelled" : "retried from the failed step"}:`,
         items: idItems(preview.run_ids, n),
-        note: n < ids.length ? `The other ${plural(ids.length - n, "run")} ${ids.length - n === 1 ? "is" : "are"} left as they are.` : "",
+        note: n < ids.length ? `The other ${plural(ids.length - n, "selected run")} ${ids.length - n === 1 ? "is left as it is" : "are left as they are"}.` : "",
         confirmLabel: action === KIND.CANCEL ? `Cancel ${plural(n, "run")}` : `Retry ${plural(n, "run")}`,
       });
       if (!ok) return;

@@ -272,6 +272,7 @@ def test_the_run_page_offers_each_waiting_step_its_actions_to_operators_only(ses
     for run_id, parts in expected.items():
         page = session.get(f"/runs/{run_id}/").content.decode()
         assert all(part in page for part in parts), run_id
+        assert 'class="waiting-on"' in page  # the header points at the waiting step
         assert "data-wait-action" not in viewer.get(f"/runs/{run_id}/").content.decode()
     client.cancel_run(napping)
     assert "data-wait-action" not in session.get(f"/runs/{napping}/").content.decode()  # nothing waits now

@@ -1,19 +1,21 @@
 """Operator actions on a waiting run's waiting step (issue 11 item 10): end a sleep now, fail an invoke wait,
 cancel the child an invoke waits on. (Sending the event a wait_for_event waits for goes through intake.)
 
-Each is one transaction that locks the run's row first, as cancel and retry do and as a worker's commit does
-(its lease check updates the row before the steps), so an action and a commit never hold each other's locks.
-The step then changes only while it is still waiting (a conditional update): a deadline that passed, an event,
-or the child's end resolving it at the same moment wins or loses cleanly, and nothing applies twice. The run
-is woken the way a resolved wait wakes it (runs/store/rows.py `wake`): due now if no worker holds it, else its
-holder sees `wakeups` changed when it commits and replays at once, so a pass in flight loses nothing.
-Resolvers take the step before the run (intake, a child's end), so a deadlock with one is possible: PostgreSQL
-breaks it and the action's transaction runs again (`retrying`), re-reading the step.
+A wake or a failed invoke resolves the step exactly as the engine's own resolvers do (an event in intake, a
+child's end in ending.py, a deadline in passes.py): a conditional update of the step row, only while it still
+waits, so whichever comes first wins and the other changes nothing (nothing applies twice); then the run is
+woken (runs/store/rows.py `wake`), due now if no worker holds it, else its holder sees `wakeups` changed when it
+commits and replays at once, so a pass in flight loses nothing. Locks are taken in the resolvers' order, the step
+row before the run row, so an action racing a child's end or an event never deadlocks with it (a worker's
+commit never updates a waiting step, so it takes no lock an action holds). A cancel locks runs before their
+steps; the rare deadlock with one is broken by PostgreSQL and the action's transaction runs again (`retrying`).
+Cancelling an invoke's child is a cancel of the child, in the cancel's own order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,7 +47,6 @@ def wake_sleep(run_id: str, step_id: str | None = None) -> str:
 
 def _wake_sleep_once(run_id: str, step_id: str | None) -> str:
     with transaction.atomic():
-        _lock_active(run_id)
         step = _waiting_step(run_id, step_id, StepKind.SLEEP)
         now = timezone.now()
         # What a sleep whose time came stores (runs/store/passes.py `_expire_waits`): completed, no output.
@@ -62,7 +63,6 @@ def fail_invoke(run_id: str, step_id: str, *, by: str) -> str:
 
 def _fail_invoke_once(run_id: str, step_id: str, by: str) -> str:
     with transaction.atomic():
-        _lock_active(run_id)
         step = _waiting_step(run_id, step_id, StepKind.INVOKE)
         now = timezone.now()
         # No run_id in the error: the parent fails by an operator's decision, not because of its child, so the
@@ -83,31 +83,28 @@ def cancel_invoke(run_id: str, step_id: str, *, cascade: bool, reason: str) -> C
 
 def _cancel_invoke_once(run_id: str, step_id: str, cascade: bool, reason: str) -> CancelledInvoke:
     with transaction.atomic():
-        _lock_active(run_id)  # the parent first, then the child's subtree: the order a cascading cancel takes
         step = _waiting_step(run_id, step_id, StepKind.INVOKE)
         if not step.child_run_id:
             raise ActionRefused(f"step {step.step_id!r} of run {run_id} has no invoked run to cancel")
+        # The child's rows are locked (and its state checked) by the cancel itself; its end resolves this step
+        # only if it still waits on this very child (ending.py), as for any cancel of a child.
         targets = cancel_targets(step.child_run_id, cascade=cascade, lock=True)
         cancelled, finished = cancel_runs_txn(targets, reason=reason, now=timezone.now())
         announce_txn(finished)
         return CancelledInvoke(step_id=step.step_id, child_run_id=step.child_run_id, cancelled=cancelled)
 
 
-def _lock_active(run_id: str) -> Run:
-    run = Run.objects.select_for_update().filter(id=run_id).only("id", "status").first()
-    if run is None:
-        raise RunNotFound(f"no run with id {run_id!r}")
-    if run.status not in ACTIVE_RUN_STATUSES:
-        raise ActionRefused(f"run {run_id} is {run.status}; only a waiting run's steps can be acted on")
-    return run
-
-
 _WHAT: dict[str, str] = {StepKind.SLEEP: "sleep", StepKind.INVOKE: "invoke"}
 
 
 def _waiting_step(run_id: str, step_id: str | None, kind: str) -> Step:
-    """The run's waiting step of this kind (named, or the one whose deadline comes first), or a refusal that
-    says what is there instead."""
+    """The active run's waiting step of this kind (named, or the one whose deadline comes first), or a refusal
+    that says what is there instead. A read: the step changes only through `_settle`'s conditional update."""
+    status = Run.objects.filter(id=run_id).values_list("status", flat=True).first()
+    if status is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    if status not in ACTIVE_RUN_STATUSES:
+        raise ActionRefused(f"run {run_id} is {status}; only a waiting run's steps can be acted on")
     what = _WHAT.get(kind, kind)
     if step_id is None:
         step = (Step.objects.filter(run_id=run_id, kind=kind, status=StepStatus.WAITING)
@@ -125,6 +122,8 @@ def _waiting_step(run_id: str, step_id: str | None, kind: str) -> Step:
     return step
 
 
-def _settle(step: Step, **fields: object) -> None:
+def _settle(step: Step, **fields: Any) -> None:
+    """Resolve the step if it still waits. One row, its own columns only (no join: PostgreSQL re-checks them on
+    the row a concurrent resolver or cancel just committed, so whoever came first wins and this changes nothing)."""
     if not Step.objects.filter(id=step.id, status=StepStatus.WAITING).update(**fields):
-        raise ActionRefused(f"step {step.step_id[:200]!r} of run {step.run_id} resolved meanwhile")
+        raise ActionRefused(f"step {step.step_id[:200]!r} of run {step.run_id} was resolved meanwhile")

@@ -5,7 +5,7 @@
 "use strict";
 (function () {
   const T = window.Tributary;
-  const MODE = T.vocab.RetryMode, KIND = T.vocab.ActionKind;
+  const MODE = T.vocab.RetryMode, KIND = T.vocab.ActionKind, ACT = T.vocab.OperatorActionName;
   const dialog = document.getElementById("action-dialog");
   const outcome = document.getElementById("action-outcome");
 
@@ -195,7 +195,7 @@
     const runUrl = `api/runs/${encodeURIComponent(runId)}`;
     const stepUrl = T.url(`${runUrl}/steps/${encodeURIComponent(stepId)}`);
     const kind = button.dataset.waitAction;
-    if (kind === "wake") {
+    if (kind === ACT.WAKE) {
       const ok = await confirmAction({
         title: "Wake the sleep now?", body: `Step “${stepName}” ends at once and the run resumes after it.`,
         note: "Its code goes on as if the time had come.", confirmLabel: "Wake now",
@@ -203,7 +203,7 @@
       if (!ok) return;
       const done = await post(T.url(`${runUrl}/wake`), { step_id: stepId });
       say("ok", `Woke step “${stepName}” (${done.woken}). The page follows live.`);
-    } else if (kind === "fail-invoke") {
+    } else if (kind === ACT.FAIL_INVOKE) {
       const ok = await confirmAction({
         title: "Fail the invoke?",
         body: `Step “${stepName}” fails with a StepError (“failed by operator”), as if the run it invoked had failed.`,
@@ -213,7 +213,7 @@
       if (!ok) return;
       await post(`${stepUrl}/fail`, {});
       say("ok", `Failed the invoke of step “${stepName}”. The page follows live.`);
-    } else if (kind === "cancel-invoke") {
+    } else if (kind === ACT.CANCEL_INVOKE) {
       const child = button.dataset.child;
       const preview = await post(T.url(`api/runs/${encodeURIComponent(child)}/cancel`), { cascade: true, dry_run: true });
       const n = preview.would_cancel;
@@ -234,7 +234,7 @@
       const button = event.target.closest("#step-details [data-wait-action]");
       if (!button || button.disabled) return;
       const runId = document.getElementById("run-head").dataset.runId;
-      if (button.dataset.waitAction === "send-event") {
+      if (button.dataset.waitAction === ACT.SEND_EVENT) {
         openSendEvent(button, button.closest("details").querySelector("summary b").textContent.trim());
         return;
       }
@@ -320,7 +320,7 @@
       const ok = await confirmAction({
         title: action === KIND.CANCEL ? `Cancel ${plural(n, "selected run")}?` : `Retry ${plural(n, "selected run")}?`,
         body: `${n} of the ${plural(ids.length, "selected run")} ${n === 1 ? "is" : "are"} ${can} and will be `
-          + `${action === KIND.CANCEL ? "cancelled" : "retried from the failed step"}:`,
+          + `${action === KIND.CANCEL ? T.vocab.status_labels[T.vocab.RunStatus.CANCELLED].toLowerCase() : "retried from the failed step"}:`,
         items: idItems(preview.run_ids, n),
         note: n < ids.length ? `The other ${plural(ids.length - n, "selected run")} ${ids.length - n === 1 ? "is left as it is" : "are left as they are"}.` : "",
         confirmLabel: action === KIND.CANCEL ? `Cancel ${plural(n, "run")}` : `Retry ${plural(n, "run")}`,

@@ -264,8 +264,8 @@ def test_the_run_page_offers_each_waiting_step_its_actions_to_operators_only(ses
     viewer = Client()
     viewer.force_login(operator("viewer", allowed=False))
     expected = {napping: ['data-wait-action="wake"'],
-                invoking: ['data-wait-action="fail-invoke"', 'data-wait-action="cancel-invoke"'],
-                approving: ['data-wait-action="send-event"', 'data-event-name="waits/approved"',
+                invoking: ['data-wait-action="fail_invoke"', 'data-wait-action="cancel_invoke"'],
+                approving: ['data-wait-action="send_event"', 'data-event-name="waits/approved"',
                             # prefilled data, escaped in the attribute
                             'data-event-data="{\n  &quot;token&quot;: &quot;t-&lt;b&gt;&quot;\n}"',
                             'id="send-event-dialog"']}

@@ -31,7 +31,8 @@ from runs.store.reads import filtered_runs
 from runs.store.rows import new_run, publish_new_runs, run_delta
 
 __all__ = ["RETRY_MODES", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run", "cancel_runs_txn",
-           "cancel_targets", "matching_runs", "preview_ids", "selected_ids", "retry_plan", "retry_preview", "retry_run", "root_cause_of"]
+           "cancel_targets", "matching_runs", "preview_ids", "retry_plan", "retry_preview", "retry_run", "root_cause_of",
+           "selected_ids"]
 
 RETRY_MODES = tuple(RetryMode.values)
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what runs.ids makes (and test fixtures use): no more than a column holds

@@ -229,6 +229,22 @@
     }
   }
 
+  if (sendDialog) {
+    // Checked here first, so a typo keeps the operator on this page with the form as typed (the server checks too).
+    sendDialog.querySelector("form").addEventListener("submit", (event) => {
+      if (event.submitter && event.submitter.formMethod === "dialog") return;
+      const data = event.target.elements.data;
+      let problem = "";
+      try {
+        const value = JSON.parse(data.value || "{}");
+        if (value === null || typeof value !== "object" || Array.isArray(value)) problem = "data must be a JSON object";
+      } catch (e) { problem = `data is not JSON: ${e.message}`; }
+      data.setCustomValidity(problem);
+      if (problem) { event.preventDefault(); sendDialog.querySelector(".sed-note").textContent = `Not sent: ${problem}.`; data.reportValidity(); }
+    });
+    sendDialog.querySelector("textarea[name=data]").addEventListener("input", (event) => event.target.setCustomValidity(""));
+  }
+
   if (document.getElementById("run-head")) {
     document.addEventListener("click", (event) => {
       const button = event.target.closest("#step-details [data-wait-action]");

@@ -89,6 +89,10 @@ def test_send_event_is_prefilled_from_the_match_and_resolves_the_wait(operator_p
     assert prefilled == {"order": {"id": order}}
     assert "data.order.id" in dialog.locator(".sed-what").inner_text()
     page.screenshot(path=str(SCREENS / "run-page-send-event.png"))
+    dialog.locator("textarea[name=data]").fill("{not json")
+    dialog.locator(".sed-send").click()
+    expect(dialog.locator(".sed-note")).to_contain_text("Not sent: data is not JSON")  # kept on the page, as typed
+    expect(dialog).to_be_visible()
     dialog.locator("textarea[name=data]").fill(json.dumps({"order": {"id": order}, "amount": 12}))
     dialog.locator(".sed-send").click()
 

@@ -50,4 +50,15 @@ urlpatterns = [
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("api/functions", dashboard_api.list_functions, name="api-functions"),
     path("api/workers", dashboard_api.list_workers, name="api-workers"),
+    # Replaying an event (issue 11 item 7): the Events page's button, and the JSON action
+    path("events/<str:event_id>/replay", views.replay_event, name="replay-event"),
+    path("api/events/<str:event_id>/replay", api_actions.replay_event, name="api-event-replay"),
+    # Incidents (issue 11, item 6): failed roots grouped by their root cause's signature
+    path("incidents/", views.incidents_page, name="incidents"),
+    path("incidents/<str:incident_id>/", views.incident_page, name="incident"),
+    path("partials/incident-rows", views.incident_rows, name="incident-rows"),  # the Incidents page's live refresh
+    path("api/incidents", dashboard_api.list_incidents, name="api-incidents"),
+    path("api/incidents/<str:incident_id>", dashboard_api.get_incident, name="api-incident"),
+    path("api/incidents/<str:incident_id>/retry", api_actions.incident_retry, name="api-incident-retry"),
+    path("api/incidents/<str:incident_id>/cancel", api_actions.incident_cancel, name="api-incident-cancel"),
 ]

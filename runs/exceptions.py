@@ -24,6 +24,14 @@ class RunNotFound(TributaryError, LookupError):
     """No run has that id."""
 
 
+class EventNotFound(TributaryError, LookupError):
+    """No stored event has that id (never received, or pruned)."""
+
+
+class IncidentNotFound(RunNotFound):
+    """No incident has that id (a RunNotFound, so every action's edge answers it as a 404)."""
+
+
 class ActionRefused(TributaryError, ValueError):
     """An operator action cannot apply to the run in its current state."""
 

@@ -37,11 +37,18 @@ class Event(models.Model):
     ts = models.BigIntegerField(help_text="milliseconds since the epoch")
     received_at = models.DateTimeField(auto_now_add=True)
     sent_by_run_id = models.CharField(max_length=32, blank=True, default="")
+    # An operator's replay (Events page) is a new event with the old one's name and data; this names the old one.
+    # A database default too: intake inserts events with its own INSERT ... ON CONFLICT, which leaves it out.
+    replay_of = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [models.Index(fields=["-received_at"]), models.Index(fields=["name"]),
                    # Retention (runs/store/prune.py) finds the events a pruned run sent.
-                   models.Index(fields=["sent_by_run_id"], name="event_sent_by", condition=~Q(sent_by_run_id=""))]
+                   models.Index(fields=["sent_by_run_id"], name="event_sent_by", condition=~Q(sent_by_run_id="")),
+                   # The Events page: one name over a time range, newest first, without sorting all of its events.
+                   models.Index(fields=["name", "-received_at"], name="event_name_received"),
+                   # An event's replays (its row says "replayed as ...").
+                   models.Index(fields=["replay_of"], name="event_replay_of", condition=~Q(replay_of=""))]
 
 
 class Run(models.Model):
@@ -94,6 +101,9 @@ class Run(models.Model):
     attempts_history = models.JSONField(default=list, null=True)
     wakeups = models.IntegerField(default=0)
     version = models.IntegerField(default=1)
+    # The incident (runs/incidents.py) a root run joined when it last ended failed; kept when a retry heals it
+    # (its status then says it is no longer failed). Set only by runs/store/incidents.py.
+    incident_id = models.CharField(max_length=32, null=True)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True)
     ended_at = models.DateTimeField(null=True)
@@ -118,6 +128,9 @@ class Run(models.Model):
             models.Index(fields=["ended_at", "id"], name="run_root_ended", condition=Q(parent_run_id__isnull=True)),
             models.Index(fields=["superseded_by_run_id"], name="run_superseded_by",
                          condition=Q(superseded_by_run_id__isnull=False)),
+            # An incident's roots by status: its open (still failed) count, its run ids, what "cancel all" stops.
+            models.Index(fields=["incident_id", "status"], name="run_incident",
+                         condition=Q(incident_id__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -265,3 +278,27 @@ class WorkerProcess(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-last_heartbeat"], name="worker_heartbeat")]
+
+
+class Incident(models.Model):
+    """Failed root runs that share their root cause's signature (runs/incidents.py): written when a root run
+    ends failed (runs/store/incidents.py), so the Incidents page reads one indexed table. `count` is every
+    failure that joined (history: a retry that heals a run does not take it back); the runs still failed are
+    the roots with this `incident_id` and status failed."""
+
+    id = models.CharField(primary_key=True, max_length=32)  # runs.incidents.signature_id
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)  # the root cause's function
+    step_id = models.CharField(max_length=MAX_STEP_ID_CHARS, null=True)  # the step that failed (null: the body)
+    error_type = models.CharField(max_length=MAX_NAME_CHARS)
+    message = models.TextField()  # normalised
+    sample_message = models.TextField(blank=True, default="")  # the latest failure's own message
+    sample_run_id = models.CharField(max_length=32, blank=True, default="")  # the latest failure's root cause run
+    count = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    root_functions = models.JSONField(default=list)  # "app/function" of the failed roots, capped
+    buckets = models.JSONField(default=dict)  # failures per hour, for the sparkline
+
+    class Meta:
+        indexes = [models.Index(fields=["-last_seen"], name="incident_last_seen")]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from runs.exceptions import ActionRefused, RunNotFound
-from runs.status import ActionOutcome, OperatorActionName
+from runs.status import ActionKind, ActionOutcome, OperatorActionName, RetryMode
 from runs.store import actions, audit, waits
 from runs.values import storable_text
 
@@ -65,6 +65,30 @@ def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: 
     audit.finish(record, outcome=ActionOutcome.DONE, processed=done, detail=f"{done} of {matched} matched run(s)",
                  run_ids=done_ids)
     return {"matched": matched, "done": done}
+
+
+def incident(incident_id: str, action: str, *, dry_run: bool = False, actor: Any = "python") -> dict[str, Any]:
+    """Preview (dry_run) or apply "retry root causes" / "cancel all" to an incident's roots, as one audited bulk
+    action (filters {"incident": id}): retry, its failed roots, each retrying its root cause (O5); cancel, its
+    roots active again, each with its descendants. Returns {"matched": n, "run_ids": [...]} (+ "done": k)."""
+    ids = actions.incident_targets(incident_id, action)
+    if dry_run:
+        return {"matched": len(ids), "run_ids": ids}
+    record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=ids, filters={"incident": incident_id},
+                                 outcome=ActionOutcome.RUNNING, total=len(ids))
+    done_ids: list[str] = []
+    try:
+        done = actions.apply_each(action, ids, mode=RetryMode.ROOT_CAUSE, cascade=True, done_ids=done_ids,
+                                  on_progress=lambda n, total: audit.progress(record, n, total))
+    except Exception as exc:
+        audit.finish(record, outcome=ActionOutcome.FAILED, processed=len(done_ids), run_ids=done_ids,
+                     detail=f"failed after {len(done_ids)} of {len(ids)} run(s) of incident {incident_id}: "
+                            f"{type(exc).__name__}: {storable_text(str(exc))}")
+        raise
+    verb = "retried (root cause)" if action == ActionKind.RETRY else "cancelled"
+    audit.finish(record, outcome=ActionOutcome.DONE, processed=done, run_ids=done_ids,
+                 detail=f"incident {incident_id}: {done} of {len(ids)} run(s) {verb}")
+    return {"matched": len(ids), "run_ids": ids, "done": done}
 
 
 def wake(run_id: str, *, step_id: str | None = None, actor: Any = "python") -> str:

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from runs import causes
-from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
+from runs import causes, incidents
+from runs.exceptions import ActionRefused, IncidentNotFound, InvalidFilter, RunNotFound
 from runs.ids import new_id
-from runs.models import Function, Run, Step
+from runs.models import Function, Incident, Run, Step
 from runs.status import (
     ACTIVE_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
@@ -30,9 +30,9 @@ from runs.store.intake import announce_txn
 from runs.store.reads import filtered_runs
 from runs.store.rows import new_run, publish_new_runs, run_delta
 
-__all__ = ["RETRY_MODES", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run", "cancel_runs_txn",
-           "cancel_targets", "matching_runs", "preview_ids", "retry_plan", "retry_preview", "retry_run", "root_cause_of",
-           "selected_ids"]
+__all__ = ["RETRY_MODES", "apply_each", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run",
+           "cancel_runs_txn", "cancel_targets", "incident_targets", "matching_runs", "preview_ids", "retry_plan",
+           "retry_preview", "retry_run", "root_cause_of", "selected_ids"]
 
 RETRY_MODES = tuple(RetryMode.values)
 _RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what runs.ids makes (and test fixtures use): no more than a column holds
@@ -288,23 +288,44 @@ def preview_ids(runs: QuerySet[Run]) -> list[str]:
 def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # type: ignore[no-untyped-def]
                done_ids: list[str] | None = None, run_ids: list[str] | None = None) -> int:
     """Cancel or retry every matching run; returns how many it did (and appends their ids to `done_ids`, for
-    the audit record). Each run is its own transaction (cancel_run/retry_run commit one by one, so a refusal
-    or a crash leaves the runs already done done); batches of BULK_BATCH only bound how often `on_progress`
-    reports."""
+    the audit record)."""
     ids = list(matching_runs(action, filters, run_ids).order_by("created_at", "id").values_list("id", flat=True))
+    return apply_each(action, ids, on_progress=on_progress, done_ids=done_ids)
+
+
+def apply_each(action: str, ids: list[str], *, mode: str = RetryMode.FROM_FAILURE,  # type: ignore[no-untyped-def]
+               cascade: bool = False, on_progress=None, done_ids: list[str] | None = None) -> int:
+    """Cancel or retry (in `mode`) each run of `ids`; returns how many it did. Each run is its own transaction
+    (cancel_run/retry_run commit one by one, so a refusal or a crash leaves the runs already done done); batches
+    of BULK_BATCH only bound how often `on_progress` reports."""
     done = 0
     for start in range(0, len(ids), BULK_BATCH):
         for run_id in ids[start:start + BULK_BATCH]:
             try:
                 if action == ActionKind.CANCEL:
-                    cancel_run(run_id, reason="cancelled in bulk")
+                    cancel_run(run_id, cascade=cascade, reason="cancelled in bulk")
                 else:
-                    retry_run(run_id, mode=RetryMode.FROM_FAILURE, reason="retried in bulk")
+                    retry_run(run_id, mode=mode, reason="retried in bulk")
                 done += 1
                 if done_ids is not None:
                     done_ids.append(run_id)
-            except ActionRefused:
-                pass  # it changed since it matched (finished, retried): nothing to do
+            except (ActionRefused, RunNotFound):
+                pass  # it changed since it matched (finished, retried, pruned): nothing to do
         if on_progress is not None:
             on_progress(min(start + BULK_BATCH, len(ids)), len(ids))
     return done
+
+
+def incident_targets(incident_id: str, action: str) -> list[str]:
+    """The roots of an incident an action applies to, oldest first: retry, those still failed (each retries its
+    root cause); cancel, those active again (retried and not yet ended), with what they invoked."""
+    if not incidents.is_incident_id(incident_id) or not Incident.objects.filter(id=incident_id).exists():
+        raise IncidentNotFound(f"no incident with id {incident_id[:40]!r}")
+    roots = Run.objects.filter(incident_id=incident_id)
+    if action == ActionKind.CANCEL:
+        roots = roots.filter(status__in=list(ACTIVE_RUN_STATUSES))
+    elif action == ActionKind.RETRY:
+        roots = roots.filter(status=RunStatus.FAILED)
+    else:
+        raise ActionRefused(f"unknown incident action {action!r}; use cancel or retry")
+    return list(roots.order_by("created_at", "id").values_list("id", flat=True))

@@ -373,4 +373,7 @@
   }
 
   T.post = post;
+  // For other pages' actions (static/js/incidents.js): the same confirm dialog and outcome line.
+  T.confirmAction = confirmAction;
+  T.say = say;
 })();

@@ -105,6 +105,24 @@ async def hold_side(ctx: Context) -> Any:
     return await ctx.step.wait_for_event("release", event="e2e/release", match="data.token", timeout="1h")
 
 
+# --- incidents (issue 11 item 6, tests/e2e/test_incidents_e2e.py) -------------------------------------------
+def _slow_api(data: dict[str, Any]) -> str:
+    # Fails until the test creates the flag file; the seconds differ per event, the incident stays one.
+    if not os.path.exists(data["flag"]):
+        raise TimeoutError(f"upstream timeout after {data['secs']} s")
+    return "answered"
+
+
+@app.function(id="e2e-incident-leaf", retries=0)
+async def incident_leaf(ctx: Context) -> Any:
+    return await ctx.step.run("call-upstream", lambda: _slow_api(ctx.event.data))
+
+
+@app.function(id="e2e-incident-root", trigger="e2e/incident", retries=0)
+async def incident_root(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-incident-leaf", function=incident_leaf, data=ctx.event.data)
+
+
 # --- acting on waiting runs, bulk by selection (issue 11 items 10 and 8, tests/e2e/test_waits_bulk_e2e.py) ----
 @app.function(id="e2e-napper", trigger="e2e/nap", retries=0)
 async def napper(ctx: Context) -> Any:

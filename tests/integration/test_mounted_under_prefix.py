@@ -56,7 +56,7 @@ def page_config(html: str) -> dict[str, Any]:
     return json.loads(found.group(1))
 
 
-@pytest.mark.parametrize("page", ["runs/", "runs/{run}/", "functions/", "events/", "audit/", "apps/"])
+@pytest.mark.parametrize("page", ["runs/", "runs/{run}/", "functions/", "events/", "audit/", "apps/", "incidents/"])
 def test_every_url_on_a_page_is_under_the_prefix(mounted: Any, browser: Client, run_id: str, page: str) -> None:
     response = browser.get(PREFIX + page.format(run=run_id))
     assert response.status_code == 200

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/tributary_bench"
 WORKLOAD_MODULE = "tests.benchmarks.workloads"
+UI_WORKLOAD = "UI"  # the dashboard's reads over --ui-runs generated runs (tests/benchmarks/ui.py)
 
 
 class Command(BaseCommand):
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         "TRUNCATED between workloads. The bench process sends events itself, so when its DATABASE_URL is not "
         "that database it re-executes itself with DATABASE_URL set to it. Opt-in dashboard workloads: LIVE "
         "(websocket latency of a worker's status change through Redis and a Daphne server) and GRAPH (graph "
-        "JSON of a 10,001-run tree over HTTP), e.g. --only LIVE,GRAPH; Redis is $BENCH_REDIS_URL or "
+        "JSON of a 10,001-run tree over HTTP), e.g. --only LIVE,GRAPH; UI (the runs list, its searches, incidents and metrics "
+        "over --ui-runs generated runs, server-side p50/p95 and the plans of slow ones; it replaces the runs). Redis is $BENCH_REDIS_URL or "
         "redis://127.0.0.1:6379/8."
     )
 
@@ -36,9 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--worker-threads", type=int, default=None,
                             help="executor threads of the worker (default: RUNS_WORKER_THREADS)")
         parser.add_argument("--timeout", type=float, default=300.0, help="seconds one rep may take")
+        parser.add_argument("--ui-runs", type=int, default=1_000_000,
+                            help="runs generated for the UI workload (default 1,000,000)")
 
     def handle(self, *args: Any, reps: int, only: str, database_url: str | None, worker_threads: int | None,
-               timeout: float, **options: Any) -> None:
+               timeout: float, ui_runs: int, **options: Any) -> None:
         from tests.benchmarks.dashboard import DASHBOARD_WORKLOADS
         from tests.benchmarks.measure import WORKLOADS
 
@@ -46,15 +50,22 @@ class Command(BaseCommand):
         if not url.startswith(("postgres://", "postgresql://")):
             raise CommandError("the benchmark needs a PostgreSQL database URL")
         names = [name.strip().upper() for name in only.split(",") if name.strip()]
-        unknown = [name for name in names if name not in WORKLOADS and name not in DASHBOARD_WORKLOADS]
-        if unknown or not names or reps < 1:
-            raise CommandError(f"--only takes {', '.join([*WORKLOADS, *DASHBOARD_WORKLOADS])}; --reps at least 1 "
-                               f"(got {only!r}, {reps})")
+        known = [*WORKLOADS, *DASHBOARD_WORKLOADS, UI_WORKLOAD]
+        unknown = [name for name in names if name not in known]
+        if unknown or not names or reps < 1 or ui_runs < 1:
+            raise CommandError(f"--only takes {', '.join(known)}; --reps and --ui-runs at least 1 "
+                               f"(got {only!r}, {reps}, {ui_runs})")
         _create_database(url)
         if os.environ.get("DATABASE_URL") != url:
-            self._reexec(url, reps=reps, names=names, worker_threads=worker_threads, timeout=timeout)
+            self._reexec(url, reps=reps, names=names, worker_threads=worker_threads, timeout=timeout, ui_runs=ui_runs)
         self._manage("migrate", "--verbosity", "0", url=url, check=True)
-        self._run(url, names=names, reps=reps, worker_threads=worker_threads, timeout=timeout)
+        if UI_WORKLOAD in names:  # reads only: no worker; it replaces the runs with generated ones, so it goes first
+            from tests.benchmarks.ui import run_ui_benchmark
+
+            run_ui_benchmark(runs=ui_runs, out=self.stdout)
+            names = [name for name in names if name != UI_WORKLOAD]
+        if names:
+            self._run(url, names=names, reps=reps, worker_threads=worker_threads, timeout=timeout)
 
     def _run(self, url: str, *, names: list[str], reps: int, worker_threads: int | None, timeout: float) -> None:
         from tests.benchmarks.dashboard import (
@@ -105,9 +116,9 @@ class Command(BaseCommand):
                 worker.wait()
 
     def _reexec(self, url: str, *, reps: int, names: list[str], worker_threads: int | None,
-                timeout: float) -> None:
+                timeout: float, ui_runs: int) -> None:
         argv = [sys.executable, str(_manage_py()), "bench", "--reps", str(reps), "--only", ",".join(names),
-                "--database-url", url, "--timeout", str(timeout)]
+                "--database-url", url, "--timeout", str(timeout), "--ui-runs", str(ui_runs)]
         if worker_threads:
             argv += ["--worker-threads", str(worker_threads)]
         sys.stdout.flush()

@@ -61,4 +61,7 @@ urlpatterns = [
     path("api/incidents/<str:incident_id>", dashboard_api.get_incident, name="api-incident"),
     path("api/incidents/<str:incident_id>/retry", api_actions.incident_retry, name="api-incident-retry"),
     path("api/incidents/<str:incident_id>/cancel", api_actions.incident_cancel, name="api-incident-cancel"),
+    path("api/functions/<str:app_id>/<str:function_id>/pause", api_actions.pause_function, name="api-function-pause"),
+    path("api/functions/<str:app_id>/<str:function_id>/resume", api_actions.resume_function,
+         name="api-function-resume"),
 ]

@@ -121,7 +121,8 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def functions_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "runs/functions.html", {"rows": queries.function_stats(), "statuses": RunStatus.choices})
+    return render(request, "runs/functions.html", {"rows": queries.function_stats(), "statuses": RunStatus.choices,
+                                                   "can_operate": request.user.has_perm(OPERATE)})
 
 
 @require_GET

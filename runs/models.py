@@ -18,10 +18,15 @@ class Function(models.Model):
     trigger = models.CharField(max_length=MAX_NAME_CHARS, blank=True)
     config = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
+    # An operator paused it (runs/store/pausing.py): its runs are created but none is claimed until resumed.
+    # Syncing from code leaves it alone.
+    paused = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="function_unique_id")]
-        indexes = [models.Index(fields=["trigger"])]
+        indexes = [models.Index(fields=["trigger"]),
+                   # Each claim reads the paused functions: an index of (usually) nothing.
+                   models.Index(fields=["app_id", "function_id"], name="function_paused", condition=Q(paused=True))]
 
     def __str__(self) -> str:
         return f"{self.app_id}/{self.function_id}"
@@ -100,6 +105,9 @@ class Run(models.Model):
     # version before it, which know no such column, go on inserting runs while a rolling upgrade migrates.
     attempts_history = models.JSONField(default=list, null=True)
     wakeups = models.IntegerField(default=0)
+    # Parked: a claim found its function paused and set it aside (ready_at NULL, out of the claim index);
+    # resuming the function makes it due again (runs/store/pausing.py).
+    paused = models.BooleanField(default=False, db_default=False)
     version = models.IntegerField(default=1)
     # The incident (runs/incidents.py) a root run joined when it last ended failed; kept when a retry heals it
     # (its status then says it is no longer failed). Set only by runs/store/incidents.py.
@@ -131,6 +139,7 @@ class Run(models.Model):
             # An incident's roots by status: its open (still failed) count, its run ids, what "cancel all" stops.
             models.Index(fields=["incident_id", "status"], name="run_incident",
                          condition=Q(incident_id__isnull=False)),
+            models.Index(fields=["app_id", "function_id"], name="run_parked", condition=Q(paused=True)),
         ]
         constraints = [
             models.UniqueConstraint(

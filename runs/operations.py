@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from runs.exceptions import ActionRefused, RunNotFound
+from runs.exceptions import ActionRefused, InvalidEvent, RunNotFound
 from runs.status import ActionKind, ActionOutcome, OperatorActionName, RetryMode
-from runs.store import actions, audit, waits
+from runs.store import actions, audit, pausing, waits
 from runs.values import storable_text
 
 T = TypeVar("T")
@@ -25,19 +25,50 @@ def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list
     return cancelled
 
 
-def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python") -> str:
-    """Retry a failed run (`from_failure`, `from_start`, `root_cause`) and audit it; returns the id of the run
-    that executes."""
+def retry(run_id: str, *, mode: str = "from_failure", actor: Any = "python", step_id: str | None = None,
+          data: dict[str, Any] | None = None) -> str:
+    """Retry a run (`from_failure`, `from_start`, `root_cause`, `from_step` with `step_id`; `from_start` with
+    `data` reruns with edited input) and audit it; returns the id of the run that executes."""
     name = f"retry_{mode}"  # OperatorActionName.RETRY_*; an unknown mode is audited, refused, under its own name
+    reason = f"{name.replace('_', ' ')} by {_name(actor)}"
+    if step_id is not None and mode == RetryMode.FROM_STEP:
+        reason = f"retry from step {step_id} by {_name(actor)}"
+    if data is not None and mode == RetryMode.FROM_START:
+        reason = f"rerun from start with edited input by {_name(actor)}"
     try:
-        done = actions.apply_retry(run_id, mode=mode, reason=f"{name.replace('_', ' ')} by {_name(actor)}")
-    except (ActionRefused, RunNotFound) as exc:
+        done = actions.apply_retry(run_id, mode=mode, reason=reason, step_id=step_id, data=data)
+    except (ActionRefused, RunNotFound, InvalidEvent) as exc:
         audit.record_action(user=actor, action=name, run_ids=[run_id], outcome=ActionOutcome.REFUSED, detail=str(exc))
         raise
     # Name every run the retry changed (root_cause: the chain that heals), so each run page shows the action.
     ids = list(dict.fromkeys([run_id, done.executing, *(run.id for run in done.plan.chain)]))
-    audit.record_action(user=actor, action=name, run_ids=ids, detail=f"run {done.executing} will execute")
+    detail = f"run {done.executing} will execute"
+    if done.plan.rerun_steps:
+        detail += f" from step {done.plan.rerun_steps[0].step_id} ({len(done.plan.rerun_steps)} step(s) run again)"
+    if done.plan.event is not None:
+        detail += f", a rerun of {run_id} with edited input"
+    audit.record_action(user=actor, action=name, run_ids=ids, detail=detail)
     return done.executing
+
+
+def set_paused(app_id: str, function_id: str, paused: bool, *, actor: Any = "python") -> pausing.PauseChange:
+    """Pause or resume a function and audit it (the record names no run: the function is in its detail)."""
+    name = OperatorActionName.PAUSE_FUNCTION if paused else OperatorActionName.RESUME_FUNCTION
+    what = f"function {app_id}/{function_id}"
+    try:
+        change = pausing.set_paused(app_id, function_id, paused)
+    except RunNotFound as exc:
+        audit.record_action(user=actor, action=name, run_ids=[], outcome=ActionOutcome.REFUSED,
+                            detail=f"{what}: {exc}")
+        raise
+    if not change.changed:
+        detail = f"{what} was already {'paused' if paused else 'running'}"
+    elif paused:
+        detail = f"{what} paused: its new runs queue, none starts until it is resumed"
+    else:
+        detail = f"{what} resumed: {change.resumed_runs} queued run(s) due again"
+    audit.record_action(user=actor, action=name, run_ids=[], detail=detail)
+    return change
 
 
 def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: Any = "python",

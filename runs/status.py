@@ -46,6 +46,7 @@ class RetryMode(models.TextChoices):
     FROM_FAILURE = "from_failure", "Retry from failure"  # the same run resumes at its failed step
     FROM_START = "from_start", "Rerun from start"  # a new run with the same event, linked to this one
     ROOT_CAUSE = "root_cause", "Retry root cause"  # the chain's root cause retries, its ancestors heal (O5)
+    FROM_STEP = "from_step", "Retry from a step"  # the same run again from a chosen step: earlier ones replay
 
 
 class OperatorActionName(models.TextChoices):
@@ -56,6 +57,9 @@ class OperatorActionName(models.TextChoices):
     RETRY_FROM_FAILURE = f"retry_{RetryMode.FROM_FAILURE}", RetryMode.FROM_FAILURE.label
     RETRY_FROM_START = f"retry_{RetryMode.FROM_START}", RetryMode.FROM_START.label
     RETRY_ROOT_CAUSE = f"retry_{RetryMode.ROOT_CAUSE}", RetryMode.ROOT_CAUSE.label
+    RETRY_FROM_STEP = f"retry_{RetryMode.FROM_STEP}", RetryMode.FROM_STEP.label
+    PAUSE_FUNCTION = "pause_function", "Pause function"  # its runs queue, none starts (runs/store/pausing.py)
+    RESUME_FUNCTION = "resume_function", "Resume function"
     BULK_CANCEL = f"bulk_{ActionKind.CANCEL}", "Bulk cancel"
     BULK_RETRY = f"bulk_{ActionKind.RETRY}", "Bulk retry"
     PRUNE = "prune", "Prune"  # deleting old finished trees (runs/store/prune.py), by hand or hourly

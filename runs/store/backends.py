@@ -27,6 +27,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30  # unless the DATABASES entry sets OPTIONS["tim
 class DatabaseBackend:
     vendor: ClassVar[str] = ""
     claim_lock: ClassVar[str] = ""  # appended to the claim's and the heartbeat's row selection
+    share_lock: ClassVar[str] = ""  # appended to a claim's read of the paused functions
     delivers_notifications: ClassVar[bool] = False  # other processes can be woken by a commit (LISTEN)
     has_concurrent_writers: ClassVar[bool] = False  # another transaction's claim can be in flight meanwhile
     single_statement_hops: ClassVar[bool] = False  # an invoke hop's commits as one statement (runs/store/hops.py)
@@ -55,6 +56,7 @@ class DatabaseBackend:
 class PostgreSQLBackend(DatabaseBackend):
     vendor = "postgresql"
     claim_lock = "FOR UPDATE SKIP LOCKED"
+    share_lock = "FOR SHARE"
     delivers_notifications = True
     has_concurrent_writers = True
     single_statement_hops = True

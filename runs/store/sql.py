@@ -37,12 +37,45 @@ WHERE id IN (
     {lock}
 )""" + CLAIM_RETURNING
 
+# The functions of these apps an operator paused (usually none: an index of nothing). Read first in the claim's
+# transaction, FOR SHARE on PostgreSQL: a resume (which updates the row) waits for claims that saw the function
+# paused, so no claim parks a run after the resume made the parked ones due. Params: *app ids.
+PAUSED_FUNCTIONS = "SELECT app_id, function_id FROM runs_function WHERE paused AND app_id IN ({apps}) {share}"
+
+# The claim while some functions are paused: the same selection (the same index scan), but a run of a paused
+# function is parked instead of leased: ready_at NULL takes it out of the claim index (no claim walks over it
+# again), `paused` marks it for the resume, and its status stays as it was. Params: *paused (app id, function
+# id) pairs, then as CLAIM. The returned `paused` tells the parked rows apart.
+_PARKS = "(app_id, function_id) IN (SELECT p_app, p_function FROM paused_functions)"
+_STARTS = "status IN ('queued', 'waiting') AND NOT " + _PARKS
+CLAIM_PARKING = "WITH paused_functions (p_app, p_function) AS (VALUES {pairs})" + f"""
+UPDATE runs_run SET
+    status = CASE WHEN {_STARTS} THEN 'running' ELSE status END,
+    status_reason = CASE WHEN {_STARTS} THEN '' ELSE status_reason END,
+    version = version + CASE WHEN {_STARTS} THEN 1 ELSE 0 END,
+    started_at = CASE WHEN {_PARKS} THEN started_at ELSE COALESCE(started_at, %s) END,
+    lease_owner = CASE WHEN {_PARKS} THEN NULL ELSE %s END,
+    ready_at = CASE WHEN {_PARKS} THEN NULL ELSE %s END,
+    throttled = FALSE,
+    paused = {_PARKS}
+""" + """
+WHERE id IN (
+    SELECT id FROM runs_run
+    WHERE ready_at IS NOT NULL AND ready_at <= %s AND app_id IN ({apps})
+    ORDER BY ready_at
+    LIMIT %s
+    {lock}
+)""" + CLAIM_RETURNING.rstrip() + ", paused\n"
+
 # Take one run this worker just made due (a child it created, a parent it resumed), if nobody holds it.
-# (A parent still waiting on other steps is not taken: it is woken a little later instead, see rows.wake_resumed.)
+# (A parent still waiting on other steps is not taken: it is woken a little later instead, see rows.wake_resumed;
+# nor a run of a paused function: the caller makes it due, and the next claim parks it.)
 # Params: now, lease token, lease expiry, run id, run id.
 HAND_OFF = _LEASE + """
 WHERE id = %s AND lease_owner IS NULL AND status IN ('queued', 'running', 'waiting')
   AND concurrency_key IS NULL
+  AND NOT EXISTS (SELECT 1 FROM runs_function WHERE runs_function.paused
+                  AND runs_function.app_id = runs_run.app_id AND runs_function.function_id = runs_run.function_id)
   AND NOT EXISTS (SELECT 1 FROM runs_step WHERE runs_step.run_id = %s AND runs_step.status = 'waiting')
 """ + CLAIM_RETURNING
 

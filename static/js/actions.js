@@ -1,4 +1,5 @@
-/* Operator actions (issue 5): the run page's Cancel and Retry menus and the runs page's bulk actions.
+/* Operator actions (issue 5): the run page's Cancel and Retry menus (with retry from a chosen step and a rerun
+ * with edited input, issue 11), the runs page's bulk actions, and pausing functions on the Functions page.
  * Each asks the JSON API for a dry run first, confirms with the number of runs affected (and, for a root-cause
  * retry, the run that executes and the chain that heals), then posts with the CSRF token and says how it went.
  * The page itself follows over the live socket. Data only ever goes into textContent. */
@@ -71,7 +72,7 @@
   async function act(button, work) {
     const menu = button.closest("details");
     if (menu) menu.open = false;
-    const buttons = [...document.querySelectorAll("[data-action], [data-bulk], [data-wait-action], [data-bulk-selected]")];
+    const buttons = [...document.querySelectorAll("[data-action], [data-bulk], [data-pause], [data-wait-action], [data-bulk-selected]")];
     buttons.forEach((b) => { b.disabled = true; });
     try {
       await work();
@@ -99,6 +100,70 @@
     if (!ok) return;
     const done = await post(url, { cascade });
     say("ok", `Cancelled ${plural(done.cancelled.length, "run")}. The graph follows live.`);
+  }
+
+  /** What is wrong with the text as event data ("" when it is a JSON object). */
+  function jsonProblem(text) {
+    let value;
+    try { value = JSON.parse(text); } catch (e) { return `Not valid JSON: ${e.message}`; }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      const what = Array.isArray(value) ? "an array" : value === null ? "null" : `a ${typeof value}`;
+      return `Event data must be a JSON object ({ ... }), not ${what}.`;
+    }
+    return "";
+  }
+
+  /** The rerun dialog's JSON editor, prefilled with the run's event data, validated as it is typed (the
+   * submit button stays disabled while the text is not a JSON object). Resolves the edited data, or null. */
+  function editEventData() {
+    const dlg = document.getElementById("rerun-dialog");
+    const area = dlg.querySelector("#rerun-data");
+    const problemLine = dlg.querySelector("#rerun-data-error");
+    const submit = dlg.querySelector("#rerun-submit");
+    const original = JSON.parse(document.getElementById("run-event-data").textContent);
+    area.value = JSON.stringify(original === null ? {} : original, null, 2);
+    const check = () => {
+      const problem = jsonProblem(area.value);
+      problemLine.textContent = problem;
+      problemLine.hidden = !problem;
+      submit.disabled = !!problem;
+      area.setAttribute("aria-invalid", problem ? "true" : "false");
+      return problem;
+    };
+    area.oninput = check;
+    check();
+    dlg.returnValue = "";
+    return new Promise((resolve) => {
+      dlg.addEventListener("close", () => {
+        resolve(dlg.returnValue === "confirm" && !check() ? JSON.parse(area.value) : null);
+      }, { once: true });
+      dlg.showModal();
+      area.focus();
+    });
+  }
+
+  async function rerunEdited(runId) {
+    const data = await editEventData();
+    if (data === null) return;
+    const done = await post(T.url(`api/runs/${encodeURIComponent(runId)}/retry`), { mode: MODE.FROM_START, data });
+    say("ok", "Rerun with edited input started: ", runLink(done.run), ".");
+  }
+
+  async function retryFromStep(runId, stepId, stepName) {
+    const url = T.url(`api/runs/${encodeURIComponent(runId)}/retry`);
+    const preview = await post(url, { mode: MODE.FROM_STEP, step_id: stepId, dry_run: true });
+    const steps = preview.steps || [];
+    const ok = await confirmAction({
+      title: `Retry from step “${stepName}”?`,
+      body: `${preview.would_execute.function_id} runs again under the same run id: the steps before it replay from `
+        + `their stored results, and ${plural(steps.length, "step")} run${steps.length === 1 ? "s" : ""} again:`,
+      items: steps,
+      note: "Each keeps its earlier attempts; an invoke among them starts a new child run.",
+      confirmLabel: "Retry from this step",
+    });
+    if (!ok) return;
+    await post(url, { mode: MODE.FROM_STEP, step_id: stepId });
+    say("ok", `Retrying this run from step “${stepName}”. The page follows live.`);
   }
 
   async function retry(runId, mode) {
@@ -148,15 +213,17 @@
     }
   }
 
-  const runActions = () => document.getElementById("run-actions");
   if (document.getElementById("run-head")) {
     // Delegated: the header (with these menus) is re-rendered from the server as the run changes.
     document.addEventListener("click", (event) => {
-      const button = event.target.closest("#run-actions [data-action]");
+      const button = event.target.closest("#run-actions [data-action], #step-details [data-action]");
       if (!button) return;
-      const runId = runActions().dataset.runId;
+      const runId = document.getElementById("run-head").dataset.runId;
       act(button, async () => {
         if (button.dataset.action === KIND.CANCEL) await cancel(runId, button.dataset.cascade === "true");
+        else if (button.dataset.mode === MODE.FROM_STEP) {
+          await retryFromStep(runId, button.dataset.stepId, button.dataset.stepName);
+        } else if (button.dataset.rerunEdit) await rerunEdited(runId);
         else await retry(runId, button.dataset.mode);
         if (T.refreshRunPage) T.refreshRunPage();  // the audit entry and the new status, without waiting
       });
@@ -189,7 +256,7 @@
   }
 
   async function waitAction(button, runId) {
-    const box = button.closest(".step-actions");
+    const box = button.closest(".wait-actions");
     const stepId = box.dataset.stepId;
     const stepName = box.closest("details").querySelector("summary b").textContent.trim() || stepId;
     const runUrl = `api/runs/${encodeURIComponent(runId)}`;
@@ -370,6 +437,51 @@
     });
     if (total > items.length) items.push(`… and ${plural(total - items.length, "more run")}`);
     return items;
+  }
+
+  // --- functions page: pause and resume a function ------------------------------------------------------
+  const functionsTable = document.querySelector("table.functions");
+  if (functionsTable) {
+    async function setPaused(button) {
+      const { appId, functionId } = button.dataset;
+      const pause = button.dataset.pause === "pause";
+      const url = T.url(`api/functions/${encodeURIComponent(appId)}/${encodeURIComponent(functionId)}/${pause ? "pause" : "resume"}`);
+      const preview = await post(url, { dry_run: true });
+      const ok = await confirmAction(pause ? {
+        title: `Pause ${functionId}?`,
+        body: `New events still create runs of ${functionId} (app ${appId}), but none starts until you resume it.`,
+        note: "Runs executing right now finish their current step; runs it is invoked by wait for it.",
+        confirmLabel: `Pause ${functionId}`,
+      } : {
+        title: `Resume ${functionId}?`,
+        body: `${plural(preview.parked_runs, "queued run")} of ${functionId} held while it was paused start, oldest first.`,
+        confirmLabel: `Resume ${functionId}`,
+      });
+      if (!ok) return;
+      const done = await post(url, {});
+      const row = button.closest("tr");
+      const cell = row.querySelector("td");
+      const badge = cell.querySelector(".paused-badge");
+      if (done.paused && !badge) {
+        const span = document.createElement("span");
+        span.className = "paused-badge";
+        span.title = "paused by an operator: new runs queue, none starts until the function is resumed";
+        const icon = document.createElement("i");
+        icon.setAttribute("aria-hidden", "true");
+        span.append(icon, "paused");
+        cell.append(span);
+      } else if (!done.paused && badge) badge.remove();
+      button.dataset.pause = done.paused ? "resume" : "pause";
+      button.textContent = done.paused ? "Resume" : "Pause";
+      say("ok", done.paused ? `Paused ${functionId}: its new runs queue until you resume it.`
+        : `Resumed ${functionId}: ${plural(done.resumed_runs, "queued run")} due again.`);
+    }
+
+    functionsTable.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-pause]");
+      if (!button || button.disabled) return;
+      act(button, () => setPaused(button));
+    });
   }
 
   T.post = post;

@@ -123,6 +123,18 @@ async def incident_root(ctx: Context) -> Any:
     return await ctx.step.invoke("call-incident-leaf", function=incident_leaf, data=ctx.event.data)
 
 
+# --- retry from a step, rerun with edited input, pausing (issue 11 items 9 and 11, test_retry_pause_e2e.py) --
+@app.function(id="e2e-three-steps", trigger="e2e/three-steps", retries=0)
+async def three_steps(ctx: Context) -> Any:
+    done = [await ctx.step.run(name, lambda name=name: _note(ctx.event.data, name)) for name in ("one", "two", "three")]
+    return {"done": done}
+
+
+@app.function(id="e2e-pausable", trigger="e2e/pausable", retries=0)
+async def pausable(ctx: Context) -> Any:
+    return await ctx.step.run("work", lambda: _note(ctx.event.data, "work"))
+
+
 # --- acting on waiting runs, bulk by selection (issue 11 items 10 and 8, tests/e2e/test_waits_bulk_e2e.py) ----
 @app.function(id="e2e-napper", trigger="e2e/nap", retries=0)
 async def napper(ctx: Context) -> Any:

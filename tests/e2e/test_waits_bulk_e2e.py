@@ -58,7 +58,7 @@ def test_wake_now_ends_the_sleep_and_the_run_completes_live(operator_page: Page,
     page, server = operator_page, live_server_process
     run = waiting_on(server, "e2e/nap", "e2e-napper", "nap")
     open_run(page, server, run.id)
-    actions = page.locator("#step-details .step-actions[data-step-id='nap']")
+    actions = page.locator("#step-details .wait-actions[data-step-id='nap']")
     expect(actions).to_be_visible()  # the waiting step's details are open, its actions in view
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / "run-page-wake.png"))
@@ -70,7 +70,7 @@ def test_wake_now_ends_the_sleep_and_the_run_completes_live(operator_page: Page,
     entry = OperatorAction.objects.get(action="wake")
     assert (entry.username, entry.run_ids, entry.outcome) == ("e2e-operator", [run.id], "done")
     expect(page.locator("#run-audit tr.audit-entry[data-action=wake]")).to_have_count(1)
-    expect(page.locator("#step-details .step-actions")).to_have_count(0)  # nothing waits any more
+    expect(page.locator("#step-details .wait-actions")).to_have_count(0)  # nothing waits any more
 
 
 # Item 10: send the event a wait_for_event waits for, prefilled
@@ -81,7 +81,7 @@ def test_send_event_is_prefilled_from_the_match_and_resolves_the_wait(operator_p
     run = waiting_on(server, "e2e/order-wait", "e2e-order-waiter", "paid", {"order": {"id": order}})
     other = waiting_on(server, "e2e/order-wait", "e2e-order-waiter", "paid", {"order": {"id": "someone-else"}})
     open_run(page, server, run.id)
-    page.locator("#step-details .step-actions[data-step-id='paid'] [data-wait-action=send_event]").click()
+    page.locator("#step-details .wait-actions[data-step-id='paid'] [data-wait-action=send_event]").click()
     dialog = page.locator("#send-event-dialog")
     expect(dialog).to_be_visible()
     assert dialog.locator("input[name=name]").input_value() == "e2e/paid"
@@ -111,7 +111,7 @@ def test_fail_and_cancel_an_invoke_wait(operator_page: Page, live_server_process
     failing = waiting_on(server, "e2e/invoke-wait", "e2e-invoker", "call-slow")
     child = Step.objects.get(run_id=failing.id, step_id="call-slow").child_run_id
     open_run(page, server, failing.id)
-    page.locator("#step-details .step-actions[data-step-id='call-slow'] [data-wait-action=fail_invoke]").click()
+    page.locator("#step-details .wait-actions[data-step-id='call-slow'] [data-wait-action=fail_invoke]").click()
     assert "StepError" in confirm(page)
     expect(page.locator("#run-head h1 .badge")).to_have_attribute("data-status", "failed", timeout=15000)
     failed = Run.objects.get(id=failing.id)
@@ -123,7 +123,7 @@ def test_fail_and_cancel_an_invoke_wait(operator_page: Page, live_server_process
     cancelling = waiting_on(server, "e2e/invoke-wait", "e2e-invoker", "call-slow")
     child2 = Step.objects.get(run_id=cancelling.id, step_id="call-slow").child_run_id
     open_run(page, server, cancelling.id)
-    page.locator("#step-details .step-actions[data-step-id='call-slow'] [data-wait-action=cancel_invoke]").click()
+    page.locator("#step-details .wait-actions[data-step-id='call-slow'] [data-wait-action=cancel_invoke]").click()
     assert "1 run will be cancelled" in confirm(page)
     expect(page.locator("#run-head h1 .badge")).to_have_attribute("data-status", "failed", timeout=15000)
     assert Run.objects.get(id=child2).status == RunStatus.CANCELLED

@@ -13,7 +13,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from dashboard import api as dashboard_api
-from dashboard import views
+from dashboard import prometheus, views
 from dashboard.auth import DashboardLogoutView
 from dashboard.login_throttle import ThrottledLoginView
 from runs import api, api_actions
@@ -64,4 +64,8 @@ urlpatterns = [
     path("api/functions/<str:app_id>/<str:function_id>/pause", api_actions.pause_function, name="api-function-pause"),
     path("api/functions/<str:app_id>/<str:function_id>/resume", api_actions.resume_function,
          name="api-function-resume"),
+    # Metrics: the page (charts from GET api/metrics) and Prometheus' scrape target (no slash: not the page)
+    path("metrics/", views.metrics_page, name="metrics"),
+    path("api/metrics", dashboard_api.get_metrics, name="api-metrics"),
+    path("metrics", prometheus.metrics, name="prometheus-metrics"),
 ]

@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import incidents as incident_reads
-from dashboard import pages, params, queries, sdk_apps
+from dashboard import metrics, pages, params, queries, sdk_apps
 from dashboard.auth import login_required
 from dashboard.exceptions import BadParameter
 from dashboard.templatetags.dash import is_run_id
@@ -135,6 +135,23 @@ def workers_page(request: HttpRequest) -> HttpResponse:
         "dead": [info for info in workers if info.state == "dead"],
         "stopped": [info for info in workers if info.state == "stopped"],
         "dead_after": int(worker_store.dead_after().total_seconds()),
+    })
+
+
+@require_GET
+@login_required
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Charts of runs started/completed/failed and p50/p95 duration, and the backlog; the script fetches
+    GET api/metrics for the window and function chosen (the form works without it, reloading the page)."""
+    try:
+        window, function = metrics.window_param(request.GET), metrics.function_param(request.GET)
+    except BadParameter as exc:
+        messages.error(request, f"Showing all functions over the last hour: {exc}")
+        window, function = metrics.WINDOWS[metrics.DEFAULT_WINDOW], None
+    data = metrics.chart_data(window, function)
+    return render(request, "runs/metrics.html", {
+        "data": data, "windows": metrics.WINDOWS.values(), "window": window,
+        "function": data["function"] or "", "functions": metrics.function_choices(), "status": RunStatus,
     })
 
 

@@ -140,6 +140,9 @@ class Run(models.Model):
             models.Index(fields=["incident_id", "status"], name="run_incident",
                          condition=Q(incident_id__isnull=False)),
             models.Index(fields=["app_id", "function_id"], name="run_parked", condition=Q(paused=True)),
+            # Metrics (runs/store/metrics.py): the runs that started or ended in the minutes being rolled up.
+            models.Index(fields=["started_at"], name="run_started", condition=Q(started_at__isnull=False)),
+            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -311,3 +314,62 @@ class Incident(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-last_seen"], name="incident_last_seen")]
+
+
+# Upper bounds (milliseconds) of the run-duration histogram of the metrics (runs/store/metrics.py): one
+# column per bound, plus one for longer runs. Prometheus exposes the same buckets (in seconds).
+DURATION_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 120_000,
+                      300_000, 900_000, 3_600_000)
+DURATION_COLUMNS = tuple(f"le_{bound}ms" for bound in DURATION_BOUNDS_MS) + ("le_inf",)
+
+
+class MetricsCounts(models.Model):
+    """What the metrics count for one function: runs started, ended by outcome, and the durations of the
+    completed and failed ones (their sum and a histogram of DURATION_COLUMNS); fields added by _counters."""
+
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+def _counters(model: type[models.Model], field: type[models.IntegerField]) -> None:
+    # Twenty-four identical counters, spelled once. A minute's counts are 32-bit (PostgreSQL sums those as
+    # bigint, faster than the numeric its sum of bigints is); the totals are 64-bit.
+    for name in ("started", "completed", "failed", "cancelled", *DURATION_COLUMNS):
+        model.add_to_class(name, field(default=0))
+
+
+class RunMetricsMinute(MetricsCounts):
+    """The metrics of one function in one closed minute (`minute`: minutes since the epoch, UTC), rolled up
+    from the runs table by runs/store/metrics.py so that charts over a day or a week read a few thousand rows
+    instead of every run; the row with empty app and function ids is all functions together. Kept for
+    runs.store.metrics.KEEP_MINUTES."""
+
+    minute = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["minute", "app_id", "function_id"],
+                                               name="metrics_minute_once")]
+        indexes = [models.Index(fields=["app_id", "function_id", "minute"], name="metrics_function_minute")]
+
+
+class RunMetricsTotal(MetricsCounts):
+    """Everything rolled up so far, per function: the counters Prometheus scrapes (monotonic, unlike the
+    minutes, which are dropped after a while)."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="metrics_total_once")]
+
+
+class RunMetricsRollup(models.Model):
+    """One row: the minute the roll-up has reached (every minute before it is in RunMetricsMinute). Moved
+    with a compare-and-set, so two processes rolling up at once cannot both count a minute."""
+
+    rolled_to = models.BigIntegerField()
+
+
+_counters(RunMetricsMinute, models.IntegerField)
+_counters(RunMetricsTotal, models.BigIntegerField)

@@ -127,3 +127,83 @@ WAKE_RESUMED_DUE = ("(CASE WHEN EXISTS (SELECT 1 FROM runs_step WHERE runs_step.
 def wake(due: str, statuses: int) -> str:
     """The wake-up statement for a `due` expression (WAKE_NOW_DUE or WAKE_RESUMED_DUE)."""
     return _WAKE.format(due=due, statuses=", ".join(["%s"] * statuses))
+
+
+# --- run metrics (runs/store/metrics.py) ---------------------------------------------------------------------
+# `{counters}`: the counter columns of runs_runmetricsminute in order; `{sums}`: SUM(<counter>) AS <counter> each.
+
+# Every run fact of [start, end) as (minute, app_id, function_id, <counters>): a row per run that started, a row
+# per run that ended completed, failed or cancelled (with its duration and histogram bucket when it completed or
+# failed). Built by metrics_facts(); params: start, end, start, end.
+_METRICS_FACTS = """
+SELECT {started_minute} AS minute, app_id, function_id, 1 AS started, {started_zeros}
+FROM runs_run WHERE started_at >= %s AND started_at < %s
+UNION ALL
+SELECT {ended_minute}, app_id, function_id, 0,
+       CASE WHEN status = 'completed' THEN 1 ELSE 0 END,
+       CASE WHEN status = 'failed' THEN 1 ELSE 0 END,
+       CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END,
+       COALESCE(ms, 0), {buckets}
+FROM (SELECT ended_at, app_id, function_id, status,
+             CASE WHEN status IN ('completed', 'failed') THEN {duration_ms} END AS ms
+      FROM runs_run
+      WHERE ended_at >= %s AND ended_at < %s AND status IN ('completed', 'failed', 'cancelled')) AS ended
+"""
+
+
+def metrics_facts(*, started_minute: str, ended_minute: str, duration_ms: str, counters: tuple[str, ...],
+                  bounds: tuple[int, ...]) -> str:
+    """_METRICS_FACTS with the backend's expressions; counters are started, completed, failed, cancelled,
+    duration_ms, then one histogram column per bound (durations in (previous bound, bound]) and one above."""
+    buckets, lower = [], None
+    for bound, name in zip((*bounds, None), counters[5:], strict=True):
+        tests = ([f"ms > {lower}"] if lower is not None else []) + ([f"ms <= {bound}"] if bound is not None else [])
+        buckets.append(f"CASE WHEN ms IS NOT NULL AND {' AND '.join(tests)} THEN 1 ELSE 0 END AS {name}")
+        lower = bound
+    return _METRICS_FACTS.format(started_minute=started_minute, ended_minute=ended_minute, duration_ms=duration_ms,
+                                 started_zeros=", ".join(f"0 AS {name}" for name in counters[1:]),
+                                 buckets=", ".join(buckets))
+
+
+# Roll up the facts of [start, end) per function and minute. Params: the facts' (start, end, start, end).
+METRICS_ROLL_UP = """
+INSERT INTO runs_runmetricsminute (minute, app_id, function_id, {counters})
+SELECT minute, app_id, function_id, {sums} FROM ({facts}) AS facts GROUP BY minute, app_id, function_id
+"""
+# ...and all functions together per minute (empty app and function ids), from those rows. Params: start, end.
+METRICS_ROLL_UP_ALL = """
+INSERT INTO runs_runmetricsminute (minute, app_id, function_id, {counters})
+SELECT minute, '', '', {sums} FROM runs_runmetricsminute
+WHERE minute >= %s AND minute < %s AND function_id <> '' GROUP BY minute
+"""
+# What the minutes [start, end) add to each function's totals. Params: start, end.
+METRICS_ADDED = """
+SELECT app_id, function_id, {sums} FROM runs_runmetricsminute
+WHERE minute >= %s AND minute < %s AND function_id <> '' GROUP BY app_id, function_id
+"""
+# Chart points of `bucket` minutes: rolled-up minutes [first, rolled_to) of one function (or of all: '', ''),
+# plus the facts since. Params: bucket, first, rolled_to, app, function, the facts' four, first, [app, function,]
+# bucket.
+METRICS_SERIES = """
+SELECT minute / %s AS bucket, {sums} FROM (
+    SELECT minute, {counters} FROM runs_runmetricsminute
+    WHERE minute >= %s AND minute < %s AND app_id = %s AND function_id = %s
+    UNION ALL
+    SELECT minute, {counters} FROM ({facts}) AS facts WHERE minute >= %s{function}
+) AS points GROUP BY minute / %s ORDER BY 1
+"""
+# Due runs nobody claimed (run_ready index). Params: now[, app, function].
+METRICS_BACKLOG = """
+SELECT COUNT(*) AS runs, MIN(ready_at) AS oldest FROM runs_run
+WHERE ready_at IS NOT NULL AND ready_at <= %s{function}
+"""
+# Per function: the rolled-up totals plus the facts since. Params: the facts' four.
+METRICS_TOTALS = """
+SELECT app_id, function_id, {sums} FROM (
+    SELECT app_id, function_id, {counters} FROM runs_runmetricstotal
+    UNION ALL
+    SELECT app_id, function_id, {counters} FROM ({facts}) AS facts
+) AS totals GROUP BY app_id, function_id ORDER BY app_id, function_id
+"""
+# Appended to METRICS_SERIES' facts and METRICS_BACKLOG for one function. Params: app, function.
+METRICS_ONE_FUNCTION = " AND app_id = %s AND function_id = %s"

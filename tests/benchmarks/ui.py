@@ -100,8 +100,10 @@ def populate(n: int = UI_RUNS) -> None:
         cursor.execute(sql, [now])
         cursor.execute(f"ANALYZE {run_table}")
     from runs.store.incidents import backfill
+    from tests.benchmarks.fixtures import roll_up_from_scratch
 
     backfill()  # the failed roots join their incidents, as the store joins them when they fail
+    roll_up_from_scratch()  # these runs were written into minutes long past: roll them up from scratch
     Function.objects.all().delete()
     Function.objects.bulk_create([Function(app_id=f"app-{fn // 10}", function_id=f"fn-{fn}", trigger=f"evt/{fn}")
                                   for fn in range(FUNCTIONS)])
@@ -145,7 +147,16 @@ def incident_cases(client: Client) -> list[Case]:
             Case("busiest incident api", f"/api/incidents/{busiest}")]
 
 
-CASE_SOURCES: list[CaseSource] = [run_cases, incident_cases]
+def metrics_cases(client: Client) -> list[Case]:
+    """Each metrics chart (every window, all functions and one: issue 11, item 12), the page and a scrape."""
+    from dashboard.metrics import WINDOWS
+
+    cases = [Case(f"metrics {window}{label}", f"/api/metrics?window={window}{suffix}")
+             for window in WINDOWS for label, suffix in (("", ""), (" one function", "&function=app-1%2Ffn-10"))]
+    return [*cases, Case("metrics page", "/metrics/"), Case("prometheus scrape", "/metrics")]
+
+
+CASE_SOURCES: list[CaseSource] = [run_cases, incident_cases, metrics_cases]
 
 
 def measure_case(client: Client, case: Case, *, requests: int = REQUESTS) -> dict[str, Any]:

@@ -180,6 +180,9 @@ READS = {
     "/": (),
     "/api/incidents": ("limit",),
     "/incidents/": (),
+    "/api/metrics": ("window", "function"),
+    "/metrics/": ("window", "function"),
+    "/metrics": (),
 }
 
 

@@ -24,7 +24,7 @@ from dashboard.templatetags.dash import is_run_id
 from runs import api_actions, client, inngest_sync
 from runs.api import parse_json
 from runs.exceptions import ActionRefused, EventNotFound, InvalidEvent, RunNotFound
-from runs.models import OperatorAction, SdkApp
+from runs.models import OperatorAction, Run, SdkApp
 from runs.status import ActionOutcome, OperatorActionName, RunStatus
 from runs.store import audit, replays
 from runs.store import workers as worker_store
@@ -96,7 +96,8 @@ def run_rows(request: HttpRequest) -> HttpResponse:
         if "root_only" not in request.GET and not filters.narrows():  # as the runs page defaults
             filters = dataclasses.replace(filters, root_only=True)
         rows, show_empty = queries.list_runs(filters, limit=size).rows, True
-    return render(request, "runs/_run_rows.html", {"rows": rows, "show_empty": show_empty})
+    return render(request, "runs/_run_rows.html", {"rows": rows, "show_empty": show_empty,
+                                                   "selectable": request.user.has_perm(OPERATE)})
 
 
 @require_GET
@@ -252,6 +253,12 @@ def send_event(request: HttpRequest) -> HttpResponse:
         return render(request, "runs/events.html", _events_context(request, {"name": name, "data": raw}),
                       status=400)
     messages.success(request, f"Sent {name} ({event_id}).")
+    run_id = request.POST.get("run_id", "")
+    if is_run_id(run_id) and Run.objects.filter(id=run_id).exists():
+        # Sent from a run page for the event its step waits for: on that run's audit list, and back to it.
+        audit.record_action(user=request.user, action=OperatorActionName.SEND_EVENT, run_ids=[run_id],
+                            detail=f"sent {name} ({event_id}) for its wait_for_event")
+        return redirect("tributary:run", run_id=run_id)
     return redirect("tributary:events")
 
 

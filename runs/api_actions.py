@@ -149,13 +149,20 @@ def _set_paused(request: HttpRequest, body: dict[str, Any], app_id: str, functio
 
 @operator_action
 def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
-    action, filters, dry_run = body.get("action"), body.get("filters", {}), body.get("dry_run", False)
+    """By filters (`filters`) or by selection (`run_ids`, the runs page's checkboxes): one or the other."""
+    action, dry_run = body.get("action"), body.get("dry_run", False)
+    filters, run_ids = body.get("filters", {}), body.get("run_ids")
     if action not in ActionKind.values:
         return error(400, "'action' must be cancel or retry")
     if not isinstance(filters, dict) or not isinstance(dry_run, bool):
         return error(400, "'filters' must be an object and 'dry_run' true or false")
+    if run_ids is not None:
+        if filters:
+            return error(400, "send 'filters' or 'run_ids', not both")
+        return as_json(operations.bulk(action, {}, dry_run=dry_run, actor=request.user,
+                                       run_ids=actions.selected_ids(run_ids)))
     if not filters:
-        return error(400, "bulk actions need at least one filter")
+        return error(400, "bulk actions need at least one filter (or 'run_ids')")
     return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))
 
 
@@ -191,3 +198,34 @@ def incident_retry(request: HttpRequest, body: dict[str, Any], incident_id: str)
 def incident_cancel(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
     """Cancel each of the incident's roots that is active again (retried), with its descendants."""
     return _incident(request, body, incident_id, ActionKind.CANCEL)
+
+
+# --- a waiting run's waiting step (issue 11 item 10) ---------------------------------------------------------
+
+
+@operator_action
+def wake_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
+    """End a sleep now: `step_id` names it, default the run's waiting sleep that ends first."""
+    step_id = body.get("step_id")
+    if step_id is not None and (not isinstance(step_id, str) or not step_id):
+        return error(400, "'step_id' must be a step id (text)")
+    woken = operations.wake(run_id, step_id=step_id, actor=request.user)
+    return as_json({"woken": woken, "run": dataclasses.asdict(reads.get_run(run_id))})
+
+
+@operator_action
+def fail_step(request: HttpRequest, body: dict[str, Any], run_id: str, step_id: str) -> JsonResponse:
+    """Fail a waiting invoke step: the parent gets a non-retriable StepError; the child goes on."""
+    child = operations.fail_invoke(run_id, step_id, actor=request.user)
+    return as_json({"failed": step_id, "child_run_id": child, "run": dataclasses.asdict(reads.get_run(run_id))})
+
+
+@operator_action
+def cancel_step(request: HttpRequest, body: dict[str, Any], run_id: str, step_id: str) -> JsonResponse:
+    """Cancel the run a waiting invoke step waits on (`cascade`, default true: with its active descendants)."""
+    cascade = body.get("cascade", True)
+    if not isinstance(cascade, bool):
+        return error(400, "'cascade' must be true or false")
+    done = operations.cancel_invoke(run_id, step_id, cascade=cascade, actor=request.user)
+    return as_json({"cancelled": done.cancelled, "child_run_id": done.child_run_id,
+                    "run": dataclasses.asdict(reads.get_run(run_id))})

@@ -79,6 +79,24 @@ def bulk_retry(**filters: Any) -> int:
     return operations.bulk(ActionKind.RETRY, filters)["done"]
 
 
+def wake_run(run_id: str, *, step_id: str | None = None) -> RunInfo:
+    """End a waiting run's sleep now (`step_id`, or the sleep that ends first); ActionRefused if none waits."""
+    operations.wake(run_id, step_id=step_id)
+    return reads.get_run(run_id)
+
+
+def fail_invoke(run_id: str, step_id: str) -> RunInfo:
+    """Fail a waiting invoke step with a StepError ("failed by operator"); the invoked run goes on."""
+    operations.fail_invoke(run_id, step_id)
+    return reads.get_run(run_id)
+
+
+def cancel_invoke(run_id: str, step_id: str, *, cascade: bool = True) -> RunInfo:
+    """Cancel the run a waiting invoke step waits on (with `cascade`, its active descendants too)."""
+    operations.cancel_invoke(run_id, step_id, cascade=cascade)
+    return reads.get_run(run_id)
+
+
 asend = sync_to_async(send)
 asend_many = sync_to_async(send_many)
 aget_run = sync_to_async(get_run)

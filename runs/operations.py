@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from runs.exceptions import ActionRefused, InvalidEvent, RunNotFound
 from runs.status import ActionKind, ActionOutcome, OperatorActionName, RetryMode
-from runs.store import actions, audit, pausing
+from runs.store import actions, audit, pausing, waits
 from runs.values import storable_text
+
+T = TypeVar("T")
 
 
 def cancel(run_id: str, *, cascade: bool = False, actor: Any = "python") -> list[str]:
@@ -68,17 +71,22 @@ def set_paused(app_id: str, function_id: str, paused: bool, *, actor: Any = "pyt
     return change
 
 
-def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: Any = "python") -> dict[str, int]:
-    """Preview (dry_run) or apply a bulk cancel/retry; returns {"matched": n} or {"matched": n, "done": k}."""
-    matched = actions.matching_runs(action, filters).count()
+def bulk(action: str, filters: dict[str, Any], *, dry_run: bool = False, actor: Any = "python",
+         run_ids: list[str] | None = None) -> dict[str, Any]:
+    """Preview (dry_run) or apply a bulk cancel/retry of the runs matching `filters`, or of the runs selected
+    by id (`run_ids`); returns {"matched": n, "run_ids": [...]} (a preview: the ids it would touch, the first
+    actions.PREVIEW_IDS) or {"matched": n, "done": k}."""
+    matching = actions.matching_runs(action, filters, run_ids)
+    matched = matching.count()
     if dry_run:
-        return {"matched": matched}
-    record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[], filters=filters,
+        return {"matched": matched, "run_ids": actions.preview_ids(matching)}
+    record = audit.record_action(user=actor, action=f"bulk_{action}", run_ids=[],
+                                 filters=filters if run_ids is None else {"selected": len(run_ids)},
                                  outcome=ActionOutcome.RUNNING, total=matched)
     done_ids: list[str] = []
     try:
         done = actions.bulk_apply(action, filters, on_progress=lambda n, total: audit.progress(record, n, total),
-                                  done_ids=done_ids)
+                                  done_ids=done_ids, run_ids=run_ids)
     except Exception as exc:
         # The runs done so far stay done (one transaction each); the record must not stay "running" for ever.
         audit.finish(record, outcome=ActionOutcome.FAILED, processed=len(done_ids), run_ids=done_ids,
@@ -112,6 +120,41 @@ def incident(incident_id: str, action: str, *, dry_run: bool = False, actor: Any
     audit.finish(record, outcome=ActionOutcome.DONE, processed=done, run_ids=done_ids,
                  detail=f"incident {incident_id}: {done} of {len(ids)} run(s) {verb}")
     return {"matched": len(ids), "run_ids": ids, "done": done}
+
+
+def wake(run_id: str, *, step_id: str | None = None, actor: Any = "python") -> str:
+    """End a waiting run's sleep now and audit it; returns the step id woken."""
+    return _audited(OperatorActionName.WAKE, run_id, lambda: waits.wake_sleep(run_id, step_id),
+                    lambda woken: ([run_id], f"sleep {woken!r} ended now"), actor)
+
+
+def fail_invoke(run_id: str, step_id: str, *, actor: Any = "python") -> str:
+    """Fail a waiting invoke step (its child goes on) and audit it; returns the child's id."""
+    return _audited(OperatorActionName.FAIL_INVOKE, run_id,
+                    lambda: waits.fail_invoke(run_id, step_id, by=_name(actor)),
+                    lambda child: ([run_id], f"invoke {step_id!r} failed by operator; run {child} goes on"), actor)
+
+
+def cancel_invoke(run_id: str, step_id: str, *, cascade: bool = True, actor: Any = "python") -> waits.CancelledInvoke:
+    """Cancel the child a waiting invoke step waits on (and its descendants) and audit it."""
+    reason = f"invoke {step_id!r} of run {run_id} cancelled by {_name(actor)}"
+    return _audited(OperatorActionName.CANCEL_INVOKE, run_id,
+                    lambda: waits.cancel_invoke(run_id, step_id, cascade=cascade, reason=reason),
+                    lambda done: ([run_id, *done.cancelled], f"invoke {step_id!r}: {len(done.cancelled)} run(s) "
+                                                             f"cancelled"), actor)
+
+
+def _audited(action: str, run_id: str, work: Callable[[], T], named: Callable[[T], tuple[list[str], str]],
+             actor: Any) -> T:
+    """Do an action on one run and record it, refused or done (O6)."""
+    try:
+        done = work()
+    except (ActionRefused, RunNotFound) as exc:
+        audit.record_action(user=actor, action=action, run_ids=[run_id], outcome=ActionOutcome.REFUSED, detail=str(exc))
+        raise
+    run_ids, detail = named(done)
+    audit.record_action(user=actor, action=action, run_ids=run_ids, detail=detail)
+    return done
 
 
 def _name(actor: Any) -> str:

@@ -66,6 +66,11 @@ class OperatorActionName(models.TextChoices):
     SYNC_APP = "sync_app", "Sync app"  # an Inngest SDK app asked to register its functions again (Apps page)
     ADD_APP = "add_app", "Add app"  # an Inngest SDK app added by its URL (Apps page)
     REPLAY_EVENT = "replay_event", "Replay event"  # an event sent again as a new one (Events page)
+    # Acting on a waiting run (issue 11 item 10, runs/store/waits.py): its waiting step resolves at once.
+    WAKE = "wake", "Wake sleep"  # a sleep ends now
+    FAIL_INVOKE = "fail_invoke", "Fail invoke"  # the parent's invoke step fails; the child goes on
+    CANCEL_INVOKE = "cancel_invoke", "Cancel invoke"  # the invoked child is cancelled (the parent gets S14)
+    SEND_EVENT = "send_event", "Send event"  # an event sent from a run page for the event its step waits for
 
 
 class ActionOutcome(models.TextChoices):

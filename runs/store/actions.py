@@ -3,6 +3,7 @@ failed chain's root cause, and bulk versions. Each is one transaction (bulk: one
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,14 @@ from django.utils import timezone
 
 from runs import causes, incidents
 from runs.events import normalise_events
-from runs.exceptions import ActionRefused, IncidentNotFound, InvalidEvent, InvalidRetry, RunNotFound
+from runs.exceptions import (
+    ActionRefused,
+    IncidentNotFound,
+    InvalidEvent,
+    InvalidFilter,
+    InvalidRetry,
+    RunNotFound,
+)
 from runs.ids import new_id
 from runs.models import Function, Incident, Run, Step
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
@@ -33,10 +41,11 @@ from runs.store.reads import filtered_runs
 from runs.store.rows import new_run, publish_new_runs, run_delta
 
 __all__ = ["RETRY_MODES", "RetryPlan", "apply_each", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run",
-           "cancel_runs_txn", "cancel_targets", "edited_event", "incident_targets", "matching_runs", "retry_plan",
-           "retry_preview", "retry_preview_plan", "retry_run", "root_cause_of"]
+           "cancel_runs_txn", "cancel_targets", "edited_event", "incident_targets", "matching_runs", "preview_ids",
+           "retry_plan", "retry_preview", "retry_preview_plan", "retry_run", "root_cause_of", "selected_ids"]
 
 RETRY_MODES = tuple(RetryMode.values)
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what runs.ids makes (and test fixtures use): no more than a column holds
 
 
 # --- cancel -------------------------------------------------------------------------------------------------
@@ -344,9 +353,15 @@ def _heal_chain_txn(plan: RetryPlan, run_id: str, now: datetime, reason: str) ->
 BULK_BATCH = 200
 
 
-def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-untyped-def]
-    """The runs a bulk action applies to: the filters, narrowed to the runs the action can act on."""
-    runs = filtered_runs(filters)
+MAX_SELECTED = 1000  # run ids one bulk action by selection may name (a page holds at most 500 rows)
+PREVIEW_IDS = 1000  # run ids a dry run lists (the count is exact)
+
+
+def matching_runs(action: str, filters: dict[str, object],  # type: ignore[no-untyped-def]
+                  run_ids: list[str] | None = None):
+    """The runs a bulk action applies to: the filters (or the runs selected by id), narrowed to the runs the
+    action can act on."""
+    runs = filtered_runs(filters) if run_ids is None else Run.objects.filter(id__in=selected_ids(run_ids))
     if action == ActionKind.CANCEL:
         return runs.filter(status__in=list(ACTIVE_RUN_STATUSES))
     if action == ActionKind.RETRY:
@@ -354,11 +369,28 @@ def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-u
     raise ActionRefused(f"unknown bulk action {action!r}; use cancel or retry")
 
 
+def selected_ids(run_ids: object) -> list[str]:
+    """A selection of run ids, checked: a list of 1 to MAX_SELECTED run ids (InvalidFilter otherwise)."""
+    if not isinstance(run_ids, list) or not run_ids:
+        raise InvalidFilter("'run_ids' must be a non-empty list of run ids")
+    if len(run_ids) > MAX_SELECTED:
+        raise InvalidFilter(f"'run_ids' names {len(run_ids)} runs; at most {MAX_SELECTED} at a time")
+    for run_id in run_ids:
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidFilter(f"'run_ids' holds something that is not a run id: {str(run_id)[:40]!r}")
+    return list(dict.fromkeys(run_ids))
+
+
+def preview_ids(runs: QuerySet[Run]) -> list[str]:
+    """The first PREVIEW_IDS run ids a bulk action would touch, in the order it touches them."""
+    return list(runs.order_by("created_at", "id").values_list("id", flat=True)[:PREVIEW_IDS])
+
+
 def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # type: ignore[no-untyped-def]
-               done_ids: list[str] | None = None) -> int:
+               done_ids: list[str] | None = None, run_ids: list[str] | None = None) -> int:
     """Cancel or retry every matching run; returns how many it did (and appends their ids to `done_ids`, for
     the audit record)."""
-    ids = list(matching_runs(action, filters).order_by("created_at", "id").values_list("id", flat=True))
+    ids = list(matching_runs(action, filters, run_ids).order_by("created_at", "id").values_list("id", flat=True))
     return apply_each(action, ids, on_progress=on_progress, done_ids=done_ids)
 
 

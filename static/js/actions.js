@@ -6,7 +6,7 @@
 "use strict";
 (function () {
   const T = window.Tributary;
-  const MODE = T.vocab.RetryMode, KIND = T.vocab.ActionKind;
+  const MODE = T.vocab.RetryMode, KIND = T.vocab.ActionKind, ACT = T.vocab.OperatorActionName;
   const dialog = document.getElementById("action-dialog");
   const outcome = document.getElementById("action-outcome");
 
@@ -72,13 +72,15 @@
   async function act(button, work) {
     const menu = button.closest("details");
     if (menu) menu.open = false;
-    document.querySelectorAll("[data-action], [data-bulk], [data-pause]").forEach((b) => { b.disabled = true; });
+    const buttons = [...document.querySelectorAll("[data-action], [data-bulk], [data-pause], [data-wait-action], [data-bulk-selected]")];
+    buttons.forEach((b) => { b.disabled = true; });
     try {
       await work();
     } catch (e) {
       say("error", `Not done: ${e.message}`);
     } finally {
-      document.querySelectorAll("[data-action], [data-bulk], [data-pause]").forEach((b) => { b.disabled = !!b.dataset.blocked; });
+      buttons.forEach((b) => { b.disabled = !!b.dataset.blocked; });
+      if (T.selectionChanged) T.selectionChanged();  // the selection's buttons follow the selection
     }
   }
 
@@ -234,6 +236,98 @@
     });
   }
 
+  // --- run page: a waiting step (issue 11 item 10) --------------------------------------------------------
+  const sendDialog = document.getElementById("send-event-dialog");
+
+  function openSendEvent(button, stepName) {
+    const form = sendDialog.querySelector("form");
+    const d = button.dataset;
+    form.elements.name.value = d.eventName;
+    form.elements.data.value = d.eventData || "{}";
+    sendDialog.querySelector(".sed-what").textContent = `Step “${stepName}” waits for ${d.eventName}`
+      + (d.match ? ` where ${d.match}` : "") + ". The data is prefilled so that the event matches; edit it as needed."
+      + " It goes through the ordinary event intake: every wait (and trigger) it matches resolves, as for any event.";
+    const expression = sendDialog.querySelector(".sed-expression");
+    expression.hidden = !d.expression;
+    expression.querySelector("code").textContent = d.expression || "";
+    sendDialog.querySelector(".sed-note").textContent = d.note ? `Note: ${d.note}.` : "";
+    sendDialog.showModal();
+    form.elements.data.focus();
+  }
+
+  async function waitAction(button, runId) {
+    const box = button.closest(".wait-actions");
+    const stepId = box.dataset.stepId;
+    const stepName = box.closest("details").querySelector("summary b").textContent.trim() || stepId;
+    const runUrl = `api/runs/${encodeURIComponent(runId)}`;
+    const stepUrl = T.url(`${runUrl}/steps/${encodeURIComponent(stepId)}`);
+    const kind = button.dataset.waitAction;
+    if (kind === ACT.WAKE) {
+      const ok = await confirmAction({
+        title: "Wake the sleep now?", body: `Step “${stepName}” ends at once and the run resumes after it.`,
+        note: "Its code goes on as if the time had come.", confirmLabel: "Wake now",
+      });
+      if (!ok) return;
+      const done = await post(T.url(`${runUrl}/wake`), { step_id: stepId });
+      say("ok", `Woke step “${stepName}” (${done.woken}). The page follows live.`);
+    } else if (kind === ACT.FAIL_INVOKE) {
+      const ok = await confirmAction({
+        title: "Fail the invoke?",
+        body: `Step “${stepName}” fails with a StepError (“failed by operator”), as if the run it invoked had failed.`,
+        note: "This run's code gets the error at the invoke: uncaught, the run fails without retrying. The invoked run keeps running.",
+        confirmLabel: "Fail the invoke",
+      });
+      if (!ok) return;
+      await post(`${stepUrl}/fail`, {});
+      say("ok", `Failed the invoke of step “${stepName}”. The page follows live.`);
+    } else if (kind === ACT.CANCEL_INVOKE) {
+      const child = button.dataset.child;
+      const preview = await post(T.url(`api/runs/${encodeURIComponent(child)}/cancel`), { cascade: true, dry_run: true });
+      const n = preview.would_cancel;
+      const ok = await confirmAction({
+        title: "Cancel the invoked run?",
+        body: `${plural(n, "run")} will be cancelled (the run step “${stepName}” invoked${n > 1 ? " and its active descendants" : ""}).`,
+        note: "This run's step then fails with InvokeCancelledError, as when an invoked run is cancelled.",
+        confirmLabel: `Cancel ${plural(n, "run")}`,
+      });
+      if (!ok) return;
+      const done = await post(`${stepUrl}/cancel`, { cascade: true });
+      say("ok", `Cancelled ${plural(done.cancelled.length, "run")}. The page follows live.`);
+    }
+  }
+
+  if (sendDialog) {
+    // Checked here first, so a typo keeps the operator on this page with the form as typed (the server checks too).
+    sendDialog.querySelector("form").addEventListener("submit", (event) => {
+      if (event.submitter && event.submitter.formMethod === "dialog") return;
+      const data = event.target.elements.data;
+      let problem = "";
+      try {
+        const value = JSON.parse(data.value || "{}");
+        if (value === null || typeof value !== "object" || Array.isArray(value)) problem = "data must be a JSON object";
+      } catch (e) { problem = `data is not JSON: ${e.message}`; }
+      data.setCustomValidity(problem);
+      if (problem) { event.preventDefault(); sendDialog.querySelector(".sed-note").textContent = `Not sent: ${problem}.`; data.reportValidity(); }
+    });
+    sendDialog.querySelector("textarea[name=data]").addEventListener("input", (event) => event.target.setCustomValidity(""));
+  }
+
+  if (document.getElementById("run-head")) {
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("#step-details [data-wait-action]");
+      if (!button || button.disabled) return;
+      const runId = document.getElementById("run-head").dataset.runId;
+      if (button.dataset.waitAction === ACT.SEND_EVENT) {
+        openSendEvent(button, button.closest("details").querySelector("summary b").textContent.trim());
+        return;
+      }
+      act(button, async () => {
+        await waitAction(button, runId);
+        if (T.refreshRunPage) T.refreshRunPage();
+      });
+    });
+  }
+
   // --- runs page: bulk -----------------------------------------------------------------------------------
   const bulkBar = document.getElementById("bulk-actions");
   if (bulkBar) {
@@ -253,7 +347,8 @@
       if (!n) { say("ok", `No ${what} runs match these filters: nothing to ${action}.`); return; }
       const ok = await confirmAction({
         title: action === KIND.CANCEL ? `Cancel ${plural(n, "run")}?` : `Retry ${plural(n, "failed run")}?`,
-        body: `${plural(n, "run")} (${what}) match ${describe(filters)}.`,
+        body: `${plural(n, "run")} (${what}) match ${describe(filters)}:`,
+        items: idItems(preview.run_ids || [], n),
         note: action === KIND.CANCEL
           ? "Each is cancelled on its own (runs they invoked are not). Processed in batches; progress is on the Audit page."
           : "Each resumes from its failed step. Processed in batches; progress is on the Audit page.",
@@ -275,6 +370,73 @@
       if (!button || button.disabled) return;
       act(button, () => bulk(button.dataset.bulk));
     });
+
+    // --- by selection (issue 11 item 8): the rows' checkboxes -------------------------------------------
+    const table = document.getElementById("runs-table");
+    const selectAll = document.getElementById("select-all");
+    const count = document.getElementById("selected-count");
+    const boxes = () => [...table.querySelectorAll("tbody input.select-run")];
+    const chosen = () => boxes().filter((box) => box.checked).map((box) => box.value);
+
+    /** The bar and the select-all box follow the checked rows (also after live updates re-render rows). */
+    function selectionChanged() {
+      const all = boxes(), ids = chosen();
+      count.textContent = String(ids.length);
+      selectAll.checked = all.length > 0 && ids.length === all.length;
+      selectAll.indeterminate = ids.length > 0 && ids.length < all.length;
+      document.querySelectorAll("[data-bulk-selected]").forEach((b) => { b.disabled = !ids.length; });
+    }
+    T.selectionChanged = selectionChanged;
+
+    table.addEventListener("change", (event) => {
+      if (event.target === selectAll) boxes().forEach((box) => { box.checked = selectAll.checked; });
+      if (event.target === selectAll || event.target.matches("input.select-run")) selectionChanged();
+    });
+    document.addEventListener("tributary:rows", selectionChanged);  // static/js/runs.js swapped rows in
+
+    async function bulkSelected(action) {
+      const ids = chosen();
+      const preview = await post(T.url("api/runs/bulk"), { action, run_ids: ids, dry_run: true });
+      const n = preview.matched;
+      const can = action === KIND.CANCEL ? "queued, running or waiting" : T.vocab.RunStatus.FAILED;
+      if (!n) { say("ok", `None of the ${plural(ids.length, "selected run")} is ${can}: nothing to ${action}.`); return; }
+      const ok = await confirmAction({
+        title: action === KIND.CANCEL ? `Cancel ${plural(n, "selected run")}?` : `Retry ${plural(n, "selected run")}?`,
+        body: `${n} of the ${plural(ids.length, "selected run")} ${n === 1 ? "is" : "are"} ${can} and will be `
+          + `${action === KIND.CANCEL ? T.vocab.status_labels[T.vocab.RunStatus.CANCELLED].toLowerCase() : "retried from the failed step"}:`,
+        items: idItems(preview.run_ids, n),
+        note: n < ids.length ? `The other ${plural(ids.length - n, "selected run")} ${ids.length - n === 1 ? "is left as it is" : "are left as they are"}.` : "",
+        confirmLabel: action === KIND.CANCEL ? `Cancel ${plural(n, "run")}` : `Retry ${plural(n, "run")}`,
+      });
+      if (!ok) return;
+      const done = await post(T.url("api/runs/bulk"), { action, run_ids: ids });
+      boxes().forEach((box) => { box.checked = false; });
+      const verb = action === KIND.CANCEL ? "Cancelled" : "Retried";
+      say("ok", `${verb} ${done.done} of ${plural(ids.length, "selected run")}. The rows follow live.`);
+    }
+
+    bulkBar.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-bulk-selected]");
+      if (!button || button.disabled) return;
+      act(button, () => bulkSelected(button.dataset.bulkSelected));
+    });
+    selectionChanged();
+  }
+
+  /** A preview's run ids as links, for the confirm dialog's list (the first SHOWN_IDS; the count is exact). */
+  const SHOWN_IDS = 100;
+  function idItems(ids, total) {
+    const items = ids.slice(0, SHOWN_IDS).map((id) => {
+      const a = document.createElement("a");
+      a.href = T.url(`runs/${encodeURIComponent(id)}/`);
+      a.className = "preview-run";
+      const code = document.createElement("code");
+      code.textContent = id;
+      a.append(code);
+      return a;
+    });
+    if (total > items.length) items.push(`… and ${plural(total - items.length, "more run")}`);
+    return items;
   }
 
   // --- functions page: pause and resume a function ------------------------------------------------------

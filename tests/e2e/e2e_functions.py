@@ -133,3 +133,28 @@ async def three_steps(ctx: Context) -> Any:
 @app.function(id="e2e-pausable", trigger="e2e/pausable", retries=0)
 async def pausable(ctx: Context) -> Any:
     return await ctx.step.run("work", lambda: _note(ctx.event.data, "work"))
+
+
+# --- acting on waiting runs, bulk by selection (issue 11 items 10 and 8, tests/e2e/test_waits_bulk_e2e.py) ----
+@app.function(id="e2e-napper", trigger="e2e/nap", retries=0)
+async def napper(ctx: Context) -> Any:
+    await ctx.step.sleep("nap", "1h")
+    return "awake"
+
+
+@app.function(id="e2e-slow-child", retries=0)
+async def slow_child(ctx: Context) -> Any:
+    await ctx.step.sleep("child-nap", "1h")
+    return "child done"
+
+
+@app.function(id="e2e-invoker", trigger="e2e/invoke-wait", retries=0)
+async def invoker(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-slow", function=slow_child, data=ctx.event.data)
+
+
+@app.function(id="e2e-order-waiter", trigger="e2e/order-wait", retries=0)
+async def order_waiter(ctx: Context) -> Any:
+    # A match on a nested key: the run page's "Send event…" prefills {"order": {"id": <the run's>}}.
+    got = await ctx.step.wait_for_event("paid", event="e2e/paid", match="data.order.id", timeout="1h")
+    return {"paid": (got or {}).get("data")}

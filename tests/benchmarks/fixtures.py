@@ -15,6 +15,7 @@ Call it again with another `prefix` to add more.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -94,7 +95,7 @@ def _run(i: int, n: int, *, functions: int, span: timedelta, prefix: str, now: d
     ended = None
     if status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED) and started is not None:
         ended = min(now, started + timedelta(milliseconds=_duration_ms(i)))
-    ready = {RunStatus.QUEUED: created, RunStatus.RUNNING: now + LEASE}.get(status)
+    ready: datetime | None = {str(RunStatus.QUEUED): created, str(RunStatus.RUNNING): now + LEASE}.get(status)
     run_id = f"{prefix}{i:0>20}"[:32]
     failed = status == RunStatus.FAILED
     return Run(id=run_id, app_id=APP_ID, function_id=f"fn-{i % functions}", status=status, event_id=f"e{run_id}"[:64],
@@ -141,6 +142,7 @@ FROM (
 def _insert_postgresql(start: int, stop: int, n: int, *, functions: int, span: timedelta, prefix: str,
                        now: datetime) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, {"app": APP_ID, "functions": functions, "event": EVENT_NAME, "now": now,
-                                 "prefix": prefix, "span": span, "spread": _SPREAD, "n": n, "start": start,
-                                 "stop": stop, "regions": list(REGIONS), "errors": list(ERRORS), "lease": LEASE})
+        params: dict[str, Any] = {"app": APP_ID, "functions": functions, "event": EVENT_NAME, "now": now,
+                                  "prefix": prefix, "span": span, "spread": _SPREAD, "n": n, "start": start,
+                                  "stop": stop, "regions": list(REGIONS), "errors": list(ERRORS), "lease": LEASE}
+        cursor.execute(_INSERT, params)

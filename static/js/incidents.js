@@ -92,6 +92,20 @@
     const done = await T.post(url, {});
     T.say("ok", `${retry ? "Retried the root causes of" : "Cancelled"} ${done.done} of ${plural(done.matched, "run")}. The list follows live.`);
     schedule(refreshIncident);
+    followUntilSettled();
+  }
+
+  // Live deltas can be dropped on the way (a full channel on a busy server): after an action, look again every
+  // few seconds until the runs it touched have settled (nothing open, nothing active), for at most a minute.
+  function followUntilSettled() {
+    let looks = 0;
+    const poll = setInterval(() => {
+      const open = document.getElementById("incident-open");
+      const active = document.querySelector(`#incident-runs tr[data-status="${S.QUEUED}"], `
+        + `#incident-runs tr[data-status="${S.RUNNING}"], #incident-runs tr[data-status="${S.WAITING}"]`);
+      if (++looks > 20 || (open && /^0 /.test(open.textContent.trim()) && !active)) { clearInterval(poll); return; }
+      schedule(refreshIncident);
+    }, 3000);
   }
 
   bar.addEventListener("click", (event) => {

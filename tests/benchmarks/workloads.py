@@ -4,11 +4,13 @@ W1: f(n) invokes f(n-1) down to 0 (a chain of n invokes).
 W2: a parent invokes n children in parallel (asyncio.gather); each child is one step.run of x*x.
 W3: every event starts a run of one step.run.
 W4: W3 with a concurrency limit of 10 per key, keyed by event.data.key over 100 keys.
+SCALE's wake storm: a run that sleeps until event.data.until (tests/benchmarks/scale.py clones it).
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from runs.sdk import App, Concurrency, Context
 
@@ -18,6 +20,7 @@ CHAIN_EVENT = "bench/chain"
 FANOUT_EVENT = "bench/fanout"
 ONE_STEP_EVENT = "bench/one-step"
 KEYED_EVENT = "bench/one-step-keyed"
+SLEEP_EVENT = "bench/sleep"
 KEYED_LIMIT = 10
 KEYS = 100
 
@@ -58,3 +61,9 @@ async def one_step(ctx: Context) -> int:
               concurrency=Concurrency(limit=KEYED_LIMIT, key="event.data.key"))
 async def one_step_keyed(ctx: Context) -> int:
     return await ctx.step.run("square", _square, int(ctx.event.data["x"]))
+
+
+@app.function(id="sleeper", trigger=SLEEP_EVENT, retries=0)
+async def sleeper(ctx: Context) -> int:
+    await ctx.step.sleep_until("nap", datetime.fromisoformat(ctx.event.data["until"]))
+    return 1

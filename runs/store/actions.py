@@ -23,7 +23,7 @@ from runs.status import (
     StepKind,
     StepStatus,
 )
-from runs.store import attempts, changes, flow, notify
+from runs.store import attempts, changes, flow, notify, tree_cancel
 from runs.store.cancelling import cancel_runs_txn
 from runs.store.intake import announce_txn
 from runs.store.reads import filtered_runs
@@ -44,11 +44,23 @@ def cancel_run(run_id: str, *, cascade: bool = False, reason: str = "cancelled")
     Returns the ids cancelled. A run being executed stops at its next step boundary: its worker's commit
     finds its lease gone, keeps the step that was executing and starts nothing new.
     """
+    # A big subtree is cancelled top-down in batches (runs/store/tree_cancel.py): this run in the first
+    # transaction, its descendants after it commits. A read decides, before any lock is taken.
+    big = cascade and _big_subtree(run_id)
     with transaction.atomic():
-        targets = cancel_targets(run_id, cascade=cascade, lock=True)
+        targets = cancel_targets(run_id, cascade=cascade and not big, lock=True)
         cancelled, finished = cancel_runs_txn(targets, reason=reason, now=timezone.now())
         announce_txn(finished)
-        return cancelled
+    if big:
+        cancelled += tree_cancel.cancel_descendants(run_id, targets[0].root_run_id, set(cancelled), reason=reason)
+    return cancelled
+
+
+def _big_subtree(run_id: str) -> bool:
+    root_run_id = Run.objects.filter(id=run_id).values_list("root_run_id", flat=True).first()
+    if root_run_id is None:
+        return False  # cancel_targets says it is not there
+    return len(tree_cancel.active_descendants(run_id, root_run_id, set())) >= tree_cancel.CANCEL_BATCH
 
 
 def cancel_preview(run_id: str, *, cascade: bool = False) -> list[str]:

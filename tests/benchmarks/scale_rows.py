@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -46,7 +47,7 @@ def active_tree(size: int) -> str:
     root = new_id()
     mids = max(1, int(math.sqrt(size)))
     leaves_per_mid = max(1, (size - 1 - mids) // mids)
-    waiting = {"status": RunStatus.WAITING, "ended_at": None, "ready_at": None, "app_id": "bench",
+    waiting: dict[str, Any] = {"status": RunStatus.WAITING, "ended_at": None, "ready_at": None, "app_id": "bench",
                "function_id": "node"}
     runs = [run_row(root, created_at=now, **waiting)]
     steps = []

@@ -108,15 +108,15 @@ class Command(BaseCommand):
         if setup is not None:
             self._compare(setup, names=plain, reps=reps, timeout=timeout, counts=counts)
         if SCALE in names:
-            from tests.benchmarks import scale
+            from tests.benchmarks.scale import markdown, run_scale, write_doc
 
-            report = scale.run_scale(url=url, factor=options["scale_factor"], workers=scale_workers,
+            report = run_scale(url=url, factor=options["scale_factor"], workers=scale_workers,
                                      worker_threads=worker_threads, timeout=timeout, out=self.stdout,
                                      manage=self._manage)
-            markdown = scale.markdown(report)
-            self.stderr.write(markdown)
+            tables = markdown(report)
+            self.stderr.write(tables)
             if options["scaling_doc"]:
-                scale.write_doc(Path(options["scaling_doc"]), markdown)
+                write_doc(Path(options["scaling_doc"]), tables)
 
     def _counts(self, names: list[str], worker_threads: int | None) -> dict[str, dict[str, Any]]:
         """Statements and commits per hop/child/run of the worker, counted in-process (profile_queries)."""

@@ -48,7 +48,8 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     original = tree_cancel.cancel_runs_txn
 
     def recorded(targets, **kwargs):  # type: ignore[no-untyped-def]
-        transaction.on_commit(lambda n=len(targets): committed.append(n))
+        size = len(targets)
+        transaction.on_commit(lambda: committed.append(size))
         return original(targets, **kwargs)
 
     monkeypatch.setattr(tree_cancel, "cancel_runs_txn", recorded)

@@ -125,3 +125,21 @@ def table(rows: list[dict[str, Any]], counts: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{row['compare']:<9}{row['metric']:<16}{row['ours']:>10.2f}{row['dbos']:>10.2f}"
                      f"{row['ratio']:>7.2f}x{row['target']:>7.1f}x  {per}")
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- peer:begin -->", "<!-- peer:end -->"
+
+
+def markdown(rows: list[dict[str, Any]], counts: dict[str, dict[str, Any]]) -> str:
+    """The comparison as docs/scaling.md's table, between the peer markers."""
+    lines = [BEGIN, "| workload | ours | DBOS | ratio (times better) | target | our statements / commits per unit |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        count = counts.get(row["compare"])
+        per = f"{count['statements_per_unit']:.1f} / {count['commits_per_unit']:.1f} per {count['unit']}" \
+            if count else "-"
+        lines.append(f"| {row['compare']} {row['metric']} ({'lower' if row['lower_is_better'] else 'higher'} is "
+                     f"better) | {row['ours']} | {row['dbos']} | {row['ratio']}x | {row['target']}x "
+                     f"({'met' if row['meets_target'] else 'missed'}) | {per} |")
+    lines.append(END)
+    return "\n".join(lines) + "\n"

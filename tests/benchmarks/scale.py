@@ -209,12 +209,12 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(path: Path, tables: str) -> None:
-    """Replace what lies between the scale markers of `path` (or append the tables if it has none)."""
+def write_doc(path: Path, tables: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what lies between the markers of `path` (the tables carry them), or append the tables."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + tables.rstrip("\n") + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + tables.rstrip("\n") + rest.split(end, 1)[1]
     else:
         text = text + ("\n" if text else "") + tables
     path.write_text(text)

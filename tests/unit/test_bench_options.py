@@ -91,6 +91,8 @@ def test_compare_pairs_medians_and_checks_the_targets() -> None:
     counts = {"W1": {"statements_per_unit": 7.0, "commits_per_unit": 2.0, "unit": "hop"}}
     text = peer.table(list(rows.values()), counts)
     assert "7.0 / 2.0 per hop" in text and "2.50x" in text
+    table = peer.markdown(list(rows.values()), counts)
+    assert "| W2 children_per_s (higher is better) | 320.0 | 80.0 | 4.0x | 4.5x (missed) | - |" in table
 
 
 def test_scaling_tables_replace_the_marked_section_only(tmp_path: Path) -> None:

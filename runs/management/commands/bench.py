@@ -67,7 +67,7 @@ class Command(BaseCommand):
                             help="SCALE: multiply every size (10,000 fan-out, 1,000 chain, 100,000 runs) by this")
         parser.add_argument("--scale-workers", default="1,2,4", help="SCALE: worker process counts to compare")
         parser.add_argument("--scaling-doc", default=None,
-                            help="SCALE: write the markdown tables into this file between its scale markers")
+                            help="write the markdown tables (SCALE, --peer) into this file between its markers")
 
     def handle(self, *args: Any, reps: int, only: str, database_url: str | None, worker_threads: int | None,
                timeout: float, **options: Any) -> None:
@@ -106,7 +106,8 @@ class Command(BaseCommand):
             self._run(url, names=plain, reps=reps, worker_threads=worker_threads, timeout=timeout)
         counts = {} if options["no_counts"] else self._counts(plain, worker_threads)
         if setup is not None:
-            self._compare(setup, names=plain, reps=reps, timeout=timeout, counts=counts)
+            self._compare(setup, names=plain, reps=reps, timeout=timeout, counts=counts,
+                          doc=options["scaling_doc"])
         if SCALE in names:
             from tests.benchmarks.scale import markdown, run_scale, write_doc
 
@@ -130,8 +131,9 @@ class Command(BaseCommand):
         return counts
 
     def _compare(self, setup: PeerSetup, *, names: list[str], reps: int, timeout: float,
-                 counts: dict[str, dict[str, Any]]) -> None:
+                 counts: dict[str, dict[str, Any]], doc: str | None) -> None:
         from tests.benchmarks import peer
+        from tests.benchmarks.scale import write_doc
 
         try:
             theirs = peer.run_peer(setup, names=names, reps=reps, timeout=timeout)
@@ -141,6 +143,8 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write(json.dumps(row))
         self.stderr.write(peer.table(rows, counts))
+        if doc:
+            write_doc(Path(doc), peer.markdown(rows, counts), peer.BEGIN, peer.END)
 
     def _run(self, url: str, *, names: list[str], reps: int, worker_threads: int | None, timeout: float) -> None:
         from tests.benchmarks.dashboard import (

@@ -68,7 +68,7 @@ def run_scale(*, url: str, factor: float, workers: list[int], worker_threads: in
         return row
 
     def fleet(count: int) -> contextlib.AbstractContextManager[list[int]]:
-        return _workers(manage, url, count, worker_threads)
+        return _workers(manage, url, count, worker_threads, max_depth=sizes.chain + 10)
 
     for count in workers:
         with fleet(count) as pids:
@@ -87,12 +87,13 @@ def run_scale(*, url: str, factor: float, workers: list[int], worker_threads: in
 
 
 @contextlib.contextmanager
-def _workers(manage: Manage, url: str, count: int, threads: int | None) -> Iterator[list[int]]:
-    """`count` worker processes, each ready (its functions synced) before the block runs; their pids."""
+def _workers(manage: Manage, url: str, count: int, threads: int | None, *, max_depth: int) -> Iterator[list[int]]:
+    """`count` worker processes, each ready (its functions synced) before the block runs; their pids.
+    RUNS_MAX_INVOKE_DEPTH is raised for the deep chain (the default, 100, would fail it)."""
     measure.truncate_runs()
     args = ["--threads", str(threads)] if threads else []
-    started = [manage("worker", *args, url=url, stdout=subprocess.PIPE,
-                      extra_env={"RUNS_FUNCTION_MODULES": WORKLOAD_MODULE}) for _ in range(count)]
+    env = {"RUNS_FUNCTION_MODULES": WORKLOAD_MODULE, "RUNS_MAX_INVOKE_DEPTH": str(max(100, max_depth))}
+    started = [manage("worker", *args, url=url, stdout=subprocess.PIPE, extra_env=env) for _ in range(count)]
     try:
         for process in started:
             assert process.stdout is not None

@@ -1,6 +1,8 @@
 """What the database and the workers do during a SCALE measurement, sampled from outside every 50 ms:
-pg_stat_activity (wait events of active backends, the longest open transaction), the CPU seconds of every
-PostgreSQL process and of the machine (/proc/stat), and the resident memory of the worker processes.
+pg_stat_activity (wait events of active backends, the longest open transaction), the CPU seconds of the
+PostgreSQL processes serving this database (its backends and the server's own: per pid, from when it is first
+seen to when it is last seen, so backends that come and go are counted), the machine's CPU (/proc/stat) and
+the resident memory of the worker processes.
 
 A sampler is a benchmark tool (Linux /proc, PostgreSQL statistics), not engine code.
 """
@@ -17,31 +19,25 @@ from typing import Any
 import psycopg
 
 INTERVAL = 0.05
+# This database's backends and the server's own processes (WAL writer, checkpointer: datname NULL); other
+# databases' backends (other benchmarks on the same server) are left out.
 _ACTIVITY = """
-SELECT state, wait_event_type, wait_event, EXTRACT(EPOCH FROM now() - xact_start)::float, backend_type
+SELECT pid, state, wait_event_type, wait_event, EXTRACT(EPOCH FROM now() - xact_start)::float, backend_type
 FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
+WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()
 """
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def postgres_cpu_seconds() -> float:
-    """utime + stime of every process named postgres on this machine (the server and its backends)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        name_end = stat.rindex(")")
-        if stat[stat.index("(") + 1:name_end] != "postgres":
-            continue
-        fields = stat[name_end + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / _TICKS
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process (None if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of stat)
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
@@ -71,26 +67,32 @@ class Sampler:
         self.samples = 0
         self.longest_transaction_s = 0.0
         self.peak_rss_kb = 0
+        self._cpu_first: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scale-sampler", daemon=True)
-        self._start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-        self._end: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+        self._start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        self._end: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __enter__(self) -> Sampler:
-        self._start = (time.perf_counter(), postgres_cpu_seconds(), *machine_cpu_seconds())
+        self._start = (time.perf_counter(), *machine_cpu_seconds())
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._end = (time.perf_counter(), postgres_cpu_seconds(), *machine_cpu_seconds())
+        self._end = (time.perf_counter(), *machine_cpu_seconds())
 
     def _loop(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self._stop.wait(INTERVAL):
                 self.samples += 1
-                for state, wait_type, wait, age, backend in conn.execute(_ACTIVITY).fetchall():
+                for pid, state, wait_type, wait, age, backend in conn.execute(_ACTIVITY).fetchall():
+                    used = cpu_seconds(pid)
+                    if used is not None:
+                        self._cpu_first.setdefault(pid, used)
+                        self._cpu_last[pid] = used
                     if backend != "client backend":
                         continue
                     if age is not None:
@@ -102,12 +104,13 @@ class Sampler:
 
     def summary(self) -> dict[str, Any]:
         wall = self._end[0] - self._start[0]
-        busy = self._end[2] - self._start[2]
-        total = self._end[3] - self._start[3]
+        busy = self._end[1] - self._start[1]
+        total = self._end[2] - self._start[2]
+        db_cpu = sum(last - self._cpu_first[pid] for pid, last in self._cpu_last.items())
         active = sum(self.waits.values())
         # Each sample sees every active backend: their mean count is how many statements ran at once.
         return {
-            "db_cpu_cores": round((self._end[1] - self._start[1]) / wall, 2) if wall else 0.0,
+            "db_cpu_cores": round(db_cpu / wall, 2) if wall else 0.0,
             "machine_busy_pct": round(100 * busy / total, 1) if total else 0.0,
             "active_backends_mean": round(active / self.samples, 2) if self.samples else 0.0,
             "top_waits": {name: round(count / active, 3) for name, count in self.waits.most_common(4)}

@@ -22,7 +22,8 @@ INTERVAL = 0.05
 # This database's backends and the server's own processes (WAL writer, checkpointer: datname NULL); other
 # databases' backends (other benchmarks on the same server) are left out.
 _ACTIVITY = """
-SELECT pid, state, wait_event_type, wait_event, EXTRACT(EPOCH FROM now() - xact_start)::float, backend_type
+SELECT pid, state, wait_event_type, wait_event, EXTRACT(EPOCH FROM now() - xact_start)::float, backend_type,
+       left(query, 160)
 FROM pg_stat_activity
 WHERE (datname = current_database() OR datname IS NULL) AND pid <> pg_backend_pid()
 """
@@ -66,6 +67,7 @@ class Sampler:
         self.waits: collections.Counter[str] = collections.Counter()
         self.samples = 0
         self.longest_transaction_s = 0.0
+        self.longest_transaction_query = ""  # its last statement when it was seen longest
         self.peak_rss_kb = 0
         self._cpu_first: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
@@ -88,15 +90,16 @@ class Sampler:
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self._stop.wait(INTERVAL):
                 self.samples += 1
-                for pid, state, wait_type, wait, age, backend in conn.execute(_ACTIVITY).fetchall():
+                for pid, state, wait_type, wait, age, backend, query in conn.execute(_ACTIVITY).fetchall():
                     used = cpu_seconds(pid)
                     if used is not None:
                         self._cpu_first.setdefault(pid, used)
                         self._cpu_last[pid] = used
                     if backend != "client backend":
                         continue
-                    if age is not None:
-                        self.longest_transaction_s = max(self.longest_transaction_s, age)
+                    if age is not None and age > self.longest_transaction_s:
+                        self.longest_transaction_s = age
+                        self.longest_transaction_query = f"{state}: {' '.join(query.split())}"
                     if state == "active":
                         self.waits[f"{wait_type}:{wait}" if wait_type else "CPU"] += 1
                 for pid in self.worker_pids:
@@ -116,5 +119,6 @@ class Sampler:
             "top_waits": {name: round(count / active, 3) for name, count in self.waits.most_common(4)}
             if active else {},
             "longest_transaction_s": round(self.longest_transaction_s, 3),
+            "longest_transaction_query": self.longest_transaction_query,
             "sampled_peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
         }

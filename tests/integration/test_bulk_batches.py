@@ -57,6 +57,15 @@ def test_bulk_retry_commits_once_per_batch(transactional_db, commits: list[int])
     assert Run.objects.filter(status=RunStatus.QUEUED).count() == 6
 
 
+def test_a_slow_batch_commits_early(transactional_db, commits: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    failed_runs(5)
+    commits.clear()
+    monkeypatch.setattr(actions, "BULK_TXN_SECONDS", 0.0)  # the clock bounds the transaction: one run each
+    progress: list[int] = []
+    assert actions.bulk_apply("retry", FILTERS, on_progress=lambda n, total: progress.append(n)) == 5
+    assert len(commits) == 5 and progress == [1, 2, 3, 4, 5]
+
+
 def test_a_batch_the_database_fails_is_redone_run_by_run(transactional_db, commits: list[int],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     failed_runs(4)

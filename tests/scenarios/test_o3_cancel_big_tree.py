@@ -42,8 +42,10 @@ async def spawner(ctx: Context) -> int:
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """CANCEL_BATCH of 4, and the size of every cancel_runs_txn call the batches make, recorded on commit."""
+    """CANCEL_BATCH of 4 (chunks of 2), and the size of every cancel_runs_txn call the batches make, recorded
+    on commit."""
     monkeypatch.setattr(tree_cancel, "CANCEL_BATCH", 4)
+    monkeypatch.setattr(tree_cancel, "CHUNK", 2)
     committed: list[int] = []
     original = tree_cancel.cancel_runs_txn
 
@@ -62,13 +64,30 @@ def test_o3_big_tree_is_cancelled_in_committed_batches(transactional_db, small_b
     cancelled = actions.cancel_run(root, cascade=True, reason="big")
     assert cancelled[0] == root and len(cancelled) == len(set(cancelled)) == total
     assert set(Run.objects.filter(root_run_id=root).values_list("status", flat=True)) == {"cancelled"}
-    # The root went in the first transaction; the other runs in batches of at most 4, each committed on its own.
-    assert small_batches and max(small_batches) <= 4 and sum(small_batches) == total - 1
-    assert len(small_batches) >= (total - 1) // 4
+    # The root went in the first transaction; the other runs in chunks of 2, batches of at most 4 committed.
+    assert small_batches and max(small_batches) <= 2 and sum(small_batches) == total - 1
     # Top-down: every waiting step (invokes and the leaves' sleeps) failed with its run, none resolved by a child.
     assert not Step.objects.filter(run__root_run_id=root, status=StepStatus.WAITING).exists()
     assert not Step.objects.filter(run__root_run_id=root, status=StepStatus.COMPLETED).exists()
     assert not Run.objects.filter(root_run_id=root, ready_at__isnull=False).exists(), "a cancelled run was woken"
+
+
+def test_o3_a_slow_batch_commits_early(transactional_db, small_batches: list[int],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock, not the count, bounds a transaction: with no time to spare each transaction ends one chunk."""
+    monkeypatch.setattr(tree_cancel, "TXN_SECONDS", 0.0)
+    commits: list[int] = []
+    original = tree_cancel._cancel_for_a_while
+
+    def counted(pending, position, reason):  # type: ignore[no-untyped-def]
+        ended, following = original(pending, position, reason)
+        commits.append(following - position)
+        return ended, following
+
+    monkeypatch.setattr(tree_cancel, "_cancel_for_a_while", counted)
+    root = active_tree(20)
+    assert len(actions.cancel_run(root, cascade=True)) == Run.objects.filter(root_run_id=root).count()
+    assert commits and set(commits) <= {1, 2}  # one chunk (of 2, the last maybe 1) per transaction
 
 
 def test_o3_small_tree_stays_one_transaction(transactional_db, small_batches: list[int]) -> None:

@@ -1,7 +1,7 @@
 """The dashboard's JSON endpoints (issue 4 contract). Login or API token; bad parameters get 400 with a reason.
 
 GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake),
-GET /api/workers (issue 11).
+GET /api/workers (issue 11). GET /api/events filters by `name`, `q` (id prefix), `from`/`to`.
 """
 
 from __future__ import annotations
@@ -67,9 +67,10 @@ def list_functions(request: HttpRequest) -> JsonResponse:
 @api_login_required
 @bad_parameters_are_400
 def list_events(request: HttpRequest) -> JsonResponse:
-    page = queries.list_events(cursor=params.cursor(request.GET), limit=params.limit(request.GET),
-                               name=params.run_id_param(request.GET, "name"))
-    return as_json({"events": [dataclasses.asdict(row) for row in page.rows], "next": page.next_cursor})
+    page = queries.list_events(params.event_filters(request.GET), cursor=params.cursor(request.GET),
+                               limit=params.page_size(request.GET))
+    return as_json({"events": [dataclasses.asdict(row) for row in page.rows], "next": page.next_cursor,
+                    "prev": page.prev_cursor})
 
 
 @csrf_exempt  # POST is authenticated by the event key (runs.api.post_events); GET by login or API token

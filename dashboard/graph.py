@@ -6,6 +6,7 @@ Nodes are run ids with the run's fields as attributes; edges go parent -> child,
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -145,3 +146,66 @@ def aggregate(graph: nx.DiGraph, *, focus: str | None = None, group_above: int =
                        depth=first.get("depth", 0), members=sorted(members)[:50])
         shown.add_edge(parent, group_id, kind="invoke", step_id=None)
     return shown
+
+
+# --- telling fanned-out siblings apart ---------------------------------------------------------------------
+_SEPARATORS = "-_:./ "
+_REPEAT = re.compile(r"^(?P<base>.*):(?P<n>\d+)$")  # a reused step id: id, id:1, id:2 (runs/engine/passes.py)
+MAX_LABEL_CHARS = 24
+_HASH = re.compile(r"[0-9a-f]{40}")
+
+
+def sibling_labels(graph: nx.DiGraph) -> dict[str, str]:
+    """run id -> what tells it apart from its siblings: invoke children of one parent that run the same
+    function (a fan-out) get the part of their invoke step id that differs ("IMG_0003.jpg" of
+    "resize-IMG_0003.jpg"), or their index ("#3") when the step ids do not say (a reused id, a hash). Runs
+    with no such sibling get no label: their function's name says it all."""
+    by_parent: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for source, target, data in graph.edges(data=True):
+        if data.get("kind") == "invoke":
+            function_id = graph.nodes[target].get("function_id", "")
+            by_parent[(source, function_id)].append((target, str(data.get("step_id") or "")))
+    labels: dict[str, str] = {}
+    for siblings in by_parent.values():
+        if len(siblings) > 1:
+            labels.update(distinguishing_parts(siblings))
+    return labels
+
+
+def distinguishing_parts(siblings: list[tuple[str, str]]) -> dict[str, str]:
+    """(run id, step id) pairs -> run id -> a short label that differs between them."""
+    step_ids = [step_id for _, step_id in siblings]
+    repeats = [_REPEAT.match(step_id) for step_id in step_ids]
+    bases = {match.group("base") if match else step_id for match, step_id in zip(repeats, step_ids, strict=True)}
+    indexes = [f"#{int(match.group('n')) if match else 0}" for match in repeats]
+    if len(bases) == 1 and len(set(indexes)) == len(indexes):  # one id used again and again: the index
+        return {run_id: index for (run_id, _), index in zip(siblings, indexes, strict=True)}
+    parts = _strip_common(step_ids)
+    hashed = all(_HASH.fullmatch(step_id) for step_id in step_ids)  # an SDK's step ids: SHA-1s say nothing
+    if not hashed and all(parts) and len(set(parts)) == len(parts):
+        return {run_id: f"#{part}" if part.isdigit() else _shorten(part)
+                for (run_id, _), part in zip(siblings, parts, strict=True)}
+    # The order they were started in (run ids sort by time, runs/ids.py), or by step id when those are readable.
+    order = sorted(range(len(siblings)), key=lambda i: (siblings[i][0],) if hashed else (step_ids[i], siblings[i][0]))
+    return {siblings[i][0]: f"#{rank}" for rank, i in enumerate(order)}
+
+
+def _strip_common(texts: list[str]) -> list[str]:
+    """Each text without the prefix all share, cut at a separator so words stay whole ("IMG_0003.jpg")."""
+    prefix = _cut_prefix(texts)
+    return [text[len(prefix):] for text in texts]
+
+
+def _cut_prefix(texts: list[str]) -> str:
+    common = texts[0]
+    for text in texts[1:]:
+        while not text.startswith(common):
+            common = common[:-1]
+    if any(len(text) == len(common) for text in texts):  # a whole text is the prefix: keep a separator's worth
+        common = common[:-1]
+    cut = max((i + 1 for i, char in enumerate(common) if char in _SEPARATORS), default=0)
+    return common[:cut]
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_LABEL_CHARS else "…" + text[-(MAX_LABEL_CHARS - 1):]

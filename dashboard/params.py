@@ -70,6 +70,26 @@ def run_filters(params: Mapping[str, str]) -> RunFilters:
                       data=data_pairs(_all(params, "data")), start=start, end=end)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventFilters:
+    """What the Events page and GET /api/events filter on (all optional, ANDed)."""
+
+    name: str | None = None  # exactly this event name
+    q: str | None = None  # an event id prefix
+    start: datetime | None = None  # `from`: received at or after
+    end: datetime | None = None  # `to`: received before
+
+    def narrows(self) -> bool:
+        return bool(self.name or self.q or self.start or self.end)
+
+
+def event_filters(params: Mapping[str, str]) -> EventFilters:
+    start, end = moment(params, "from"), moment(params, "to")
+    if start is not None and end is not None and start >= end:
+        raise BadParameter(f"from must be before to (got from={start.isoformat()}, to={end.isoformat()})")
+    return EventFilters(name=_text(params, "name"), q=_text(params, "q"), start=start, end=end)
+
+
 MAX_DATA_PAIRS = 10
 
 

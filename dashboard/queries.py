@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from dashboard import graph as analysis
 from dashboard import sdk_apps
 from dashboard.exceptions import BadParameter
-from dashboard.params import Cursor, RunFilters, encode_cursor
+from dashboard.params import Cursor, EventFilters, RunFilters, encode_cursor
 from runs import causes as walk
 from runs.domain import RunInfo, run_attempts
 from runs.exceptions import RunNotFound
@@ -292,12 +292,13 @@ def run_graph(run_id: str, *, focus: str | None = None, group_above: int = GROUP
     paths = [path for path in analysis.propagation_paths(full) if full.nodes[path[0]]["root_run_id"] == root_id]
     shown = (analysis.aggregate(full, focus=focus, group_above=group_above) if len(tree) > aggregate_above
              else full)
+    labels = analysis.sibling_labels(full)  # a fan-out's runs say which is which (index or step id part)
     return {
         "root_run_id": root_id,
         "focus": focus,
         "size": len(tree),
         "aggregated": shown is not full,
-        "nodes": [_node_json(data) for _, data in shown.nodes(data=True)],
+        "nodes": [_node_json(data, labels) for _, data in shown.nodes(data=True)],
         "edges": [{"source": source, "target": target, "kind": data["kind"], "step_id": data.get("step_id")}
                   for source, target, data in shown.edges(data=True)],
         "root_causes": [path[0] for path in paths],
@@ -323,15 +324,17 @@ def runs_started_by_tree(root_id: str, tree_ids: set[str]) -> list[dict[str, Any
     return [row for row in rows if row["triggered_by_run_id"] in tree_ids and row["id"] not in tree_ids]
 
 
-def _node_json(data: dict[str, Any]) -> dict[str, Any]:
+def _node_json(data: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     node = {"id": data["id"], "function_id": data.get("function_id"), "app_id": data.get("app_id"),
             "status": data.get("status"), "parent_id": data.get("parent_run_id"), "depth": data.get("depth", 0),
             "started_at": _timestamp(data.get("started_text")), "ended_at": _timestamp(data.get("ended_text")),
             "version": data.get("version"), "triggered_by": data.get("triggered_by_run_id"),
             "failure_cause_run_id": data.get("failure_cause_run_id"),
-            "runtime": data.get("runtime") or sdk_apps.RUNTIME_NATIVE}
+            "runtime": data.get("runtime") or sdk_apps.RUNTIME_NATIVE,
+            "step_id": data.get("parent_step_id"), "label": labels.get(data["id"])}
     if data.get("aggregate"):
-        node.update(aggregate=True, count=data["count"], members=data["members"])
+        node.update(aggregate=True, count=data["count"], members=data["members"],
+                    member_labels={member: labels[member] for member in data["members"] if member in labels})
     return node
 
 
@@ -421,33 +424,75 @@ class EventRow:
     received_at: datetime
     sent_by_run_id: str
     runs: list[dict[str, Any]]  # id, app_id, function_id, status, created_at, ended_at of the runs it started
+    replay_of: str = ""  # the event this one replayed (an operator's "Replay"), "" for others
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventPage:
     rows: list[EventRow]
     next_cursor: str | None
+    prev_cursor: str | None = None  # the newer events before this page, when there are any
 
 
 EVENT_RUN_FIELDS = ("id", "event_id", "app_id", "function_id", "status", "created_at", "ended_at")
+EVENT_RUNS_SHOWN = 20  # per event on a page: a fan-in event may start hundreds (its runs are one search away)
 
 
-def list_events(*, cursor: Cursor | None = None, limit: int = 50, name: str | None = None) -> EventPage:
-    """Recent events, newest first (keyset on received_at, id), with the runs each started: two queries."""
-    events = Event.objects.order_by("-received_at", "-id")
-    if name:
-        events = events.filter(name=name)
-    if cursor is not None:
-        events = events.filter(Q(received_at__lt=cursor.at) | Q(received_at=cursor.at, id__lt=cursor.id))
-    page = list(events[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
+def list_events(filters: EventFilters | None = None, *, cursor: Cursor | None = None, limit: int = 50,
+                name: str | None = None) -> EventPage:
+    """Events newest first, keyset-paginated on (received_at, id) both ways, with the runs each started: two
+    queries. Each filter has its index: name + time (event_name_received), time alone (-received_at), an id
+    prefix (the primary key's, a pattern-ops index on PostgreSQL)."""
+    filters = filters or EventFilters(name=name)
+    matching = Event.objects.filter(_event_conditions(filters))
+    if cursor is not None and cursor.newer:  # a previous page: the `limit` oldest events newer than the cursor
+        page = list(matching.filter(Q(received_at__gt=cursor.at) | Q(received_at=cursor.at, id__gt=cursor.id))
+                    .order_by("received_at", "id")[: limit + 1])
+        newer_exist, older_exist = len(page) > limit, True
+        page = page[:limit][::-1]
+        if not page:  # nothing newer any more: the first page
+            return list_events(filters, limit=limit)
+    else:
+        if cursor is not None:
+            matching = matching.filter(Q(received_at__lt=cursor.at) | Q(received_at=cursor.at, id__lt=cursor.id))
+        page = list(matching.order_by("-received_at", "-id")[: limit + 1])
+        older_exist, newer_exist = len(page) > limit, cursor is not None
+        page = page[:limit]
     started: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in (Run.objects.filter(event_id__in=[event.id for event in page])
                 .order_by("created_at", "id").values(*EVENT_RUN_FIELDS)):
-        started[run.pop("event_id")].append(run)
+        runs = started[run.pop("event_id")]
+        if len(runs) < EVENT_RUNS_SHOWN:
+            runs.append(run)
     rows = [EventRow(id=event.id, name=event.name, data=event.data, user=event.user, ts=event.ts,
-                     received_at=event.received_at, sent_by_run_id=event.sent_by_run_id, runs=started[event.id])
+                     received_at=event.received_at, sent_by_run_id=event.sent_by_run_id, runs=started[event.id],
+                     replay_of=event.replay_of)
             for event in page]
-    last = page[-1] if more else None
-    return EventPage(rows=rows, next_cursor=encode_cursor(last.received_at, last.id) if last else None)
+    first, last = (page[0], page[-1]) if page else (None, None)
+    return EventPage(
+        rows=rows,
+        next_cursor=encode_cursor(last.received_at, last.id) if older_exist and last else None,
+        prev_cursor=encode_cursor(first.received_at, first.id, newer=True) if newer_exist and first else None)
+
+
+EVENT_NAMES_SHOWN = 200
+
+
+def recent_event_names() -> list[str]:
+    """Names to pick from in the Events filter: the functions' triggers (what operators look for), one query
+    on the small functions table rather than a DISTINCT over every event."""
+    triggers = Function.objects.exclude(trigger="").values_list("trigger", flat=True).distinct()
+    return sorted(set(triggers))[:EVENT_NAMES_SHOWN]
+
+
+def _event_conditions(filters: EventFilters) -> Q:
+    where = Q()
+    if filters.name:
+        where &= Q(name=filters.name)
+    if filters.q:
+        where &= Q(id__startswith=filters.q)  # case-sensitive, so the primary key's index serves it
+    if filters.start:
+        where &= Q(received_at__gte=filters.start)
+    if filters.end:
+        where &= Q(received_at__lt=filters.end)
+    return where

@@ -47,4 +47,7 @@ urlpatterns = [
     path("api/runs/<str:run_id>", api.get_run, name="api-run"),
     path("api/functions", dashboard_api.list_functions, name="api-functions"),
     path("api/workers", dashboard_api.list_workers, name="api-workers"),
+    # Replaying an event (issue 11 item 7): the Events page's button, and the JSON action
+    path("events/<str:event_id>/replay", views.replay_event, name="replay-event"),
+    path("api/events/<str:event_id>/replay", api_actions.replay_event, name="api-event-replay"),
 ]

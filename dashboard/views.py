@@ -20,12 +20,12 @@ from dashboard import pages, params, queries, sdk_apps
 from dashboard.auth import login_required
 from dashboard.exceptions import BadParameter
 from dashboard.templatetags.dash import is_run_id
-from runs import client, inngest_sync
+from runs import api_actions, client, inngest_sync
 from runs.api import parse_json
-from runs.exceptions import InvalidEvent, RunNotFound
+from runs.exceptions import ActionRefused, EventNotFound, InvalidEvent, RunNotFound
 from runs.models import OperatorAction, SdkApp
 from runs.status import ActionOutcome, OperatorActionName, RunStatus
-from runs.store import audit
+from runs.store import audit, replays
 from runs.store import workers as worker_store
 
 OPERATE = "runs.operate_run"
@@ -135,21 +135,49 @@ def workers_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+EVENT_FILTER_NAMES = ("name", "q", "from", "to")
+
+
 def _events_context(request: HttpRequest, form: dict[str, str]) -> dict[str, Any]:
+    raw = {name: request.GET.get(name, "").strip()[:params.MAX_ID_LENGTH] for name in EVENT_FILTER_NAMES}
     try:
-        cursor = params.cursor(request.GET)
-    except BadParameter:
-        cursor = None
-    page = queries.list_events(cursor=cursor, limit=params.DEFAULT_LIMIT)
-    return {"rows": page.rows, "can_send": request.user.has_perm(OPERATE), "form": form,
-            "older_url": f"?{urlencode({'cursor': page.next_cursor})}" if page.next_cursor else "",
-            "newest_url": "?" if cursor else ""}
+        filters, cursor = params.event_filters(request.GET), params.cursor(request.GET)
+    except BadParameter as exc:  # a hand-edited URL: say what is wrong, show every event
+        messages.error(request, f"Ignored the filters: {exc}")
+        raw = dict.fromkeys(EVENT_FILTER_NAMES, "")
+        filters, cursor = params.EventFilters(), None
+    page = queries.list_events(filters, cursor=cursor, limit=params.DEFAULT_LIMIT)
+    query = {name: value for name, value in raw.items() if value}
+    return {"rows": page.rows, "can_send": request.user.has_perm(OPERATE), "form": form, "filters": raw,
+            "filtered": filters.narrows(), "names": queries.recent_event_names(),
+            "older_url": f"?{urlencode({**query, 'cursor': page.next_cursor})}" if page.next_cursor else "",
+            "newer_url": f"?{urlencode({**query, 'cursor': page.prev_cursor})}" if page.prev_cursor else "",
+            "newest_url": f"?{urlencode(query)}" if cursor else ""}
 
 
 @require_GET
 @login_required
 def events_page(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/events.html", _events_context(request, {"name": "", "data": "{}"}))
+
+
+@require_POST
+@login_required
+def replay_event(request: HttpRequest, event_id: str) -> HttpResponse:
+    """The Events page's Replay button (a form: CSRF by Django's middleware): the same name and data again as a
+    new event (runs/store/replays.py, audited), then back to the events with what happened."""
+    if not request.user.has_perm(OPERATE):
+        return HttpResponseForbidden("You may not replay events (needs the runs.operate_run permission).")
+    try:
+        if len(event_id) > api_actions.MAX_EVENT_ID_CHARS or "\x00" in event_id:
+            raise EventNotFound(f"no event with id {event_id[:64]!r}")
+        replay = replays.replay_event(event_id, user=request.user)
+    except (EventNotFound, ActionRefused) as exc:
+        messages.error(request, f"Not replayed: {exc}")
+        return redirect("tributary:events")
+    started = len(replay.run_ids)
+    messages.success(request, f"Replayed {replay.name} as {replay.event_id}: {started} run{pluralize(started)} started.")
+    return redirect(f"{reverse('tributary:events')}?{urlencode({'q': replay.event_id})}")
 
 
 def _parse_payload(raw: str) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from runs import operations
 from runs.api import allow, api_login_required, api_token_of, as_json, error, parse_json
-from runs.exceptions import ActionRefused, InvalidFilter, RunNotFound
+from runs.exceptions import ActionRefused, EventNotFound, InvalidFilter, RunNotFound
 from runs.models import ApiToken, Run
 from runs.status import ActionKind, RetryMode
-from runs.store import actions, reads
+from runs.store import actions, reads, replays
 from runs.store.actions import RETRY_MODES
 
 PERMISSION = "runs.operate_run"
@@ -60,7 +60,7 @@ def operator_action(view: Callable[..., JsonResponse]) -> Callable[..., JsonResp
             return error(400, "body must be a JSON object")
         try:
             return view(request, body, *args, **kwargs)
-        except RunNotFound as exc:
+        except (RunNotFound, EventNotFound) as exc:
             return error(404, str(exc))
         except InvalidFilter as exc:  # before ActionRefused (its base): bad input is 400, not a state conflict
             return error(400, str(exc))
@@ -107,3 +107,17 @@ def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
     if not filters:
         return error(400, "bulk actions need at least one filter")
     return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))
+
+
+MAX_EVENT_ID_CHARS = 64  # Event.id
+
+
+@operator_action
+def replay_event(request: HttpRequest, body: dict[str, Any], event_id: str) -> JsonResponse:
+    """Send a stored event again as a new event (runs/store/replays.py): its id, the old one's, the runs it
+    started. Audited; the engine's own events are refused (409)."""
+    if len(event_id) > MAX_EVENT_ID_CHARS or "\x00" in event_id:  # no column holds it: not a 500 from the database
+        return error(404, f"no event with id {event_id[:64]!r}")
+    replay = replays.replay_event(event_id, user=request.user)
+    return as_json({"event_id": replay.event_id, "replay_of": replay.replay_of, "name": replay.name,
+                    "run_ids": replay.run_ids})

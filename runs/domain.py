@@ -26,6 +26,7 @@ class StepInfo:
     deadline: datetime | None = None
     history: tuple[dict[str, Any], ...] = ()
     display_name: str = ""  # SDK steps: the readable name (their step_id is its SHA-1 hash); "" for native steps
+    input: Any = None  # what the step was given: an invoke's data/user, send_event's events, step.run's arguments
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,10 @@ class RunNotFound(TributaryError, LookupError):
     """No run has that id."""
 
 
+class EventNotFound(TributaryError, LookupError):
+    """No stored event has that id (never received, or pruned)."""
+
+
 class ActionRefused(TributaryError, ValueError):
     """An operator action cannot apply to the run in its current state."""
 

@@ -37,11 +37,18 @@ class Event(models.Model):
     ts = models.BigIntegerField(help_text="milliseconds since the epoch")
     received_at = models.DateTimeField(auto_now_add=True)
     sent_by_run_id = models.CharField(max_length=32, blank=True, default="")
+    # An operator's replay (Events page) is a new event with the old one's name and data; this names the old one.
+    # A database default too: intake inserts events with its own INSERT ... ON CONFLICT, which leaves it out.
+    replay_of = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [models.Index(fields=["-received_at"]), models.Index(fields=["name"]),
                    # Retention (runs/store/prune.py) finds the events a pruned run sent.
-                   models.Index(fields=["sent_by_run_id"], name="event_sent_by", condition=~Q(sent_by_run_id=""))]
+                   models.Index(fields=["sent_by_run_id"], name="event_sent_by", condition=~Q(sent_by_run_id="")),
+                   # The Events page: one name over a time range, newest first, without sorting all of its events.
+                   models.Index(fields=["name", "-received_at"], name="event_name_received"),
+                   # An event's replays (its row says "replayed as ...").
+                   models.Index(fields=["replay_of"], name="event_replay_of", condition=~Q(replay_of=""))]
 
 
 class Run(models.Model):

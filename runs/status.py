@@ -61,6 +61,7 @@ class OperatorActionName(models.TextChoices):
     PRUNE = "prune", "Prune"  # deleting old finished trees (runs/store/prune.py), by hand or hourly
     SYNC_APP = "sync_app", "Sync app"  # an Inngest SDK app asked to register its functions again (Apps page)
     ADD_APP = "add_app", "Add app"  # an Inngest SDK app added by its URL (Apps page)
+    REPLAY_EVENT = "replay_event", "Replay event"  # an event sent again as a new one (Events page)
 
 
 class ActionOutcome(models.TextChoices):

@@ -62,9 +62,10 @@ class _StepCore:
         return step_id, memo, None, True
 
     def _end_run(self, step_id: str, memo: StepMemo | None, position: int, started: Any,
-                 output: Any = None, exc: BaseException | None = None) -> Any:
+                 output: Any = None, exc: BaseException | None = None, args: Sequence[Any] = ()) -> Any:
         state = self._state
         attempt = state.step_attempt(memo)
+        given = _shown_args(args)
         if exc is None:
             try:
                 value = json_roundtrip(output, f"step {step_id!r} output")
@@ -72,9 +73,9 @@ class _StepCore:
                 exc = serialization_error
             else:
                 state.record(StepCompleted(step_id=step_id, kind=StepKind.RUN, output=value, attempt=attempt,
-                                           position=position, started_at=started, ended_at=now()))
+                                           position=position, started_at=started, ended_at=now(), input=given))
                 return value
-        error = state.settle_failure(step_id, StepKind.RUN, exc, attempt, position, started)
+        error = state.settle_failure(step_id, StepKind.RUN, exc, attempt, position, started, input=given)
         if error is not None:
             raise error from None
         return _BLOCK
@@ -152,6 +153,20 @@ class _StepCore:
         return [event["id"] for event in normalised]
 
 
+_MAX_SHOWN_ARG_CHARS = 500
+
+
+def _shown_args(args: Sequence[Any]) -> Any:
+    """step.run's arguments as the step's input, for the run page to show (never read back by replay, so an
+    argument that is not JSON is kept as its repr rather than failing the step). None when there are none."""
+    if not args:
+        return None
+    try:
+        return json_roundtrip(list(args), "step.run arguments")
+    except Exception:  # any non-JSON value: shown as text, the step still runs
+        return [repr(arg)[:_MAX_SHOWN_ARG_CHARS] for arg in args]
+
+
 class AsyncStep(_StepCore):
     """`ctx.step` of an `async def` function."""
 
@@ -178,9 +193,9 @@ class AsyncStep(_StepCore):
             if inspect.isawaitable(output):
                 output = await output
         except Exception as exc:
-            result = self._end_run(step_id, memo, position, started, exc=exc)
+            result = self._end_run(step_id, memo, position, started, exc=exc, args=args)
         else:
-            result = self._end_run(step_id, memo, position, started, output=output)
+            result = self._end_run(step_id, memo, position, started, output=output, args=args)
         finally:
             self._state.executing -= 1
             self._state.touch()
@@ -238,8 +253,8 @@ class SyncStep(_StepCore):
             if inspect.isawaitable(output):
                 output = asyncio.run(_awaited(output))
         except Exception as exc:
-            return self._value(self._end_run(step_id, memo, position, started, exc=exc))
-        return self._value(self._end_run(step_id, memo, position, started, output=output))
+            return self._value(self._end_run(step_id, memo, position, started, exc=exc, args=args))
+        return self._value(self._end_run(step_id, memo, position, started, output=output, args=args))
 
     def invoke(self, step_id: str, *, function: FunctionDef | FunctionRef, data: Any = None, user: Any = None,
                timeout: Duration | None = None) -> Any:

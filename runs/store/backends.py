@@ -29,6 +29,7 @@ class DatabaseBackend:
     claim_lock: ClassVar[str] = ""  # appended to the claim's and the heartbeat's row selection
     delivers_notifications: ClassVar[bool] = False  # other processes can be woken by a commit (LISTEN)
     has_concurrent_writers: ClassVar[bool] = False  # another transaction's claim can be in flight meanwhile
+    single_statement_hops: ClassVar[bool] = False  # an invoke hop's commits as one statement (runs/store/hops.py)
 
     def configure(self, connection: BaseDatabaseWrapper) -> None:
         """Called on every new connection (the `connection_created` signal)."""
@@ -56,6 +57,7 @@ class PostgreSQLBackend(DatabaseBackend):
     claim_lock = "FOR UPDATE SKIP LOCKED"
     delivers_notifications = True
     has_concurrent_writers = True
+    single_statement_hops = True
 
     def lock_keys(self, connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
         ids = sorted({_lock_id(key) for key in keys})

@@ -90,7 +90,7 @@ def hand_off(run_id: str, worker_name: str) -> ClaimedRun | None:
         rows = sql.named_rows(cursor)
     if not rows:
         return None
-    claim = _claimed(rows[0], token, fresh=False)
+    claim = claimed_from_row(rows[0], token)
     changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claim
 
@@ -102,6 +102,12 @@ def new_token(worker_name: str) -> str:
 
 def worker_of(token: str) -> str:
     return token.rsplit(":", 1)[0]
+
+
+def claimed_from_row(row: dict[str, Any], token: str) -> ClaimedRun:
+    """The claim of a run leased to `token` by a statement returning sql.CLAIM_RETURNING's columns, for a run
+    that ran before (a resumed parent: its steps are to be loaded)."""
+    return _claimed(row, token, fresh=False)
 
 
 def _load_json(value: object) -> dict:

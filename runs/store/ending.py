@@ -69,6 +69,21 @@ def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = 
                    failed_step_id: str | None = None) -> bool:
     """The terminal state of the run's row; with `lease_owner`, only while that lease still holds it.
     `failed_step_id`: the step whose failure failed the run (a retry from the failure reopens it, O4)."""
+    fields = ended_fields(run, status, now=now, output=output, error=error, attempts=attempts,
+                          cause_run_id=cause_run_id, reason=reason, failed_step_id=failed_step_id)
+    rows = Run.objects.filter(id=run.id)
+    if lease_owner is not None:
+        rows = rows.filter(lease_owner=lease_owner)
+    if rows.update(**fields) != 1:
+        return False
+    changes.run_changed(run_delta(run, status, run.version + 1))
+    return True
+
+
+def ended_fields(run: EndingRun, status: str, *, now: datetime, output: Any = None,
+                 error: dict[str, Any] | None = None, attempts: int | None = None, cause_run_id: str | None = None,
+                 reason: str = "", failed_step_id: str | None = None) -> dict[str, Any]:
+    """The columns of a run's row as it ends."""
     fields: dict[str, Any] = {
         "status": status, "output": output, "error": error, "ended_at": now, "ready_at": None,
         "lease_owner": None, "failure_cause_run_id": cause_run_id, "version": run.version + 1,
@@ -79,13 +94,7 @@ def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = 
     # The reason of the terminal state, or none: a reason of the state it leaves (queued or waiting after a
     # retry) no longer holds.
     fields["status_reason"] = reason
-    rows = Run.objects.filter(id=run.id)
-    if lease_owner is not None:
-        rows = rows.filter(lease_owner=lease_owner)
-    if rows.update(**fields) != 1:
-        return False
-    changes.run_changed(run_delta(run, status, run.version + 1))
-    return True
+    return fields
 
 
 def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = None,
@@ -96,7 +105,7 @@ def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = N
     next itself (and must wake it if it cannot). The finished event is the caller's to dispatch.
     """
     parent_due = _resolve_parent_txn(run, status, output, error, now) if run.parent_run_id else None
-    finished = _finished_event(run, status, output, error)
+    finished = finished_event(run, status, output, error)
     if parent_due and not hand_off:
         wake_resumed(parent_due, now)
         return None, finished
@@ -106,18 +115,22 @@ def after_end_txn(run: EndingRun, status: str, *, now: datetime, output: Any = N
 def _resolve_parent_txn(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None,
                         now: datetime) -> str | None:
     """Resolve the parent's invoke step; returns the parent's id when it did."""
-    if status == RunStatus.COMPLETED:
-        fields: dict[str, Any] = {"status": StepStatus.COMPLETED, "output": output}
-    elif status == RunStatus.CANCELLED:
-        fields = {"status": StepStatus.FAILED, "error": ErrorRecord.raised_as(
-            InvokeCancelledError, f"invoked function was cancelled ({run.app_id}/{run.function_id}, run {run.id})",
-            run_id=run.id).to_json()}
-    else:
-        fields = {"status": StepStatus.FAILED, "error": ErrorRecord.child_failed(error, run.id).to_json()}
+    fields = parent_step_fields(run, status, output, error)
     # Only the step still waiting on this very child: a timed-out invoke has already failed (S5).
     resolved = Step.objects.filter(run_id=run.parent_run_id, step_id=run.parent_step_id,
                                    status=StepStatus.WAITING, child_run_id=run.id).update(ended_at=now, **fields)
     return run.parent_run_id if resolved else None
+
+
+def parent_step_fields(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None) -> dict[str, Any]:
+    """What the parent's invoke step becomes when this child ends: its result, or a non-retriable error."""
+    if status == RunStatus.COMPLETED:
+        return {"status": StepStatus.COMPLETED, "output": output}
+    if status == RunStatus.CANCELLED:
+        return {"status": StepStatus.FAILED, "error": ErrorRecord.raised_as(
+            InvokeCancelledError, f"invoked function was cancelled ({run.app_id}/{run.function_id}, run {run.id})",
+            run_id=run.id).to_json()}
+    return {"status": StepStatus.FAILED, "error": ErrorRecord.child_failed(error, run.id).to_json()}
 
 
 # Functions triggered by the finished event change rarely; a short cache keeps one query off every run's end.
@@ -138,7 +151,7 @@ def forget_listeners() -> None:
     _finished_listeners = (0.0, [])
 
 
-def _finished_event(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None) -> Finished | None:
+def finished_event(run: EndingRun, status: str, output: Any, error: dict[str, Any] | None) -> Finished | None:
     # A function triggered by the finished event is not triggered by its own runs' ends (no loops); the
     # event is stored only when some function listens (the parent, if any, was resolved directly above).
     if run.event_name == FUNCTION_FINISHED:

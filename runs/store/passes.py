@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -39,15 +39,17 @@ from runs.ops import (
     StepFailed,
     StepMemo,
     StepOp,
+    Suspended,
     WaitPlanned,
 )
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY, RemoteFunction
 from runs.status import RunStatus, StepKind, StepStatus
-from runs.store import changes, flow, notify
-from runs.store.claims import hand_off, lease_duration, new_token, worker_of
-from runs.store.ending import after_end_txn, mark_ended_txn
+from runs.store import changes, flow, hops, memos, notify
+from runs.store.backends import backend
+from runs.store.claims import claimed_from_row, hand_off, lease_duration, new_token, worker_of
+from runs.store.ending import after_end_txn, ended_fields, finished_event, mark_ended_txn, parent_step_fields
 from runs.store.intake import announce_txn, dispatch_events_txn
-from runs.store.rows import ParentLink, new_run, publish_new_runs, run_delta, wake_resumed
+from runs.store.rows import COALESCE_WAKEUPS, ParentLink, new_run, publish_new_runs, run_delta, wake_resumed
 from runs.store.transient import retrying
 
 _STEP_FIELDS = ("step_id", "kind", "status", "output", "error", "attempts", "target", "position", "deadline",
@@ -58,6 +60,9 @@ def load_memo(claim: ClaimedRun) -> dict[str, StepMemo]:
     """The run's recorded steps; waits whose deadline passed are settled first (S5, S11)."""
     if not claim.has_steps:
         return {}
+    known = memos.take(claim.id, version=claim.version, wakeups=claim.wakeups, now=timezone.now())
+    if known is not None:
+        return known
     return retrying(lambda: _load_memo_once(claim), f"loading the steps of run {claim.id}")
 
 
@@ -156,6 +161,12 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
     elif isinstance(outcome, RunFailed) and outcome.retry_at is None:
         status, error, cause = RunStatus.FAILED, outcome.error, outcome.cause_run_id
         failed_step = outcome.failed_step_id
+    if backend().single_statement_hops and not refusals and claim.concurrency_key is None and not checkpointed:
+        # The plain hops of an invoke, one statement each (runs/store/hops.py); None: not one of them.
+        hop = (_end_and_resume(claim, ops, status, output, error, attempts, cause, failed_step, worker) if status
+               else _suspend_on_invoke(claim, ops, outcome, memo, attempts, worker))
+        if hop is not None:
+            return hop.next_run
     with transaction.atomic():
         now = timezone.now()
         # The run's own row first: the update succeeds only under this worker's lease, and locks the row.
@@ -188,6 +199,73 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
         return next_run
 
 
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    next_run: ClaimedRun | None
+
+
+def _suspend_on_invoke(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
+                       attempts: int, worker: str) -> _Hop | None:
+    """A pass that planned one invoke and nothing else suspends, and its child starts here next."""
+    if not (isinstance(outcome, Suspended) and len(ops) == 1 and isinstance(ops[0], InvokePlanned)):
+        return None
+    op = ops[0]
+    pending = (StepStatus.WAITING, StepStatus.RETRYING)
+    if op.attempt != 1 or not _plain_function(op.app_id, op.function_id) or any(
+            m.status in pending for m in memo.values()):
+        return None
+    now = timezone.now()
+    fields, ready_at = _suspension(claim, ops, outcome, memo, now, attempts, replay_now=False, checkpointed=False)
+    step, child = _invoke_step(claim, op, now), _child_run(claim, op, now)
+    step.status, step.child_run_id, step.error = StepStatus.WAITING, child.id, None
+    handed = _lease_first_child([child], worker, now)
+    if handed is None:
+        return None
+    if not hops.suspend_and_start_child(claim, fields, ready_at, now, child, step):
+        return None  # the lease is gone: the general path finds out why (cancelled, or taken over)
+    changes.run_changed(run_delta(claim, fields["status"], claim.version + 1))
+    publish_new_runs([child])
+    memos.suspended(claim.id, version=claim.version + 1, wakeups=claim.wakeups, steps=memo, waiting_step=StepMemo(
+        step_id=op.step_id, kind=StepKind.INVOKE, status=StepStatus.WAITING, attempts=op.attempt,
+        target=step.target, position=op.position, deadline=op.deadline))
+    return _Hop(handed)
+
+
+def _end_and_resume(claim: ClaimedRun, ops: Sequence[StepOp], status: str, output: Any,
+                    error: dict[str, Any] | None, attempts: int, cause: str | None, failed_step: str | None,
+                    worker: str) -> _Hop | None:
+    """An invoked run that ends with nothing else to write resolves its parent, which resumes here next."""
+    if ops or not claim.parent_run_id or not claim.parent_step_id or finished_event(
+            claim, status, output, error) is not None:
+        return None
+    now = timezone.now()
+    ended = ended_fields(claim, status, now=now, output=output, error=error, attempts=attempts,
+                         cause_run_id=cause, failed_step_id=failed_step)
+    step_fields = {"ended_at": now, **parent_step_fields(claim, status, output, error)}
+    token = new_token(worker)
+    done = hops.end_and_resume(claim, ended, step_fields, now, now + COALESCE_WAKEUPS, token,
+                               now + lease_duration())
+    if not done.ended:
+        return None  # the lease is gone: the general path finds out why (cancelled, or taken over)
+    changes.run_changed(run_delta(claim, status, claim.version + 1))
+    if done.parent_resolved:
+        memos.resolved(claim.parent_run_id, claim.parent_step_id, status=step_fields["status"],
+                       output=step_fields.get("output"), error=step_fields.get("error"))
+    if done.parent is None:
+        if done.parent_made_due:
+            notify.runs_ready()
+        return _Hop(None)
+    parent = claimed_from_row(done.parent, token)
+    changes.run_changed(run_delta(parent, RunStatus.RUNNING, parent.version))
+    return _Hop(parent)
+
+
+def _plain_function(app_id: str, function_id: str) -> bool:
+    """A registered function without flow control: its new runs need no admission (flow.admit_txn)."""
+    config = _function_configs.get((app_id, function_id))
+    return config is not None and not any(config.get(rule) for rule in ("concurrency", "rate_limit", "debounce"))
+
+
 def _commit_without_lease_txn(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
     """The lease is gone. Cancelled mid-pass: a step that was executing keeps its result and nothing new
     starts. Taken over by another worker: this worker's results are discarded."""
@@ -201,6 +279,21 @@ def _commit_without_lease_txn(claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
 def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
                  now: datetime, attempts: int, replay_now: bool, checkpointed: bool = False) -> bool:
     """The run waits: for a retry, a timer, a child or an event. Schedule its next replay."""
+    fields, ready_at = _suspension(claim, ops, outcome, memo, now, attempts, replay_now, checkpointed)
+    held = Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(
+        # A step of this run resolved while the pass ran (a child ended, an event came): look again at once.
+        ready_at=Case(When(~Q(wakeups=claim.wakeups), then=Value(now)), default=Value(ready_at)), **fields) == 1
+    if held:
+        changes.run_changed(run_delta(claim, fields["status"], claim.version + 1))
+    if held and ready_at is not None and ready_at <= now:
+        notify.runs_ready()
+    return held
+
+
+def _suspension(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
+                now: datetime, attempts: int, replay_now: bool,
+                checkpointed: bool) -> tuple[dict[str, Any], datetime | None]:
+    """The fields of a suspended run's row, and when it is due next (unless woken meanwhile: then at once)."""
     body_failures = claim.body_failures
     due: list[datetime] = []
     fields: dict[str, Any] = {}
@@ -228,17 +321,9 @@ def _suspend_txn(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, mem
         due.append(now)
     retrying = bool(due) and not waiting
     ready_at = min(due + waiting) if (due or waiting) else None
-    held = Run.objects.filter(id=claim.id, lease_owner=claim.lease_owner).update(
-        status=RunStatus.RUNNING if retrying else RunStatus.WAITING,
-        # A step of this run resolved while the pass ran (a child ended, an event came): look again at once.
-        ready_at=Case(When(~Q(wakeups=claim.wakeups), then=Value(now)), default=Value(ready_at)),
-        lease_owner=None, attempts=attempts, body_failures=body_failures, version=claim.version + 1, **fields,
-    ) == 1
-    if held:
-        changes.run_changed(run_delta(claim, RunStatus.RUNNING if retrying else RunStatus.WAITING, claim.version + 1))
-    if held and ready_at is not None and ready_at <= now:
-        notify.runs_ready()
-    return held
+    fields.update(status=RunStatus.RUNNING if retrying else RunStatus.WAITING, lease_owner=None, attempts=attempts,
+                  body_failures=body_failures, version=claim.version + 1)
+    return fields, ready_at
 
 
 def _attempts(claim: ClaimedRun, ops: Sequence[StepOp]) -> int:
@@ -352,7 +437,7 @@ def _record_attempt_txn(claim: ClaimedRun, op: StepCompleted | StepFailed, new_s
         new_steps.append(Step(run_id=claim.id, step_id=op.step_id, kind=kind, position=op.position,
                               status=status, output=output, error=error, attempts=op.attempt, deadline=deadline,
                               history=[entry], started_at=op.started_at, ended_at=op.ended_at,
-                              display_name=op.display_name))
+                              display_name=op.display_name, input=op.input))
         return
     existing.status, existing.output, existing.error = status, output, error
     existing.attempts, existing.ended_at, existing.deadline = op.attempt, op.ended_at, deadline

@@ -55,7 +55,7 @@ def step_info(step: Step) -> StepInfo:
     return StepInfo(step_id=step.step_id, kind=step.kind, status=step.status, output=step.output, error=step.error,
                     attempts=step.attempts, child_run_id=step.child_run_id, started_at=step.started_at,
                     ended_at=step.ended_at, position=step.position, target=step.target, deadline=step.deadline,
-                    history=tuple(step.history or ()), display_name=step.display_name)
+                    history=tuple(step.history or ()), display_name=step.display_name, input=step.input)
 
 
 def filtered_runs(filters: dict[str, Any]) -> QuerySet[Run]:

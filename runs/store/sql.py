@@ -21,7 +21,7 @@ UPDATE runs_run SET
     ready_at = %s,
     throttled = FALSE
 """
-_RETURNING = """
+CLAIM_RETURNING = """
 RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user, event_ts,
           body_failures, depth, root_run_id, attempts, wakeups, started_at, version, parent_run_id, parent_step_id,
           concurrency_key, concurrency_limit, created_at
@@ -35,7 +35,7 @@ WHERE id IN (
     ORDER BY ready_at
     LIMIT %s
     {lock}
-)""" + _RETURNING
+)""" + CLAIM_RETURNING
 
 # Take one run this worker just made due (a child it created, a parent it resumed), if nobody holds it.
 # (A parent still waiting on other steps is not taken: it is woken a little later instead, see rows.wake_resumed.)
@@ -44,7 +44,7 @@ HAND_OFF = _LEASE + """
 WHERE id = %s AND lease_owner IS NULL AND status IN ('queued', 'running', 'waiting')
   AND concurrency_key IS NULL
   AND NOT EXISTS (SELECT 1 FROM runs_step WHERE runs_step.run_id = %s AND runs_step.status = 'waiting')
-""" + _RETURNING
+""" + CLAIM_RETURNING
 
 # Heartbeat: push the leases of these tokens further. Params: expiry, *tokens.
 RENEW = """

@@ -1,4 +1,4 @@
-/* Shared by every page: local times (UTC stays in the title), human durations, copy-on-click ids, and the
+/* Shared by every page: relative times (the absolute moment, local or UTC, in the title), human durations, copy-on-click ids, and the
  * live socket with its header badge (live / reconnecting / offline / logged out, with a login link). Data is
  * only ever set with textContent. */
 "use strict";
@@ -15,16 +15,57 @@
     return pageConfig.base + String(path).replace(/^\/+/, "");
   }
 
+  // --- times: relative in the text ("5 min ago"), the absolute moment on hover, in local time or UTC as the
+  // operator chose with the header's switch (remembered in localStorage, so every page follows it). The hover
+  // text always names the UTC moment too.
+  const ZONE_KEY = "tributary.timezone";
+  function zone() {
+    try { return localStorage.getItem(ZONE_KEY) === "utc" ? "utc" : "local"; } catch (e) { return "local"; }
+  }
+
+  function setZone(value) {
+    try { localStorage.setItem(ZONE_KEY, value === "utc" ? "utc" : "local"); } catch (e) { /* private mode */ }
+    renderZoneSwitch();
+    localizeTimes(document);
+  }
+
+  function stamp(date, utc) {
+    const [y, mo, d, h, mi, s] = utc
+      ? [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
+      : [date.getFullYear(), date.getMonth(), date.getDate(), date.getHours(), date.getMinutes(), date.getSeconds()];
+    return `${y}-${pad(mo + 1)}-${pad(d)} ${pad(h)}:${pad(mi)}:${pad(s)}`;
+  }
+
+  /** The absolute moment in the chosen zone ("2026-12-05 09:30:00 UTC" or "2026-12-05 10:30:00"). */
   function formatTime(date) {
-    const now = new Date();
-    const sameDay = date.toDateString() === now.toDateString();
-    const hms = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-    if (sameDay) return hms;
-    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${hms}`;
+    return zone() === "utc" ? `${stamp(date, true)} UTC` : stamp(date, false);
   }
 
   function utcTitle(date) {
-    return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    const utc = `${stamp(date, true)} UTC`;
+    if (zone() === "utc") return utc;
+    const offset = -date.getTimezoneOffset();
+    const sign = offset >= 0 ? "+" : "-";
+    const local = `${stamp(date, false)} local (UTC${sign}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)})`;
+    return `${local} · ${utc}`;
+  }
+
+  /** "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago"; a future moment "in 5 min". */
+  function relativeTime(date, now) {
+    const ms = (now ?? Date.now()) - date.getTime();
+    const ahead = ms < 0, s = Math.abs(ms) / 1000;
+    if (s < 5) return "just now";
+    let text;
+    if (s < 60) text = `${Math.floor(s)} s`;
+    else if (s < 3600) text = `${Math.floor(s / 60)} min`;
+    else if (s < 86400 * 2) text = `${Math.floor(s / 3600)} h`;
+    else text = `${Math.floor(s / 86400)} d`;
+    return ahead ? `in ${text}` : `${text} ago`;
+  }
+
+  function showTime(el, date) {
+    el.title = utcTitle(date);
+    el.textContent = relativeTime(date);
   }
 
   function humanMs(ms) {
@@ -40,14 +81,13 @@
     return h < 48 ? `${h.toFixed(1)} h` : `${(h / 24).toFixed(1)} d`;
   }
 
-  /** A <time> element showing local time, with UTC on hover. */
+  /** A <time> element showing how long ago, with the absolute moment on hover. */
   function timeElement(value) {
     const el = document.createElement("time");
     const date = value instanceof Date ? value : new Date(value);
     if (Number.isNaN(date.getTime())) { el.textContent = "—"; return el; }
     el.dateTime = date.toISOString();
-    el.title = utcTitle(date);
-    el.textContent = formatTime(date);
+    showTime(el, date);
     return el;
   }
 
@@ -55,8 +95,7 @@
     for (const el of (root || document).querySelectorAll("time[datetime]")) {
       const date = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(date.getTime())) continue;
-      el.title = utcTitle(date);
-      el.textContent = formatTime(date);
+      showTime(el, date);
     }
     for (const el of (root || document).querySelectorAll(".js-took[data-start]")) {
       const start = Date.parse(el.dataset.start), end = Date.parse(el.dataset.end);
@@ -64,8 +103,36 @@
     }
   }
 
+  /** The header's switch (base.html): which zone absolute times are shown in. */
+  function renderZoneSwitch() {
+    const button = document.getElementById("zone-switch");
+    if (!button) return;
+    const utc = zone() === "utc";
+    button.textContent = utc ? "UTC" : "local time";
+    button.setAttribute("aria-pressed", utc ? "true" : "false");
+    button.title = utc ? "Times on hover are in UTC; click for local time" : "Times on hover are in local time; click for UTC";
+  }
+
+  function setupZoneSwitch() {
+    const button = document.getElementById("zone-switch");
+    if (!button) return;
+    button.hidden = false;
+    button.addEventListener("click", () => setZone(zone() === "utc" ? "local" : "utc"));
+    renderZoneSwitch();
+    // Another tab switched: follow it.
+    window.addEventListener("storage", (event) => { if (event.key === ZONE_KEY) { renderZoneSwitch(); localizeTimes(document); } });
+  }
+
+  let ticks = 0;
   function tick() {
     const now = Date.now();
+    ticks += 1;
+    if (ticks % 5 === 0) {  // "5 min ago" moves on
+      for (const el of document.querySelectorAll("time[datetime]")) {
+        const date = new Date(el.getAttribute("datetime"));
+        if (!Number.isNaN(date.getTime())) el.textContent = relativeTime(date, now);
+      }
+    }
     for (const el of document.querySelectorAll(".ticking[data-since]")) {
       const since = Date.parse(el.dataset.since);
       if (!Number.isNaN(since)) el.textContent = `${humanMs(now - since)}…`;
@@ -178,7 +245,9 @@
     });
   }
 
-  window.Tributary = { url, formatTime, humanMs, timeElement, localizeTimes, badge, setBadge, live, getJSON, vocab };
+  window.Tributary = { url, formatTime, relativeTime, humanMs, timeElement, localizeTimes, badge, setBadge, live,
+    getJSON, vocab, zone, setZone };
+  setupZoneSwitch();
   localizeTimes(document);
   setupCopy();
   setInterval(tick, 1000);

@@ -39,9 +39,13 @@
         roots.push(n.id);
       }
     }
+    // Siblings in the order of what tells them apart (a fan-out's labels: 0002 before 0010), else by id.
+    const sortKey = (id) => { const n = byId.get(id); return n && n.label ? n.label : id; };
     const order = (a, b) => {
       const ga = /^(c?group|more):/.test(a), gb = /^(c?group|more):/.test(b);
-      return ga === gb ? (a < b ? -1 : a > b ? 1 : 0) : (ga ? 1 : -1);
+      if (ga !== gb) return ga ? 1 : -1;
+      const ka = sortKey(a), kb = sortKey(b);
+      return ka.localeCompare(kb, undefined, { numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
     };
     const pos = new Map();
     gridded.clear();
@@ -85,7 +89,8 @@
     const icon = ICON[n.status] || "";
     if (n.id.startsWith("more:")) return `${icon} ${n.count} more ${n.function_id}…`;
     if (n.aggregate) return `${icon} ${n.count} × ${n.function_id}\n${n.status}`;
-    return `${icon} ${n.function_id}`;
+    // A fan-out's runs say which is which (dashboard/graph.py sibling_labels): not 30 × the same name.
+    return n.label ? `${icon} ${n.function_id}\n${n.label}` : `${icon} ${n.function_id}`;
   }
 
   function elements(data) {
@@ -99,6 +104,7 @@
     for (const n of data.nodes) {
       const classes = [`s-${n.status}`];
       if (n.aggregate) classes.push("aggregate");
+      if (n.label && !n.aggregate) classes.push("labelled");
       if (n.id === config.run_id) classes.push("focus");
       if (propNodes.has(n.id)) classes.push("prop");
       els.push({ group: "nodes", data: { id: n.id, label: label(n), status: n.status }, position: pos.get(n.id), classes: classes.join(" ") });
@@ -112,31 +118,50 @@
     return els;
   }
 
+  // Colours for the system's light or dark scheme (static/css/app.css follows prefers-color-scheme too).
+  const PALETTES = {
+    light: { bg: "#ffffff", border: "#8a929c", text: "#1d2430", queuedText: "#4a525c",
+      running: ["#eff6ff", "#2563eb"], waiting: ["#f5f3ff", "#7c3aed"], completed: ["#dcfce7", "#15803d", "#14532d"],
+      failed: ["#dc2626", "#7f1d1d", "#ffffff"], cancelled: ["#fef3c7", "#d97706", "#78350f"],
+      skipped: ["#f3f4f6", "#9ca3af", "#6b7280"], focus: "#1d2430", edge: "#9aa3ad", event: "#6b7280", prop: "#b91c1c",
+      propNode: "#7f1d1d", kb: "#2563eb" },
+    dark: { bg: "#1f252e", border: "#6b7480", text: "#e6e9ee", queuedText: "#cbd5e1",
+      running: ["#172554", "#60a5fa"], waiting: ["#2e1065", "#a78bfa"], completed: ["#052e16", "#22c55e", "#bbf7d0"],
+      failed: ["#b91c1c", "#fca5a5", "#ffffff"], cancelled: ["#2a1f08", "#f59e0b", "#fde68a"],
+      skipped: ["#1f252e", "#6b7280", "#9ca3af"], focus: "#e6e9ee", edge: "#6b7480", event: "#9aa4b1", prop: "#f87171",
+      propNode: "#fca5a5", kb: "#7cacff" },
+  };
+  const darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const scheme = () => (darkQuery && darkQuery.matches ? "dark" : "light");
+
   function style(big) {
     const edgeCurve = big ? "haystack" : "taxi";
+    const p = PALETTES[scheme()];
     return [
       { selector: "node", style: {
         shape: "round-rectangle", width: 148, height: 30, label: "data(label)", "font-size": 11,
         "font-family": "system-ui, sans-serif", "text-valign": "center", "text-halign": "center",
-        "text-wrap": "ellipsis", "text-max-width": 138, "background-color": "#ffffff", "border-width": 1.5,
-        "border-color": "#8a929c", color: "#1d2430" } },
+        "text-wrap": "ellipsis", "text-max-width": 138, "background-color": p.bg, "border-width": 1.5,
+        "border-color": p.border, color: p.text } },
+      { selector: "node.labelled", style: { height: 38, "text-wrap": "wrap", "line-height": 1.25 } },
       { selector: "node.aggregate", style: { height: 40, "text-wrap": "wrap", "border-style": "double", "border-width": 4 } },
-      { selector: "node.s-queued", style: { "background-color": "#ffffff", "border-color": "#8a929c", color: "#4a525c" } },
-      { selector: "node.s-running", style: { "background-color": "#eff6ff", "border-color": "#2563eb", "border-width": 3 } },
-      { selector: "node.s-waiting", style: { "background-color": "#f5f3ff", "border-color": "#7c3aed", "border-width": 2 } },
-      { selector: "node.s-completed", style: { "background-color": "#dcfce7", "border-color": "#15803d", color: "#14532d" } },
-      { selector: "node.s-failed", style: { "background-color": "#dc2626", "border-color": "#7f1d1d", "border-width": 3, color: "#ffffff", "font-weight": 600 } },
-      { selector: "node.s-cancelled", style: { "background-color": "#fef3c7", "border-color": "#d97706", color: "#78350f" } },
-      { selector: "node.s-skipped", style: { "background-color": "#f3f4f6", "border-color": "#9ca3af", "border-style": "dashed", color: "#6b7280" } },
-      { selector: "node.focus", style: { "underlay-color": "#1d2430", "underlay-padding": 7, "underlay-opacity": 0.22, "underlay-shape": "round-rectangle", "font-weight": 700 } },
-      { selector: "node.prop", style: { "border-width": 5, "border-color": "#7f1d1d" } },
+      { selector: "node.s-queued", style: { "background-color": p.bg, "border-color": p.border, color: p.queuedText } },
+      { selector: "node.s-running", style: { "background-color": p.running[0], "border-color": p.running[1], "border-width": 3 } },
+      { selector: "node.s-waiting", style: { "background-color": p.waiting[0], "border-color": p.waiting[1], "border-width": 2 } },
+      { selector: "node.s-completed", style: { "background-color": p.completed[0], "border-color": p.completed[1], color: p.completed[2] } },
+      { selector: "node.s-failed", style: { "background-color": p.failed[0], "border-color": p.failed[1], "border-width": 3, color: p.failed[2], "font-weight": 600 } },
+      { selector: "node.s-cancelled", style: { "background-color": p.cancelled[0], "border-color": p.cancelled[1], color: p.cancelled[2] } },
+      { selector: "node.s-skipped", style: { "background-color": p.skipped[0], "border-color": p.skipped[1], "border-style": "dashed", color: p.skipped[2] } },
+      { selector: "node.focus", style: { "underlay-color": p.focus, "underlay-padding": 7, "underlay-opacity": 0.22, "underlay-shape": "round-rectangle", "font-weight": 700 } },
+      { selector: "node.prop", style: { "border-width": 5, "border-color": p.propNode } },
       { selector: "node.hl", style: { "underlay-color": "#dc2626", "underlay-padding": 9, "underlay-opacity": 0.35 } },
-      { selector: "edge", style: { width: 1.5, "line-color": "#9aa3ad", "curve-style": edgeCurve, "taxi-direction": "downward",
-        "taxi-turn": 30, "target-arrow-shape": big ? "none" : "triangle", "target-arrow-color": "#9aa3ad", "arrow-scale": 0.8 } },
-      { selector: "edge.event", style: { "line-style": "dashed", "line-dash-pattern": [6, 4], "line-color": "#6b7280", "target-arrow-color": "#6b7280",
+      { selector: "node.kb", style: { "border-width": 4, "border-color": p.kb, "underlay-color": p.kb, "underlay-padding": 8, "underlay-opacity": 0.35, "underlay-shape": "round-rectangle" } },
+      { selector: "edge", style: { width: 1.5, "line-color": p.edge, "curve-style": edgeCurve, "taxi-direction": "downward",
+        "taxi-turn": 30, "target-arrow-shape": big ? "none" : "triangle", "target-arrow-color": p.edge, "arrow-scale": 0.8 } },
+      { selector: "edge.event", style: { "line-style": "dashed", "line-dash-pattern": [6, 4], "line-color": p.event, "target-arrow-color": p.event,
         "curve-style": big ? "haystack" : "bezier", "target-arrow-shape": big ? "none" : "vee" } },
       { selector: "edge.grid", style: { "curve-style": big ? "haystack" : "straight", opacity: 0.45, "target-arrow-shape": "none" } },
-      { selector: "edge.prop", style: { width: 5, "line-color": "#b91c1c", "target-arrow-color": "#b91c1c", "z-index": 10 } },
+      { selector: "edge.prop", style: { width: 5, "line-color": p.prop, "target-arrow-color": p.prop, "z-index": 10 } },
       { selector: "edge.hl", style: { width: 7 } },
     ];
   }
@@ -154,6 +179,8 @@
       window.tributaryCy = cy;  // for the end-to-end tests and the curious console user
       bindEvents();
       frame();
+      // The system switched between light and dark: recolour (the page's CSS follows by itself).
+      if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener("change", () => cy.style(style(big)));
     } else {
       const pan = cy.pan(), zoom = cy.zoom();
       cy.batch(() => { cy.elements().remove(); cy.add(els); });
@@ -165,7 +192,82 @@
       for (const m of n.members || []) memberOf.set(m, n.id);
     }
     describe(data);
+    renderNodeList(data);
   }
+
+  // --- the graph by keyboard: Cytoscape's canvas cannot hold focus, so each node has a button in a list under
+  // it (one Tab stop; arrow keys move between nodes, Home/End to the ends). Focusing a button rings its node in
+  // the graph and brings it into view; Enter opens it, as a click on the node does.
+  const nodeList = document.createElement("ul");
+  nodeList.className = "graph-nodes";
+  nodeList.id = "graph-nodes";
+  nodeList.setAttribute("aria-label", "Runs in the graph (arrow keys move, Enter opens)");
+  statusLine.after(nodeList);
+  const MAX_LISTED = 400;  // a bigger graph lists its first nodes: the runs page finds the rest
+  let focusedNode = null;
+
+  function nodeText(n) {
+    const name = n.aggregate ? `${n.count} × ${n.function_id}` : (n.id.startsWith("more:") ? `${n.count} more ${n.function_id}` : n.function_id);
+    const which = n.label && !n.aggregate ? ` ${n.label}` : "";
+    const here = n.id === config.run_id ? " (this run)" : "";
+    return `${ICON[n.status] || ""} ${name}${which}, ${n.status}${here}`;
+  }
+
+  function renderNodeList(data) {
+    const keep = focusedNode;
+    const hadFocus = nodeList.contains(document.activeElement);
+    nodeList.textContent = "";
+    const ordered = data.nodes.slice().sort((a, b) => (a.depth || 0) - (b.depth || 0)
+      || (a.label || a.id).localeCompare(b.label || b.id, undefined, { numeric: true }) || (a.id < b.id ? -1 : 1));
+    ordered.slice(0, MAX_LISTED).forEach((n, i) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.node = n.id;
+      button.textContent = nodeText(n);
+      button.tabIndex = (keep ? n.id === keep : i === 0) ? 0 : -1;
+      if (n.id === config.run_id) button.setAttribute("aria-current", "true");
+      li.append(button);
+      nodeList.append(li);
+    });
+    if (!nodeList.querySelector("button[tabindex='0']") && nodeList.firstElementChild) nodeList.querySelector("button").tabIndex = 0;
+    if (hadFocus && keep) { const b = nodeList.querySelector(`button[data-node="${CSS.escape(keep)}"]`); if (b) b.focus(); }
+  }
+
+  function markNode(id) {
+    if (!cy) return;
+    cy.nodes(".kb").removeClass("kb");
+    focusedNode = id;
+    if (!id) return;
+    const el = cy.getElementById(id);
+    if (el.empty()) return;
+    el.addClass("kb");
+    const bb = el.renderedBoundingBox(), w = container.clientWidth, h = container.clientHeight;
+    if (bb.x1 < 0 || bb.y1 < 0 || bb.x2 > w || bb.y2 > h) cy.center(el);  // off screen: bring it into view
+  }
+
+  nodeList.addEventListener("focusin", (event) => {
+    const button = event.target.closest("button[data-node]");
+    if (!button) return;
+    nodeList.querySelectorAll("button[data-node]").forEach((b) => { b.tabIndex = b === button ? 0 : -1; });
+    markNode(button.dataset.node);
+  });
+  nodeList.addEventListener("focusout", (event) => {
+    if (!nodeList.contains(event.relatedTarget)) { if (cy) cy.nodes(".kb").removeClass("kb"); }
+  });
+  nodeList.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-node]");
+    if (button) openNode(button.dataset.node);
+  });
+  nodeList.addEventListener("keydown", (event) => {
+    const buttons = [...nodeList.querySelectorAll("button[data-node]")];
+    const at = buttons.indexOf(document.activeElement);
+    if (at === -1) return;
+    const next = { ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
+    if (next === undefined) return;
+    event.preventDefault();
+    buttons[Math.max(0, Math.min(buttons.length - 1, next))].focus();
+  });
 
   /** Open centred on this run: the whole tree when it fits readably, else this run at a readable zoom. */
   function frame() {
@@ -202,18 +304,11 @@
   container.parentElement.append(tip);
 
   function bindEvents() {
-    cy.on("tap", "node", (event) => {
-      const id = event.target.id();
-      const n = nodes.get(id);
-      if (!n) return;
-      if (n.aggregate) { expand(id); return; }
-      if (id.startsWith("more:")) { location.href = T.url(`runs/?function=${encodeURIComponent(n.function_id)}&status=${encodeURIComponent(n.status)}`); return; }
-      if (id !== config.run_id) location.href = T.url(`runs/${encodeURIComponent(id)}/`);
-    });
+    cy.on("tap", "node", (event) => openNode(event.target.id()));
     cy.on("mouseover", "node", (event) => {
       const n = nodes.get(event.target.id());
       if (!n) return;
-      const lines = [n.aggregate ? `${n.count} × ${n.function_id}` : n.function_id, `${n.status}${n.aggregate ? "" : ` · ${took(n)}`}`];
+      const lines = [n.aggregate ? `${n.count} × ${n.function_id}` : `${n.function_id}${n.label ? ` ${n.label}` : ""}`, `${n.status}${n.aggregate ? "" : ` · ${took(n)}`}`];
       if (n.runtime && n.runtime !== "python") lines.push(`${n.app_id} · ${n.runtime}`);  // an SDK app's function
       lines.push(n.aggregate ? "click to expand" : (n.id === config.run_id ? "this run" : "click to open"));
       tip.textContent = lines.join("\n");
@@ -227,6 +322,15 @@
     cy.on("viewport", () => { tip.hidden = true; });
     document.getElementById("graph-fit").addEventListener("click", () => cy.fit(undefined, 24));
     bindCausePanel();
+  }
+
+  /** What a click on a node (or Enter on its button) does: open its run, or open a group into its runs. */
+  function openNode(id) {
+    const n = nodes.get(id);
+    if (!n) return;
+    if (n.aggregate) { expand(id); return; }
+    if (id.startsWith("more:")) { location.href = T.url(`runs/?function=${encodeURIComponent(n.function_id)}&status=${encodeURIComponent(n.status)}`); return; }
+    if (id !== config.run_id) location.href = T.url(`runs/${encodeURIComponent(id)}/`);
   }
 
   function took(n) {
@@ -294,8 +398,9 @@
     for (const id of expanded) {
       const group = out.nodes.find((n) => n.id === id);
       if (!group || group.client) continue;
+      const labels = group.member_labels || {};
       const members = (group.members || []).map((m) => ({ id: m, function_id: group.function_id, app_id: group.app_id,
-        status: group.status, parent_id: group.parent_id, depth: group.depth, version: 0 }));
+        status: group.status, parent_id: group.parent_id, depth: group.depth, version: 0, label: labels[m] || null }));
       const rest = group.count - members.length;
       const extra = rest > 0 ? [{ id: `more:${id}`, function_id: group.function_id, app_id: group.app_id, status: group.status,
         parent_id: group.parent_id, depth: group.depth, aggregate: false, count: rest }] : [];
@@ -351,6 +456,8 @@
       el.classes(el.classes().filter((c) => !c.startsWith("s-")).concat(`s-${d.status}`));
       el.data({ status: d.status, label: label(n) });
     }
+    const button = nodeList.querySelector(`button[data-node="${CSS.escape(d.id)}"]`);
+    if (button) button.textContent = nodeText(n);
     if (graph) describe({ ...graph, nodes: [...nodes.values()] });
   }
 
@@ -389,6 +496,7 @@
     const title = doc.querySelector("title");
     if (title) document.title = title.textContent;
     T.localizeTimes(document);
+    if (T.enhanceJson) T.enhanceJson(document);
   }
 
   T.refreshRunPage = schedulePageRefresh;  // static/js/actions.js: after an action, show its audit entry

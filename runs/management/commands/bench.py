@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/tributary_bench"
 WORKLOAD_MODULE = "tests.benchmarks.workloads"
 SCALE = "SCALE"
+UI_WORKLOAD = "UI"  # the dashboard's reads over --ui-runs generated runs (tests/benchmarks/ui.py)
 
 
 class Command(BaseCommand):
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         "TRUNCATED between workloads. The bench process sends events itself, so when its DATABASE_URL is not "
         "that database it re-executes itself with DATABASE_URL set to it. Opt-in dashboard workloads: LIVE "
         "(websocket latency of a worker's status change through Redis and a Daphne server) and GRAPH (graph "
-        "JSON of a 10,001-run tree over HTTP), e.g. --only LIVE,GRAPH; Redis is $BENCH_REDIS_URL or "
+        "JSON of a 10,001-run tree over HTTP), e.g. --only LIVE,GRAPH; UI (the runs list, its searches, incidents and metrics "
+        "over --ui-runs generated runs, server-side p50/p95 and the plans of slow ones; it replaces the runs). Redis is $BENCH_REDIS_URL or "
         "redis://127.0.0.1:6379/8. --peer dbos runs ../shared/peers/dbos_bench.py in the DBOS venv after our "
         "workloads and prints each of W1/W2/W3 beside it with the ratio (JSON lines, a table on stderr). Our "
         "statements and commits per hop/child/run are counted on an in-process worker (--no-counts skips that). "
@@ -53,6 +55,8 @@ class Command(BaseCommand):
         parser.add_argument("--worker-threads", type=int, default=None,
                             help="executor threads of the worker (default: RUNS_WORKER_THREADS)")
         parser.add_argument("--timeout", type=float, default=300.0, help="seconds one rep may take")
+        parser.add_argument("--ui-runs", type=int, default=1_000_000,
+                            help="runs generated for the UI workload (default 1,000,000)")
         parser.add_argument("--peer", choices=peer.PEERS, default=None,
                             help="also run the peer's benchmark (W1-W3) and print ratios; installs nothing")
         parser.add_argument("--peer-python", default=None,
@@ -70,7 +74,7 @@ class Command(BaseCommand):
                             help="write the markdown tables (SCALE, --peer) into this file between its markers")
 
     def handle(self, *args: Any, reps: int, only: str, database_url: str | None, worker_threads: int | None,
-               timeout: float, **options: Any) -> None:
+               timeout: float, ui_runs: int, **options: Any) -> None:
         from tests.benchmarks import peer
         from tests.benchmarks.dashboard import DASHBOARD_WORKLOADS
         from tests.benchmarks.measure import WORKLOADS
@@ -79,11 +83,11 @@ class Command(BaseCommand):
         if not url.startswith(("postgres://", "postgresql://")):
             raise CommandError("the benchmark needs a PostgreSQL database URL")
         names = [name.strip().upper() for name in only.split(",") if name.strip()]
-        unknown = [name for name in names if name not in WORKLOADS and name not in DASHBOARD_WORKLOADS
-                   and name != SCALE]
-        if unknown or not names or reps < 1:
-            raise CommandError(f"--only takes {', '.join([*WORKLOADS, *DASHBOARD_WORKLOADS, SCALE])}; --reps at "
-                               f"least 1 (got {only!r}, {reps})")
+        known = [*WORKLOADS, *DASHBOARD_WORKLOADS, UI_WORKLOAD, SCALE]
+        unknown = [name for name in names if name not in known]
+        if unknown or not names or reps < 1 or ui_runs < 1:
+            raise CommandError(f"--only takes {', '.join(known)}; --reps and --ui-runs at least 1 "
+                               f"(got {only!r}, {reps}, {ui_runs})")
         if not 0 < options["scale_factor"] <= 10:
             raise CommandError(f"--scale-factor takes a number above 0 and at most 10 (got {options['scale_factor']})")
         scale_workers = _worker_counts(options["scale_workers"])
@@ -99,9 +103,13 @@ class Command(BaseCommand):
         _create_database(url)
         if os.environ.get("DATABASE_URL") != url:
             self._reexec(url, reps=reps, names=names, worker_threads=worker_threads, timeout=timeout,
-                         options=options)
+                         ui_runs=ui_runs, options=options)
         self._manage("migrate", "--verbosity", "0", url=url, check=True)
-        plain = [name for name in names if name != SCALE]
+        if UI_WORKLOAD in names:  # reads only: no worker; it replaces the runs with generated ones, so it goes first
+            from tests.benchmarks.ui import run_ui_benchmark
+
+            run_ui_benchmark(runs=ui_runs, out=self.stdout)
+        plain = [name for name in names if name not in (SCALE, UI_WORKLOAD)]
         if plain:
             self._run(url, names=plain, reps=reps, worker_threads=worker_threads, timeout=timeout)
         counts = {} if options["no_counts"] else self._counts(plain, worker_threads)
@@ -196,9 +204,10 @@ class Command(BaseCommand):
                 worker.wait()
 
     def _reexec(self, url: str, *, reps: int, names: list[str], worker_threads: int | None,
-                timeout: float, options: dict[str, Any]) -> None:
+                timeout: float, ui_runs: int, options: dict[str, Any]) -> None:
         argv = [sys.executable, str(_manage_py()), "bench", "--reps", str(reps), "--only", ",".join(names),
-                "--database-url", url, "--timeout", str(timeout), "--scale-factor", str(options["scale_factor"]),
+                "--database-url", url, "--timeout", str(timeout), "--ui-runs", str(ui_runs),
+                "--scale-factor", str(options["scale_factor"]),
                 "--scale-workers", options["scale_workers"]]
         if worker_threads:
             argv += ["--worker-threads", str(worker_threads)]

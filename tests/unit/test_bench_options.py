@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("argv, message", [
     (["--only", "W9"], "--only takes"),
-    (["--reps", "0"], "--reps at least 1"),
+    (["--reps", "0"], "--reps and --ui-runs at least 1"),
     (["--scale-factor", "0"], "--scale-factor"),
     (["--scale-workers", "1,x"], "--scale-workers"),
     (["--scale-workers", "0"], "--scale-workers"),

@@ -38,6 +38,7 @@ from tests.benchmarks.workloads import SLEEP_EVENT
 WORKLOAD_MODULE = "tests.benchmarks.workloads"
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 Manage = Callable[..., "subprocess.Popen[str]"]
+PARTS = ("throughput", "trees", "storm", "cancel", "retry")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +59,7 @@ class Sizes:
 
 
 def run_scale(*, url: str, factor: float, workers: list[int], worker_threads: int | None, timeout: float,
-              out: measure.Output, manage: Manage) -> dict[str, Any]:
+              out: measure.Output, manage: Manage, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
     sizes = Sizes.scaled(factor)
     report: dict[str, Any] = {"factor": factor, "sizes": sizes, "throughput": [], "big": []}
 
@@ -70,18 +71,22 @@ def run_scale(*, url: str, factor: float, workers: list[int], worker_threads: in
     def fleet(count: int) -> contextlib.AbstractContextManager[list[int]]:
         return _workers(manage, url, count, worker_threads, max_depth=sizes.chain + 10)
 
-    for count in workers:
+    for count in workers if "throughput" in parts else []:
         with fleet(count) as pids:
             for name in ("W3", "W2"):
                 report["throughput"].append(emit(_throughput(name, count, url, pids, timeout)))
-    with fleet(1) as pids:
-        report["big"].append(emit(_big("fan-out", sizes.fanout, measure.measure_fanout, url, pids, timeout)))
-    with fleet(1) as pids:
-        report["big"].append(emit(_big("chain", sizes.chain, measure.measure_chain, url, pids, timeout)))
-    with fleet(max(workers)) as pids:
-        report["big"].append(emit(_wake_storm(sizes.sleepers, url, pids, timeout)))
-    report["big"].append(emit(_cancel_tree(sizes.cancel_tree, url)))
-    report["big"].append(emit(_bulk_retry(sizes.retry, url)))
+    if "trees" in parts:
+        with fleet(1) as pids:
+            report["big"].append(emit(_big("fan-out", sizes.fanout, measure.measure_fanout, url, pids, timeout)))
+        with fleet(1) as pids:
+            report["big"].append(emit(_big("chain", sizes.chain, measure.measure_chain, url, pids, timeout)))
+    if "storm" in parts:
+        with fleet(max(workers)) as pids:
+            report["big"].append(emit(_wake_storm(sizes.sleepers, url, pids, timeout)))
+    if "cancel" in parts:
+        report["big"].append(emit(_cancel_tree(sizes.cancel_tree, url)))
+    if "retry" in parts:
+        report["big"].append(emit(_bulk_retry(sizes.retry, url)))
     measure.truncate_runs()
     return report
 

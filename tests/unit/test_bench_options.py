@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (["--scale-factor", "0"], "--scale-factor"),
     (["--scale-workers", "1,x"], "--scale-workers"),
     (["--scale-workers", "0"], "--scale-workers"),
+    (["--scale-parts", "trees,moon"], "--scale-parts"),
     (["--database-url", "sqlite:///x"], "PostgreSQL"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(argv: list[str], message: str) -> None:

@@ -70,6 +70,8 @@ class Command(BaseCommand):
         parser.add_argument("--scale-factor", type=float, default=1.0,
                             help="SCALE: multiply every size (10,000 fan-out, 1,000 chain, 100,000 runs) by this")
         parser.add_argument("--scale-workers", default="1,2,4", help="SCALE: worker process counts to compare")
+        parser.add_argument("--scale-parts", default="throughput,trees,storm,cancel,retry",
+                            help="SCALE: which measurements (default all)")
         parser.add_argument("--scaling-doc", default=None,
                             help="write the markdown tables (SCALE, --peer) into this file between its markers")
 
@@ -91,6 +93,10 @@ class Command(BaseCommand):
         if not 0 < options["scale_factor"] <= 10:
             raise CommandError(f"--scale-factor takes a number above 0 and at most 10 (got {options['scale_factor']})")
         scale_workers = _worker_counts(options["scale_workers"])
+        scale_parts = tuple(part.strip() for part in options["scale_parts"].split(",") if part.strip())
+        if not scale_parts or set(scale_parts) - {"throughput", "trees", "storm", "cancel", "retry"}:
+            raise CommandError("--scale-parts takes throughput, trees, storm, cancel, retry "
+                               f"(got {options['scale_parts']!r})")
         setup = None
         if options["peer"]:
             # Checked before anything runs, so a missing venv costs nothing: exit 2 with the recipe.
@@ -121,7 +127,7 @@ class Command(BaseCommand):
 
             report = run_scale(url=url, factor=options["scale_factor"], workers=scale_workers,
                                      worker_threads=worker_threads, timeout=timeout, out=self.stdout,
-                                     manage=self._manage)
+                                     manage=self._manage, parts=scale_parts)
             tables = markdown(report)
             self.stderr.write(tables)
             if options["scaling_doc"]:
@@ -208,7 +214,7 @@ class Command(BaseCommand):
         argv = [sys.executable, str(_manage_py()), "bench", "--reps", str(reps), "--only", ",".join(names),
                 "--database-url", url, "--timeout", str(timeout), "--ui-runs", str(ui_runs),
                 "--scale-factor", str(options["scale_factor"]),
-                "--scale-workers", options["scale_workers"]]
+                "--scale-workers", options["scale_workers"], "--scale-parts", options["scale_parts"]]
         if worker_threads:
             argv += ["--worker-threads", str(worker_threads)]
         for option in ("peer", "peer_python", "peer_script", "peer_url", "scaling_doc"):

@@ -6,8 +6,8 @@ the database needs one. Here each is a single statement of data-modifying CTEs, 
 
 - `suspend_and_start_child`: the parent's row (lease-checked), its child run (already leased to this worker) and
   its invoke step. The inserts select from the parent's UPDATE ... RETURNING, so a lost lease writes nothing.
-- `end_and_resume`: the child's terminal row (lease-checked), the parent's invoke step resolved (only if it still
-  waits on this very child), and the parent's row either leased to this worker (nothing else of it waits, nobody
+- `end_and_resume`: the run's terminal row (lease-checked) with the steps its last pass finished, and for an
+  invoked run the parent's invoke step resolved (only if it still waits on this very child) and the parent's row either leased to this worker (nothing else of it waits, nobody
   holds it, no concurrency key: the HAND_OFF conditions) or woken, with the counted wake-up of rows.wake_resumed.
   In one statement the parent's step cannot be resolved without the parent being woken: no lost wake-up.
 
@@ -93,11 +93,31 @@ class Resumed:
     parent_made_due: bool  # woken, now due and unheld: idle workers elsewhere must be told
 
 
-def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], step_fields: dict[str, Any], now: datetime,
-                   later: datetime, token: str, expiry: datetime) -> Resumed:
-    """End the run (under its lease), resolve its parent's invoke step, and lease the parent to `token` or wake it
-    (due at `now`, or at `later` while other steps of it still wait: a fan-in's wake-ups coalesce)."""
+def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: list[Step],
+                   step_fields: dict[str, Any] | None, now: datetime, later: datetime, token: str,
+                   expiry: datetime) -> Resumed:
+    """End the run (under its lease) with the steps its last pass finished; if it has a parent (`step_fields`),
+    resolve the parent's invoke step and lease the parent to `token` or wake it (due at `now`, or at `later`
+    while other steps of it still wait: a fan-in's wake-ups coalesce)."""
     end_sets, end_params = _assignments(ended_fields, Run)
+    inserts, insert_params = [], []
+    for n, step in enumerate(new_steps):  # one INSERT each: a VALUES list would type its NULLs as text
+        columns, values = insert_values(step)
+        inserts.append(f""", step_{n} AS (
+        INSERT INTO runs_step ({", ".join(columns)}) SELECT {", ".join(["%s"] * len(values))} FROM ended
+        RETURNING id)""")
+        insert_params += values
+    params = [*end_params, claim.id, claim.lease_owner, *insert_params]
+    if step_fields is None:
+        statement = f"""
+    WITH ended AS (
+        UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
+    ){"".join(inserts)}
+    SELECT (SELECT count(*) FROM ended) AS ended_count, 0 AS resolved_count"""
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            row = sql.named_rows(cursor)[0]
+        return Resumed(ended=row["ended_count"] == 1, parent_resolved=False, parent=None, parent_made_due=False)
     step_sets, step_params = _assignments(step_fields, Step)
     adapt = connection.ops.adapt_datetimefield_value
     # The parent's row is locked (FOR UPDATE) before it is read: whether it can be taken, and when it is due if
@@ -105,7 +125,7 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], step_fields:
     statement = f"""
     WITH ended AS (
         UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
-    ), resolved AS (
+    ){"".join(inserts)}, resolved AS (
         UPDATE runs_step SET {step_sets}
         WHERE run_id = %s AND step_id = %s AND status = '{_WAITING}' AND child_run_id = %s
           AND EXISTS (SELECT 1 FROM ended)
@@ -142,8 +162,7 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], step_fields:
     )
     SELECT (SELECT count(*) FROM ended) AS ended_count, (SELECT count(*) FROM resolved) AS resolved_count, parent.*
     FROM (SELECT 1) AS one LEFT JOIN parent ON TRUE"""
-    params = [*end_params, claim.id, claim.lease_owner,
-              *step_params, claim.parent_run_id, claim.parent_step_id, claim.id,
+    params += [*step_params, claim.parent_run_id, claim.parent_step_id, claim.id,
               adapt(later), adapt(now), claim.parent_step_id,
               adapt(now), token, adapt(expiry)]
     with connection.cursor() as cursor:

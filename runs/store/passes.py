@@ -199,6 +199,9 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
         return next_run
 
 
+MAX_STEPS_IN_ONE_STATEMENT = 8  # a run's last pass recording more steps than this takes the ORM path
+
+
 @dataclass(frozen=True, slots=True)
 class _Hop:
     next_run: ClaimedRun | None
@@ -234,22 +237,31 @@ def _suspend_on_invoke(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcom
 def _end_and_resume(claim: ClaimedRun, ops: Sequence[StepOp], status: str, output: Any,
                     error: dict[str, Any] | None, attempts: int, cause: str | None, failed_step: str | None,
                     worker: str) -> _Hop | None:
-    """An invoked run that ends with nothing else to write resolves its parent, which resumes here next."""
-    if ops or not claim.parent_run_id or not claim.parent_step_id or finished_event(
+    """A run that ends with only first attempts of steps to record (and no listener of its end) ends in one
+    statement; an invoked one resolves its parent there, which resumes here next if it can."""
+    if status != RunStatus.COMPLETED and not claim.parent_run_id:
+        return None  # a failed root joins its incident (runs/store/ending.py): the ORM path
+    if len(ops) > MAX_STEPS_IN_ONE_STATEMENT or any(
+            not isinstance(op, StepCompleted | StepFailed) or op.attempt != 1 or getattr(op, "sent_event_ids", ())
+            for op in ops) or (claim.parent_run_id and not claim.parent_step_id) or finished_event(
             claim, status, output, error) is not None:
         return None
+    new_steps: list[Step] = []
+    for op in ops:
+        _record_attempt_txn(claim, op, new_steps)  # type: ignore[arg-type]  # (first attempts: no query)
     now = timezone.now()
     ended = ended_fields(claim, status, now=now, output=output, error=error, attempts=attempts,
                          cause_run_id=cause, failed_step_id=failed_step)
-    step_fields = {"ended_at": now, **parent_step_fields(claim, status, output, error)}
+    step_fields = {"ended_at": now, **parent_step_fields(claim, status, output, error)} if claim.parent_run_id \
+        else None
     token = new_token(worker)
-    done = hops.end_and_resume(claim, ended, step_fields, now, now + COALESCE_WAKEUPS, token,
+    done = hops.end_and_resume(claim, ended, new_steps, step_fields, now, now + COALESCE_WAKEUPS, token,
                                now + lease_duration())
     if not done.ended:
         return None  # the lease is gone: the general path finds out why (cancelled, or taken over)
     changes.run_changed(run_delta(claim, status, claim.version + 1))
-    if done.parent_resolved:
-        memos.resolved(claim.parent_run_id, claim.parent_step_id, status=step_fields["status"],
+    if done.parent_resolved and step_fields is not None:
+        memos.resolved(str(claim.parent_run_id), str(claim.parent_step_id), status=step_fields["status"],
                        output=step_fields.get("output"), error=step_fields.get("error"))
     if done.parent is None:
         if done.parent_made_due:

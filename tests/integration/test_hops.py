@@ -74,11 +74,11 @@ def test_a_chain_costs_two_statements_per_hop_and_reads_no_steps(worker, worker_
     done = wait_for_run(run.id, timeout=60)
     assert done.status == "completed" and done.output == CHAIN
     suspends, ends = worker_statements["WITH parent AS"], worker_statements["WITH ended AS"]
-    assert (suspends, ends) == (CHAIN, CHAIN)  # every hop down, every hop up
+    assert (suspends, ends) == (CHAIN, CHAIN + 1)  # every hop down, every hop up, and the root's own end
     step_reads = sum(count for words, count in worker_statements.items() if words.startswith("SELECT")
                      and "runs_step" in words)
     assert step_reads == 0, worker_statements
-    # No ORM write of a hop is left (the root's own end, having no parent, takes the ORM path: one UPDATE).
+    # No ORM write of a run or a step is left.
     orm_writes = {words: count for words, count in worker_statements.items()
                   if words.startswith(('INSERT INTO "runs_run"', 'INSERT INTO "runs_step"', 'UPDATE "runs_step"'))}
     assert orm_writes == {}, worker_statements

@@ -16,12 +16,14 @@ transaction and at most about TXN_SECONDS, each run locked and re-checked before
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
 from runs.models import Run
 from runs.status import ACTIVE_RUN_STATUSES
+from runs.store import transient
 from runs.store.cancelling import cancel_runs_txn
 from runs.store.intake import announce_txn
 
@@ -70,10 +72,17 @@ def cancel_descendants(run_id: str, root_run_id: str, done: set[str], *, reason:
             return cancelled
         position = 0
         while position < len(pending):
-            with transaction.atomic():
-                ended, position = _cancel_for_a_while(pending, position, reason)
+            # A deadlock with a worker's pass or a lost connection rolls a batch back: it is run again
+            # (it re-locks and re-checks its runs, so running it twice cancels nothing twice).
+            ended, position = transient.retrying(partial(_batch, pending, position, reason),
+                                                 "cancel a subtree batch")
             cancelled += ended
         done.update(pending)  # ended or found finished: either way not to be looked for again
+
+
+def _batch(pending: list[str], position: int, reason: str) -> tuple[list[str], int]:
+    with transaction.atomic():
+        return _cancel_for_a_while(pending, position, reason)
 
 
 def _cancel_for_a_while(pending: list[str], position: int, reason: str) -> tuple[list[str], int]:

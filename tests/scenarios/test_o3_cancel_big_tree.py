@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from runs import client
 from runs.models import Run, Step
@@ -88,6 +88,26 @@ def test_o3_a_slow_batch_commits_early(transactional_db, small_batches: list[int
     root = active_tree(20)
     assert len(actions.cancel_run(root, cascade=True)) == Run.objects.filter(root_run_id=root).count()
     assert commits and set(commits) <= {1, 2}  # one chunk (of 2, the last maybe 1) per transaction
+
+
+def test_o3_a_batch_rolled_back_by_the_database_is_run_again(transactional_db, small_batches: list[int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    original = tree_cancel._cancel_for_a_while
+    failed: list[int] = []
+
+    def deadlocks_once(pending, position, reason):  # type: ignore[no-untyped-def]
+        ended = original(pending, position, reason)  # its work is rolled back with the error
+        if not failed:
+            failed.append(position)
+            raise OperationalError("deadlock detected")
+        return ended
+
+    monkeypatch.setattr(tree_cancel, "_cancel_for_a_while", deadlocks_once)
+    root = active_tree(20)
+    total = Run.objects.filter(root_run_id=root).count()
+    cancelled = actions.cancel_run(root, cascade=True)
+    assert failed and len(cancelled) == len(set(cancelled)) == total
+    assert set(Run.objects.filter(root_run_id=root).values_list("status", flat=True)) == {"cancelled"}
 
 
 def test_o3_small_tree_stays_one_transaction(transactional_db, small_batches: list[int]) -> None:

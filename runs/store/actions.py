@@ -263,7 +263,7 @@ def _heal_chain_txn(plan: RetryPlan, run_id: str, now: datetime, reason: str) ->
 # also commits once it has run BULK_TXN_SECONDS, so no transaction nears the 1 s bound on a loaded
 # machine (docs/scaling.md).
 BULK_BATCH = 100
-BULK_TXN_SECONDS = 0.5
+BULK_TXN_SECONDS = 0.25
 
 
 def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ from runs.store.cancelling import cancel_runs_txn
 from runs.store.intake import announce_txn
 
 CANCEL_BATCH = 100  # most runs per transaction, and the size from which a cascading cancel goes in batches
-TXN_SECONDS = 0.4  # a batch commits once it has run this long (the bound on a transaction is 1 s)
+TXN_SECONDS = 0.25  # a batch commits once it has run this long (the bound on a transaction is 1 s)
 CHUNK = 10  # runs locked and ended at a time inside a batch, between two looks at the clock
 
 

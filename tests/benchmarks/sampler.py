@@ -97,7 +97,9 @@ class Sampler:
                         self._cpu_last[pid] = used
                     if backend != "client backend":
                         continue
-                    if age is not None and age > self.longest_transaction_s:
+                    # Only a backend inside a transaction counts (an idle one, e.g. a worker's LISTEN connection,
+                    # was once reported with a transaction start hundreds of seconds old).
+                    if state != "idle" and age is not None and age > self.longest_transaction_s:
                         self.longest_transaction_s = age
                         self.longest_transaction_query = f"{state}: {' '.join(query.split())}"
                     if state == "active":

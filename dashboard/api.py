@@ -1,7 +1,8 @@
 """The dashboard's JSON endpoints (issue 4 contract). Login or API token; bad parameters get 400 with a reason.
 
 GET /api/runs, GET /api/runs/<id>/graph, GET /api/functions, GET /api/events (POST /api/events is intake),
-GET /api/workers (issue 11). GET /api/events filters by `name`, `q` (id prefix), `from`/`to`.
+GET /api/workers, GET /api/metrics, GET /api/incidents and /api/incidents/<id> (issue 11). GET /api/events
+filters by `name`, `q` (id prefix), `from`/`to`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from dashboard import params, queries
+from dashboard import incidents as incident_reads
+from dashboard import metrics, params, queries
 from dashboard.exceptions import BadParameter
 from runs import api as runs_api
 from runs.api import allow, api_login_required, as_json, error
@@ -106,3 +108,29 @@ def worker_json(info: worker_store.WorkerInfo) -> dict[str, Any]:
     if info.state == "stopped":
         row["stopped_at"] = info.stopped_at
     return row
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def list_incidents(request: HttpRequest) -> JsonResponse:
+    """Incidents, newest `last_seen` first (`?limit=`, default 100)."""
+    rows = incident_reads.list_incidents(limit=params.limit(request.GET, default=incident_reads.DEFAULT_LIMIT))
+    return as_json({"incidents": [incident_reads.incident_json(row) for row in rows]})
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def get_incident(request: HttpRequest, incident_id: str) -> JsonResponse:
+    """One incident and `run_ids`, its roots still failed (newest first, at most MAX_RUN_IDS; "open" counts all)."""
+    row = incident_reads.get_incident(incident_id)  # IncidentNotFound is a RunNotFound: 404
+    return as_json(incident_reads.incident_json(row, run_ids=incident_reads.failed_root_ids(row.id)))
+
+
+@allow("GET")
+@api_login_required
+@bad_parameters_are_400
+def get_metrics(request: HttpRequest) -> JsonResponse:
+    """The Metrics page's charts: `?window=1h|24h|7d&function=<app id>/<function id>` (dashboard/metrics.py)."""
+    return as_json(metrics.chart_data(metrics.window_param(request.GET), metrics.function_param(request.GET)))

@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from dashboard import sdk_apps
 from dashboard.params import RunFilters
 from dashboard.queries import RootCause, propagation_up, root_causes_of
+from dashboard.waits import WaitOffer, wait_offers
 from runs.domain import RunInfo, StepInfo
 from runs.durations import ONE_YEAR
 from runs.exceptions import InvokeCancelledError, RunNotFound
@@ -68,11 +69,17 @@ class RunPage:
     audit: list[OperatorAction] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)  # the waterfall's colours (legend_keys)
     runtime: str = sdk_apps.RUNTIME_NATIVE  # of the run's function (runs.remote)
+    waits: dict[str, WaitOffer] = field(default_factory=dict)  # by step id: what a waiting step offers (item 10)
 
     @property
     def retried(self) -> bool:
         """Whether an operator's retry gave the run more than one attempt (each shown with its own times)."""
         return len(self.run.attempts_history) > 1
+
+    @property
+    def waiting_bars(self) -> list[WaterfallBar]:
+        """The bars of the steps an operator can act on while they wait (wake, send event, fail, cancel)."""
+        return [bar for bar in self.bars if bar.step.step_id in self.waits]
 
     @property
     def attempt_count(self) -> int:
@@ -84,7 +91,8 @@ def run_page(run_id: str) -> RunPage:
     row = Run.objects.filter(id=run_id).first()
     if row is None:
         raise RunNotFound(f"no run with id {run_id!r}")
-    run = reads.run_info(row, list(Step.objects.filter(run_id=run_id).order_by("position", "id")))
+    step_rows = list(Step.objects.filter(run_id=run_id).order_by("position", "id"))
+    run = reads.run_info(row, step_rows)
     children = {c.id: reads.run_info(c, []) for c in Run.objects.filter(parent_run_id=run.id)
                 .defer("event_data", "event_user", "output")}
     parent_step = None
@@ -108,7 +116,9 @@ def run_page(run_id: str) -> RunPage:
                    rerun_of=reads.run_info(original, []) if original else None, reruns=reruns,
                    audit=audit.actions_for_run(run.id, limit=20), legend=legend_keys(bars),
                    runtime=sdk_apps.runtimes([(run.app_id, run.function_id)]).get(
-                       (run.app_id, run.function_id), sdk_apps.RUNTIME_NATIVE))
+                       (run.app_id, run.function_id), sdk_apps.RUNTIME_NATIVE),
+                   waits=wait_offers(row.status, step_rows, {"id": row.event_id, "name": row.event_name,
+                                                             "data": row.event_data, "user": row.event_user}))
 
 
 def _ms(start: datetime | None, end: datetime | None) -> float:

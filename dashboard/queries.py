@@ -361,6 +361,7 @@ class FunctionStats:
     p50_ms: float | None  # duration of recent ended runs' attempts, each its own (start -> end)
     p95_ms: float | None
     sampled: int  # how many attempts of recent runs the percentiles come from
+    paused: bool = False  # an operator paused it: its runs queue, none starts (runs/store/pausing.py)
 
 
 def function_stats(*, since: timedelta | None = None) -> list[FunctionStats]:
@@ -381,7 +382,8 @@ def function_stats(*, since: timedelta | None = None) -> list[FunctionStats]:
         stats.append(FunctionStats(
             app_id=function.app_id, function_id=function.function_id, trigger=function.trigger,
             config=function.config, runtime=sdk_apps.runtime_of(function.config), counts=by_status, total=sum(by_status.values()),
-            p50_ms=_percentile(sample, 50), p95_ms=_percentile(sample, 95), sampled=len(sample)))
+            p50_ms=_percentile(sample, 50), p95_ms=_percentile(sample, 95), sampled=len(sample),
+            paused=function.paused))
     return stats
 
 

@@ -16,14 +16,15 @@ from django.template.defaultfilters import pluralize
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import pages, params, queries, sdk_apps
+from dashboard import incidents as incident_reads
+from dashboard import metrics, pages, params, queries, sdk_apps
 from dashboard.auth import login_required
 from dashboard.exceptions import BadParameter
 from dashboard.templatetags.dash import is_run_id
 from runs import api_actions, client, inngest_sync
 from runs.api import parse_json
 from runs.exceptions import ActionRefused, EventNotFound, InvalidEvent, RunNotFound
-from runs.models import OperatorAction, SdkApp
+from runs.models import OperatorAction, Run, SdkApp
 from runs.status import ActionOutcome, OperatorActionName, RunStatus
 from runs.store import audit, replays
 from runs.store import workers as worker_store
@@ -95,7 +96,8 @@ def run_rows(request: HttpRequest) -> HttpResponse:
         if "root_only" not in request.GET and not filters.narrows():  # as the runs page defaults
             filters = dataclasses.replace(filters, root_only=True)
         rows, show_empty = queries.list_runs(filters, limit=size).rows, True
-    return render(request, "runs/_run_rows.html", {"rows": rows, "show_empty": show_empty})
+    return render(request, "runs/_run_rows.html", {"rows": rows, "show_empty": show_empty,
+                                                   "selectable": request.user.has_perm(OPERATE)})
 
 
 @require_GET
@@ -119,7 +121,8 @@ def run_page(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def functions_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "runs/functions.html", {"rows": queries.function_stats(), "statuses": RunStatus.choices})
+    return render(request, "runs/functions.html", {"rows": queries.function_stats(), "statuses": RunStatus.choices,
+                                                   "can_operate": request.user.has_perm(OPERATE)})
 
 
 @require_GET
@@ -135,7 +138,55 @@ def workers_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@require_GET
+@login_required
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Charts of runs started/completed/failed and p50/p95 duration, and the backlog; the script fetches
+    GET api/metrics for the window and function chosen (the form works without it, reloading the page)."""
+    try:
+        window, function = metrics.window_param(request.GET), metrics.function_param(request.GET)
+    except BadParameter as exc:
+        messages.error(request, f"Showing all functions over the last hour: {exc}")
+        window, function = metrics.WINDOWS[metrics.DEFAULT_WINDOW], None
+    data = metrics.chart_data(window, function)
+    return render(request, "runs/metrics.html", {
+        "data": data, "windows": metrics.WINDOWS.values(), "window": window,
+        "function": data["function"] or "", "functions": metrics.function_choices(), "status": RunStatus,
+    })
+
+
 EVENT_FILTER_NAMES = ("name", "q", "from", "to")
+
+
+@require_GET
+@login_required
+def incidents_page(request: HttpRequest) -> HttpResponse:
+    """Failed roots grouped by their root cause's signature, newest failure first; new failures join live."""
+    return render(request, "runs/incidents.html", {"rows": incident_reads.list_incidents(),
+                                                   "limit": incident_reads.DEFAULT_LIMIT})
+
+
+@require_GET
+def incident_rows(request: HttpRequest) -> HttpResponse:
+    """The Incidents table's rows again (runs/_incident_rows.html), for its live refresh; a refusal is JSON."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in to see incidents"}, status=401)
+    return render(request, "runs/_incident_rows.html", {"rows": incident_reads.list_incidents()})
+
+
+@require_GET
+@login_required
+def incident_page(request: HttpRequest, incident_id: str) -> HttpResponse:
+    try:
+        row = incident_reads.get_incident(incident_id)
+    except RunNotFound:  # IncidentNotFound
+        return not_found_page(request, "Incident not found",
+                              f"There is no incident {incident_id[:40]!r}: its runs may have been pruned.")
+    return render(request, "runs/incident.html", {
+        "incident": row, "roots": incident_reads.roots(row.id), "shown": incident_reads.SHOWN_ROOTS,
+        "can_operate": request.user.has_perm(OPERATE),
+        "incident_config": {"id": row.id, "open": row.open},
+    })
 
 
 def _events_context(request: HttpRequest, form: dict[str, str]) -> dict[str, Any]:
@@ -202,6 +253,12 @@ def send_event(request: HttpRequest) -> HttpResponse:
         return render(request, "runs/events.html", _events_context(request, {"name": name, "data": raw}),
                       status=400)
     messages.success(request, f"Sent {name} ({event_id}).")
+    run_id = request.POST.get("run_id", "")
+    if is_run_id(run_id) and Run.objects.filter(id=run_id).exists():
+        # Sent from a run page for the event its step waits for: on that run's audit list, and back to it.
+        audit.record_action(user=request.user, action=OperatorActionName.SEND_EVENT, run_ids=[run_id],
+                            detail=f"sent {name} ({event_id}) for its wait_for_event")
+        return redirect("tributary:run", run_id=run_id)
     return redirect("tributary:events")
 
 

@@ -1,4 +1,4 @@
-"""HTTP edge of operator actions (O3-O6): cancel, retry, bulk. Each needs the permission `runs.operate_run`;
+"""HTTP edge of operator actions (O3-O6): cancel, retry, bulk, pausing a function. Each needs the permission `runs.operate_run`;
 a browser session must also pass CSRF (an API token holder has no cookie to forge), an API token must have
 the operate scope."""
 
@@ -15,10 +15,17 @@ from django.views.decorators.csrf import csrf_exempt
 
 from runs import operations
 from runs.api import allow, api_login_required, api_token_of, as_json, error, parse_json
-from runs.exceptions import ActionRefused, EventNotFound, InvalidFilter, RunNotFound
+from runs.exceptions import (
+    ActionRefused,
+    EventNotFound,
+    IntakeLimitExceeded,
+    InvalidEvent,
+    InvalidFilter,
+    RunNotFound,
+)
 from runs.models import ApiToken, Run
 from runs.status import ActionKind, RetryMode
-from runs.store import actions, reads, replays
+from runs.store import actions, pausing, reads, replays
 from runs.store.actions import RETRY_MODES
 
 PERMISSION = "runs.operate_run"
@@ -84,28 +91,78 @@ def cancel_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonR
 
 @operator_action
 def retry_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
+    """`mode`: from_failure (default), root_cause, from_start (with `data`: a rerun with edited input),
+    from_step (with `step_id`); `dry_run` previews."""
     mode, dry_run = body.get("mode", RetryMode.FROM_FAILURE), body.get("dry_run", False)
+    step_id, data = body.get("step_id"), body.get("data")
     if mode not in RETRY_MODES:
         return error(400, f"'mode' must be one of {', '.join(RETRY_MODES)}")
     if not isinstance(dry_run, bool):
         return error(400, "'dry_run' must be true or false")
-    if dry_run:  # what a confirm dialog names: the run that executes and the chain that resumes after it
-        executes, chain = actions.retry_preview(run_id, mode=mode)
-        return as_json({"would_execute": _brief(executes), "chain": [_brief(run) for run in chain],
-                        "new_run": mode == RetryMode.FROM_START})
-    executing = operations.retry(run_id, mode=mode, actor=request.user)
+    if mode == RetryMode.FROM_STEP and (not isinstance(step_id, str) or not step_id):
+        return error(400, "retry from a step needs 'step_id', the id of one of the run's steps (a string)")
+    if step_id is not None and mode != RetryMode.FROM_STEP:
+        return error(400, "'step_id' goes with mode from_step only")
+    if data is not None and mode != RetryMode.FROM_START:
+        return error(400, "'data' (edited input) goes with mode from_start only")
+    try:
+        if dry_run:  # what a confirm dialog names: the run that executes, the chain after it, the steps again
+            plan = actions.retry_preview_plan(run_id, mode=mode, step_id=step_id, data=data)
+            return as_json({"would_execute": _brief(plan.executes), "chain": [_brief(run) for run in plan.chain],
+                            "new_run": mode == RetryMode.FROM_START,
+                            "steps": [step.step_id for step in plan.rerun_steps]})
+        executing = operations.retry(run_id, mode=mode, actor=request.user, step_id=step_id, data=data)
+    except IntakeLimitExceeded as exc:
+        return error(413, str(exc))
+    except InvalidEvent as exc:
+        return error(400, f"'data' is not valid event data: {exc}")
     return as_json({"run": dataclasses.asdict(reads.get_run(executing))})
 
 
 @operator_action
+def pause_function(request: HttpRequest, body: dict[str, Any], app_id: str, function_id: str) -> JsonResponse:
+    """Pause a function: its new runs queue, none starts until it is resumed."""
+    return _set_paused(request, body, app_id, function_id, paused=True)
+
+
+@operator_action
+def resume_function(request: HttpRequest, body: dict[str, Any], app_id: str, function_id: str) -> JsonResponse:
+    """Resume a paused function: its queued runs become due, in order of arrival."""
+    return _set_paused(request, body, app_id, function_id, paused=False)
+
+
+def _set_paused(request: HttpRequest, body: dict[str, Any], app_id: str, function_id: str, *,
+                paused: bool) -> JsonResponse:
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        return error(400, "'dry_run' must be true or false")
+    if dry_run:  # what the confirm says: whether it changes anything, and how many queued runs a resume frees
+        if not pausing.function_exists(app_id, function_id):
+            return error(404, f"no function {function_id!r} registered in app {app_id!r}")
+        return as_json({"app_id": app_id, "function_id": function_id,
+                        "paused": pausing.is_paused(app_id, function_id),
+                        "parked_runs": pausing.parked_count(app_id, function_id)})
+    change = operations.set_paused(app_id, function_id, paused, actor=request.user)
+    return as_json({"app_id": change.app_id, "function_id": change.function_id, "paused": change.paused,
+                    "changed": change.changed, "resumed_runs": change.resumed_runs})
+
+
+@operator_action
 def bulk(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
-    action, filters, dry_run = body.get("action"), body.get("filters", {}), body.get("dry_run", False)
+    """By filters (`filters`) or by selection (`run_ids`, the runs page's checkboxes): one or the other."""
+    action, dry_run = body.get("action"), body.get("dry_run", False)
+    filters, run_ids = body.get("filters", {}), body.get("run_ids")
     if action not in ActionKind.values:
         return error(400, "'action' must be cancel or retry")
     if not isinstance(filters, dict) or not isinstance(dry_run, bool):
         return error(400, "'filters' must be an object and 'dry_run' true or false")
+    if run_ids is not None:
+        if filters:
+            return error(400, "send 'filters' or 'run_ids', not both")
+        return as_json(operations.bulk(action, {}, dry_run=dry_run, actor=request.user,
+                                       run_ids=actions.selected_ids(run_ids)))
     if not filters:
-        return error(400, "bulk actions need at least one filter")
+        return error(400, "bulk actions need at least one filter (or 'run_ids')")
     return as_json(operations.bulk(action, filters, dry_run=dry_run, actor=request.user))
 
 
@@ -121,3 +178,54 @@ def replay_event(request: HttpRequest, body: dict[str, Any], event_id: str) -> J
     replay = replays.replay_event(event_id, user=request.user)
     return as_json({"event_id": replay.event_id, "replay_of": replay.replay_of, "name": replay.name,
                     "run_ids": replay.run_ids})
+
+
+def _incident(request: HttpRequest, body: dict[str, Any], incident_id: str, action: str) -> JsonResponse:
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        return error(400, "'dry_run' must be true or false")
+    # A preview lists the roots it would touch; nothing changes, nothing is audited.
+    return as_json(operations.incident(incident_id, action, dry_run=dry_run, actor=request.user))
+
+
+@operator_action
+def incident_retry(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
+    """Retry the root cause of each of the incident's failed roots (one audited bulk action)."""
+    return _incident(request, body, incident_id, ActionKind.RETRY)
+
+
+@operator_action
+def incident_cancel(request: HttpRequest, body: dict[str, Any], incident_id: str) -> JsonResponse:
+    """Cancel each of the incident's roots that is active again (retried), with its descendants."""
+    return _incident(request, body, incident_id, ActionKind.CANCEL)
+
+
+# --- a waiting run's waiting step (issue 11 item 10) ---------------------------------------------------------
+
+
+@operator_action
+def wake_run(request: HttpRequest, body: dict[str, Any], run_id: str) -> JsonResponse:
+    """End a sleep now: `step_id` names it, default the run's waiting sleep that ends first."""
+    step_id = body.get("step_id")
+    if step_id is not None and (not isinstance(step_id, str) or not step_id):
+        return error(400, "'step_id' must be a step id (text)")
+    woken = operations.wake(run_id, step_id=step_id, actor=request.user)
+    return as_json({"woken": woken, "run": dataclasses.asdict(reads.get_run(run_id))})
+
+
+@operator_action
+def fail_step(request: HttpRequest, body: dict[str, Any], run_id: str, step_id: str) -> JsonResponse:
+    """Fail a waiting invoke step: the parent gets a non-retriable StepError; the child goes on."""
+    child = operations.fail_invoke(run_id, step_id, actor=request.user)
+    return as_json({"failed": step_id, "child_run_id": child, "run": dataclasses.asdict(reads.get_run(run_id))})
+
+
+@operator_action
+def cancel_step(request: HttpRequest, body: dict[str, Any], run_id: str, step_id: str) -> JsonResponse:
+    """Cancel the run a waiting invoke step waits on (`cascade`, default true: with its active descendants)."""
+    cascade = body.get("cascade", True)
+    if not isinstance(cascade, bool):
+        return error(400, "'cascade' must be true or false")
+    done = operations.cancel_invoke(run_id, step_id, cascade=cascade, actor=request.user)
+    return as_json({"cancelled": done.cancelled, "child_run_id": done.child_run_id,
+                    "run": dataclasses.asdict(reads.get_run(run_id))})

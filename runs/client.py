@@ -50,11 +50,23 @@ def cancel_run(run_id: str, *, cascade: bool = False) -> RunInfo:
     return reads.get_run(run_id)
 
 
-def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE) -> RunInfo:
-    """Retry a failed run: "from_failure", "from_start" (a new linked run) or "root_cause" (O5).
+def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, step_id: str | None = None,
+              data: dict[str, Any] | None = None) -> RunInfo:
+    """Retry a run: "from_failure", "from_start" (a new linked run; with `data`, with that edited event data),
+    "root_cause" (O5) or "from_step" (with `step_id`: earlier steps replay, it and later ones run again).
 
     Returns the run that will execute."""
-    return reads.get_run(operations.retry(run_id, mode=mode))
+    return reads.get_run(operations.retry(run_id, mode=mode, step_id=step_id, data=data))
+
+
+def pause_function(app_id: str, function_id: str) -> None:
+    """Pause a function: its new runs are created but none starts until `resume_function`."""
+    operations.set_paused(app_id, function_id, True)
+
+
+def resume_function(app_id: str, function_id: str) -> int:
+    """Resume a paused function; returns how many of its queued runs became due again."""
+    return operations.set_paused(app_id, function_id, False).resumed_runs
 
 
 def bulk_cancel(**filters: Any) -> int:
@@ -67,6 +79,24 @@ def bulk_retry(**filters: Any) -> int:
     return operations.bulk(ActionKind.RETRY, filters)["done"]
 
 
+def wake_run(run_id: str, *, step_id: str | None = None) -> RunInfo:
+    """End a waiting run's sleep now (`step_id`, or the sleep that ends first); ActionRefused if none waits."""
+    operations.wake(run_id, step_id=step_id)
+    return reads.get_run(run_id)
+
+
+def fail_invoke(run_id: str, step_id: str) -> RunInfo:
+    """Fail a waiting invoke step with a StepError ("failed by operator"); the invoked run goes on."""
+    operations.fail_invoke(run_id, step_id)
+    return reads.get_run(run_id)
+
+
+def cancel_invoke(run_id: str, step_id: str, *, cascade: bool = True) -> RunInfo:
+    """Cancel the run a waiting invoke step waits on (with `cascade`, its active descendants too)."""
+    operations.cancel_invoke(run_id, step_id, cascade=cascade)
+    return reads.get_run(run_id)
+
+
 asend = sync_to_async(send)
 asend_many = sync_to_async(send_many)
 aget_run = sync_to_async(get_run)
@@ -76,3 +106,5 @@ acancel_run = sync_to_async(cancel_run)
 aretry_run = sync_to_async(retry_run)
 abulk_cancel = sync_to_async(bulk_cancel)
 abulk_retry = sync_to_async(bulk_retry)
+apause_function = sync_to_async(pause_function)
+aresume_function = sync_to_async(resume_function)

@@ -76,6 +76,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_LOGIN_FAILURES_PER_ADDRESS", 20, "Failed logins from one address before logins are refused.",
             int),
     Setting("RUNS_LOGIN_THROTTLE_SECONDS", 900, "How long a throttled username or address is refused.", int),
+    Setting("RUNS_METRICS_TOKEN", "", "Bearer token Prometheus scrapes `<prefix>metrics` with; empty: only "
+            "logged-in users with the runs.view_run permission (and API tokens of such users) may.", str),
     Setting("RUNS_WS_SESSION_CHECK_SECONDS", 5.0, "How often an open websocket re-checks that its session still "
             "logs its user in.", float),
     Setting("RUNS_READ_REPLICA_ALIAS", None, "A database alias (a read replica of the default database): "

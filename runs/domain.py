@@ -100,6 +100,7 @@ class RunInfo:
     failed_step_id: str | None = None  # the step whose failure failed the run (None: its body failed)
     # Each attempt's own start, end and outcome (an operator's retry starts the next one), oldest first.
     attempts_history: tuple[RunAttempt, ...] = ()
+    rerun_of_run_id: str | None = None  # a rerun from the start (O4) names the run it reran
 
     @property
     def is_terminal(self) -> bool:

@@ -28,12 +28,24 @@ class EventNotFound(TributaryError, LookupError):
     """No stored event has that id (never received, or pruned)."""
 
 
+class IncidentNotFound(RunNotFound):
+    """No incident has that id (a RunNotFound, so every action's edge answers it as a 404)."""
+
+
+class FunctionUnknown(RunNotFound):
+    """No registered function has that app id and function id (a 404, as a missing run is)."""
+
+
 class ActionRefused(TributaryError, ValueError):
     """An operator action cannot apply to the run in its current state."""
 
 
 class InvalidFilter(ActionRefused):
     """A bulk action's filters are malformed (unknown key, wrong type, bad date): the request's fault."""
+
+
+class InvalidRetry(InvalidFilter):
+    """A retry asked for what the run does not have (an unknown step): the request's fault, a 400."""
 
 
 class LeaseLost(TributaryError):

@@ -18,10 +18,15 @@ class Function(models.Model):
     trigger = models.CharField(max_length=MAX_NAME_CHARS, blank=True)
     config = models.JSONField(default=dict)
     updated_at = models.DateTimeField(auto_now=True)
+    # An operator paused it (runs/store/pausing.py): its runs are created but none is claimed until resumed.
+    # Syncing from code leaves it alone.
+    paused = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="function_unique_id")]
-        indexes = [models.Index(fields=["trigger"])]
+        indexes = [models.Index(fields=["trigger"]),
+                   # Each claim reads the paused functions: an index of (usually) nothing.
+                   models.Index(fields=["app_id", "function_id"], name="function_paused", condition=Q(paused=True))]
 
     def __str__(self) -> str:
         return f"{self.app_id}/{self.function_id}"
@@ -100,7 +105,13 @@ class Run(models.Model):
     # version before it, which know no such column, go on inserting runs while a rolling upgrade migrates.
     attempts_history = models.JSONField(default=list, null=True)
     wakeups = models.IntegerField(default=0)
+    # Parked: a claim found its function paused and set it aside (ready_at NULL, out of the claim index);
+    # resuming the function makes it due again (runs/store/pausing.py).
+    paused = models.BooleanField(default=False, db_default=False)
     version = models.IntegerField(default=1)
+    # The incident (runs/incidents.py) a root run joined when it last ended failed; kept when a retry heals it
+    # (its status then says it is no longer failed). Set only by runs/store/incidents.py.
+    incident_id = models.CharField(max_length=32, null=True)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True)
     ended_at = models.DateTimeField(null=True)
@@ -125,6 +136,13 @@ class Run(models.Model):
             models.Index(fields=["ended_at", "id"], name="run_root_ended", condition=Q(parent_run_id__isnull=True)),
             models.Index(fields=["superseded_by_run_id"], name="run_superseded_by",
                          condition=Q(superseded_by_run_id__isnull=False)),
+            # An incident's roots by status: its open (still failed) count, its run ids, what "cancel all" stops.
+            models.Index(fields=["incident_id", "status"], name="run_incident",
+                         condition=Q(incident_id__isnull=False)),
+            models.Index(fields=["app_id", "function_id"], name="run_parked", condition=Q(paused=True)),
+            # Metrics (runs/store/metrics.py): the runs that started or ended in the minutes being rolled up.
+            models.Index(fields=["started_at"], name="run_started", condition=Q(started_at__isnull=False)),
+            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -272,3 +290,86 @@ class WorkerProcess(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-last_heartbeat"], name="worker_heartbeat")]
+
+
+class Incident(models.Model):
+    """Failed root runs that share their root cause's signature (runs/incidents.py): written when a root run
+    ends failed (runs/store/incidents.py), so the Incidents page reads one indexed table. `count` is every
+    failure that joined (history: a retry that heals a run does not take it back); the runs still failed are
+    the roots with this `incident_id` and status failed."""
+
+    id = models.CharField(primary_key=True, max_length=32)  # runs.incidents.signature_id
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)  # the root cause's function
+    step_id = models.CharField(max_length=MAX_STEP_ID_CHARS, null=True)  # the step that failed (null: the body)
+    error_type = models.CharField(max_length=MAX_NAME_CHARS)
+    message = models.TextField()  # normalised
+    sample_message = models.TextField(blank=True, default="")  # the latest failure's own message
+    sample_run_id = models.CharField(max_length=32, blank=True, default="")  # the latest failure's root cause run
+    count = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    root_functions = models.JSONField(default=list)  # "app/function" of the failed roots, capped
+    buckets = models.JSONField(default=dict)  # failures per hour, for the sparkline
+
+    class Meta:
+        indexes = [models.Index(fields=["-last_seen"], name="incident_last_seen")]
+
+
+# Upper bounds (milliseconds) of the run-duration histogram of the metrics (runs/store/metrics.py): one
+# column per bound, plus one for longer runs. Prometheus exposes the same buckets (in seconds).
+DURATION_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 120_000,
+                      300_000, 900_000, 3_600_000)
+DURATION_COLUMNS = tuple(f"le_{bound}ms" for bound in DURATION_BOUNDS_MS) + ("le_inf",)
+
+
+class MetricsCounts(models.Model):
+    """What the metrics count for one function: runs started, ended by outcome, and the durations of the
+    completed and failed ones (their sum and a histogram of DURATION_COLUMNS); fields added by _counters."""
+
+    app_id = models.CharField(max_length=MAX_NAME_CHARS)
+    function_id = models.CharField(max_length=MAX_NAME_CHARS)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+def _counters(model: type[models.Model], field: type[models.IntegerField]) -> None:
+    # Twenty-four identical counters, spelled once. A minute's counts are 32-bit (PostgreSQL sums those as
+    # bigint, faster than the numeric its sum of bigints is); the totals are 64-bit.
+    for name in ("started", "completed", "failed", "cancelled", *DURATION_COLUMNS):
+        model.add_to_class(name, field(default=0))
+
+
+class RunMetricsMinute(MetricsCounts):
+    """The metrics of one function in one closed minute (`minute`: minutes since the epoch, UTC), rolled up
+    from the runs table by runs/store/metrics.py so that charts over a day or a week read a few thousand rows
+    instead of every run; the row with empty app and function ids is all functions together. Kept for
+    runs.store.metrics.KEEP_MINUTES."""
+
+    minute = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["minute", "app_id", "function_id"],
+                                               name="metrics_minute_once")]
+        indexes = [models.Index(fields=["app_id", "function_id", "minute"], name="metrics_function_minute")]
+
+
+class RunMetricsTotal(MetricsCounts):
+    """Everything rolled up so far, per function: the counters Prometheus scrapes (monotonic, unlike the
+    minutes, which are dropped after a while)."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app_id", "function_id"], name="metrics_total_once")]
+
+
+class RunMetricsRollup(models.Model):
+    """One row: the minute the roll-up has reached (every minute before it is in RunMetricsMinute). Moved
+    with a compare-and-set, so two processes rolling up at once cannot both count a minute."""
+
+    rolled_to = models.BigIntegerField()
+
+
+_counters(RunMetricsMinute, models.IntegerField)
+_counters(RunMetricsTotal, models.BigIntegerField)

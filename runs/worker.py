@@ -26,6 +26,7 @@ from runs.engine.executor import execute_claimed
 from runs.engine.http_driver import close_thread_client
 from runs.exceptions import LeaseLost
 from runs.sdk.app import registered_apps
+from runs.store import metrics as metrics_store
 from runs.store import notify
 from runs.store import passes as pass_store
 from runs.store import workers as worker_store
@@ -38,6 +39,7 @@ logger = logging.getLogger("runs.worker")
 
 MIN_IDLE_WAIT = 0.01  # seconds
 PRUNE_LOOK_SECONDS = 60.0
+METRICS_ROLL_UP_SECONDS = 60.0  # a minute is rolled up SETTLE_MINUTES after it ends (runs/store/metrics.py)
 REGISTER_WAIT_SECONDS = 10.0  # at most this long (a database that does not answer) before claiming anyway
 SDK_APPS_READ_SECONDS = 2.0  # how stale a worker's list of SDK apps may get (a newly synced app waits this long)
 
@@ -79,6 +81,7 @@ class Worker:
             self._spawn(self._prune_loop, "runs-pruner")  # its own thread: a long prune never delays renewals
         if backend().delivers_notifications:
             self._spawn(self._listen_loop, "runs-listener")
+        self._spawn(self._metrics_loop, "runs-metrics")
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
@@ -283,6 +286,16 @@ class Worker:
                 continue
             if result is not None:
                 logger.info("worker %s: prune: %s", self.name, result.summary())
+
+    def _metrics_loop(self) -> None:
+        """Roll the metrics up every minute (runs/store/metrics.py), so that the minutes are counted even when
+        nobody looks at them before retention prunes their runs; pages and scrapes roll up too."""
+        while not self._stopping.wait(METRICS_ROLL_UP_SECONDS):
+            try:
+                metrics_store.roll_up()
+            except Exception:
+                logger.exception("worker %s: rolling up the metrics failed; trying again in a minute", self.name)
+                close_old_connections()
 
     # --- wake-ups from other processes --------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 from django import template
 from django.db import models
 from django.utils import timezone
-from django.utils.html import format_html, json_script
+from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 
 from runs.status import (
@@ -155,3 +155,24 @@ def action_label(action: str) -> str:
 
 
 _ACTION_LABELS = dict(OperatorActionName.choices)
+
+
+SPARK_WIDTH, SPARK_HEIGHT = 120, 24
+
+
+@register.simple_tag
+def sparkline(counts: list[int]) -> SafeString:
+    """An incident's failures per hour as an inline SVG of bars (numbers only, built server-side), with the
+    total and the busiest hour in its title for readers and tests."""
+    counts = [max(0, int(n)) for n in counts] or [0]
+    peak, step = max(counts), SPARK_WIDTH / len(counts)
+    bars = format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>', (
+        (f"{i * step:.1f}", f"{SPARK_HEIGHT - h:.1f}", f"{max(step - 1, 1):.1f}", f"{h:.1f}",
+         f"{n} {len(counts) - 1 - i} h ago" if i < len(counts) - 1 else f"{n} this hour")
+        for i, n in enumerate(counts) if n and (h := max(2.0, SPARK_HEIGHT * n / peak))))
+    title = f"{sum(counts)} failure(s) in the last {len(counts)} h; at most {peak} in one hour"
+    return format_html('<svg class="sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+                       'aria-label="{}" data-total="{}"><title>{}</title>'
+                       '<line x1="0" y1="{}" x2="{}" y2="{}"></line>{}</svg>',
+                       SPARK_WIDTH, SPARK_HEIGHT, SPARK_WIDTH, SPARK_HEIGHT, title, sum(counts), title,
+                       SPARK_HEIGHT - 0.5, SPARK_WIDTH, SPARK_HEIGHT - 0.5, bars)

@@ -3,18 +3,29 @@ failed chain's root cause, and bulk versions. Each is one transaction (bulk: one
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from runs import causes
-from runs.exceptions import ActionRefused, RunNotFound
+from runs import causes, incidents
+from runs.events import normalise_events
+from runs.exceptions import (
+    ActionRefused,
+    IncidentNotFound,
+    InvalidEvent,
+    InvalidFilter,
+    InvalidRetry,
+    RunNotFound,
+)
 from runs.ids import new_id
-from runs.models import Function, Run, Step
+from runs.models import Function, Incident, Run, Step
+from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
 from runs.status import (
     ACTIVE_RUN_STATUSES,
     TERMINAL_RUN_STATUSES,
@@ -30,10 +41,12 @@ from runs.store.intake import announce_txn
 from runs.store.reads import filtered_runs
 from runs.store.rows import new_run, publish_new_runs, run_delta
 
-__all__ = ["RETRY_MODES", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run", "cancel_runs_txn",
-           "cancel_targets", "matching_runs", "retry_plan", "retry_preview", "retry_run", "root_cause_of"]
+__all__ = ["RETRY_MODES", "RetryPlan", "apply_each", "apply_retry", "bulk_apply", "cancel_preview", "cancel_run",
+           "cancel_runs_txn", "cancel_targets", "edited_event", "incident_targets", "matching_runs", "preview_ids",
+           "retry_plan", "retry_preview", "retry_preview_plan", "retry_run", "root_cause_of", "selected_ids"]
 
 RETRY_MODES = tuple(RetryMode.values)
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what runs.ids makes (and test fixtures use): no more than a column holds
 
 
 # --- cancel -------------------------------------------------------------------------------------------------
@@ -125,6 +138,10 @@ class RetryPlan:
     mode: str
     executes: Run
     chain: list[Run]
+    # from_step: the chosen step and the steps that run again with it (it first); earlier ones replay.
+    rerun_steps: tuple[Step, ...] = ()
+    # from_start with edited input: the new run's event (validated); None keeps the original event.
+    event: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,26 +150,32 @@ class RetryDone:
     plan: RetryPlan
 
 
-def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "") -> str:
+def retry_run(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "", step_id: str | None = None,
+              data: dict[str, Any] | None = None) -> str:
     """Retry a failed run; returns the id of the run that will execute (O4, O5)."""
-    return apply_retry(run_id, mode=mode, reason=reason).executing
+    return apply_retry(run_id, mode=mode, reason=reason, step_id=step_id, data=data).executing
 
 
-def apply_retry(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "") -> RetryDone:
+def apply_retry(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, reason: str = "", step_id: str | None = None,
+                data: dict[str, Any] | None = None) -> RetryDone:
     """Retry as `retry_run` does, and say which runs it changed: the plan `retry_preview` shows, made under
-    the rows' locks."""
+    the rows' locks. `step_id`: from_step's step; `data`: from_start's edited event data."""
     with transaction.atomic():
-        plan = retry_plan(run_id, mode=mode, lock=True)
+        plan = retry_plan(run_id, mode=mode, lock=True, step_id=step_id, data=data)
         now = timezone.now()
         if plan.mode == RetryMode.FROM_START:
-            return RetryDone(_rerun_from_start_txn(plan.executes, now, reason), plan)
+            return RetryDone(_rerun_from_start_txn(plan.executes, now, reason, plan.event), plan)
         if plan.mode == RetryMode.FROM_FAILURE:
             _reopen_txn(plan.executes, now, reason or "retried from its failed step")
+            return RetryDone(plan.executes.id, plan)
+        if plan.mode == RetryMode.FROM_STEP:
+            _reopen_from_step_txn(plan, now, reason or f"retried from step {plan.rerun_steps[0].step_id}")
             return RetryDone(plan.executes.id, plan)
         return RetryDone(_heal_chain_txn(plan, run_id, now, reason), plan)
 
 
-def retry_plan(run_id: str, *, mode: str, lock: bool) -> RetryPlan:
+def retry_plan(run_id: str, *, mode: str, lock: bool, step_id: str | None = None,
+               data: dict[str, Any] | None = None) -> RetryPlan:
     """The one place a retry is chosen (and refused), for the preview (`lock=False`, a read) and the retry
     itself (rows locked), so the two cannot disagree."""
     if mode not in RETRY_MODES:
@@ -163,7 +186,9 @@ def retry_plan(run_id: str, *, mode: str, lock: bool) -> RetryPlan:
     if mode == RetryMode.FROM_START:
         if run.status not in TERMINAL_RUN_STATUSES:
             raise ActionRefused(f"run {run.id} is {run.status}; rerun it from the start once it has finished")
-        return RetryPlan(mode, run, [run])
+        return RetryPlan(mode, run, [run], event=None if data is None else edited_event(run, data))
+    if mode == RetryMode.FROM_STEP:
+        return RetryPlan(mode, run, [run], rerun_steps=tuple(_steps_from(run, step_id, lock=lock)))
     if run.status != RunStatus.FAILED:
         raise ActionRefused(f"run {run_id} is {run.status}; only a failed run can be retried")
     if mode == RetryMode.FROM_FAILURE:
@@ -191,13 +216,85 @@ def _reopen_txn(run: Run, now: datetime, reason: str) -> None:
     notify.runs_ready()
 
 
-def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
-    """A new run of the same function with the same event, linked to the original (a new root)."""
-    event = {"id": run.event_id, "name": run.event_name, "data": run.event_data, "user": run.event_user,
-             "ts": run.event_ts}
+def edited_event(run: Run, data: Any) -> dict[str, Any]:
+    """The event a rerun with edited input starts from: the original's name and user with `data`, a new id
+    and time, validated as intake validates events (an object, depth, size, no NUL): InvalidEvent if not."""
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"'data' must be a JSON object, not {type(data).__name__}")
+    # internal: a child run's event is named inngest/function.invoked, which intake refuses from outside.
+    return normalise_events([{"name": run.event_name, "data": data, "user": run.event_user}], internal=True)[0]
+
+
+def _steps_from(run: Run, step_id: str | None, *, lock: bool) -> list[Step]:
+    """from_step: the chosen step and every later one (by position), which run again; refuses when the run or
+    the steps before it cannot replay."""
+    if run.status not in TERMINAL_RUN_STATUSES or run.status == RunStatus.SKIPPED:
+        raise ActionRefused(f"run {run.id} is {run.status}; retry it from a step once it has finished "
+                            f"(completed, failed or cancelled)")
+    if not isinstance(step_id, str) or not step_id:
+        raise InvalidRetry("retry from a step needs 'step_id', the id of one of the run's steps")
+    steps = list((Step.objects.select_for_update() if lock else Step.objects).filter(run_id=run.id)
+                 .order_by("position", "id"))
+    chosen = next((step for step in steps if step.step_id == step_id), None)
+    if chosen is None:
+        raise InvalidRetry(f"run {run.id} has no step {step_id!r}")
+    unsettled = [step.step_id for step in steps if step.position < chosen.position
+                 and step.status not in (StepStatus.COMPLETED, StepStatus.FAILED)]
+    if unsettled:
+        raise ActionRefused(f"step {unsettled[0]!r} before {step_id!r} never finished, so it cannot be replayed; "
+                            f"retry from it instead")
+    later = [step for step in steps if step.position >= chosen.position and step.id != chosen.id]
+    return [chosen, *later]
+
+
+def _reopen_from_step_txn(plan: RetryPlan, now: datetime, reason: str) -> None:
+    """The run runs again from the chosen step under the same id: earlier steps replay from the memo, the chosen
+    one and the later ones run again. A run or invoke step is reopened with its history kept (a reopened
+    invoke starts a new child, its next attempt); a sleep, a wait or a sent event (and, for an SDK app, a run
+    step after the chosen one) is planned anew, its row kept in the closed attempt of the run's history
+    (`reset_steps`)."""
+    run = plan.executes
+    sdk = _is_sdk_run(run)
+    chosen = plan.rerun_steps[0]
+
+    def in_place(step: Step) -> bool:
+        # An SDK app (HTTP driver) runs a reopened run step by a targeted call, which needs every step before it
+        # in the memo: only the chosen one can be; its later run steps are found anew as the SDK reaches them.
+        return step.kind == StepKind.INVOKE or step.kind == StepKind.RUN and (not sdk or step.id == chosen.id)
+
+    reopen = [step.id for step in plan.rerun_steps if in_place(step)]
+    replan = [step for step in plan.rerun_steps if not in_place(step)]
+    # The error stays until the step's next attempt ends: its history records how the earlier one ended.
+    Step.objects.filter(id__in=reopen).update(status=StepStatus.RETRYING, ended_at=None, deadline=None)
+    Step.objects.filter(id__in=[step.id for step in replan]).delete()
+    history = attempts.reopened_run_history(run, now, reason)
+    if replan:
+        history[-2]["reset_steps"] = [attempts.step_record(step, now) for step in replan]
+    fields: dict[str, Any] = {}
+    if run.status == RunStatus.FAILED and not run.failed_step_id:
+        fields["body_failures"] = F("attempts")  # its body failed: its next attempt numbers after the ones it had
+    Run.objects.filter(id=run.id).update(
+        status=RunStatus.QUEUED, ready_at=now, error=None, output=None, ended_at=None, failure_cause_run_id=None,
+        failed_step_id=None, lease_owner=None, status_reason=reason, version=F("version") + 1,
+        attempts_history=history, **fields)
+    changes.run_changed(run_delta(run, RunStatus.QUEUED, run.version + 1))
+    notify.runs_ready()
+
+
+def _is_sdk_run(run: Run) -> bool:
+    config = Function.objects.filter(app_id=run.app_id, function_id=run.function_id).values_list(
+        "config", flat=True).first() or {}
+    return config.get("runtime") in (RUNTIME_INNGEST_PY, RUNTIME_INNGEST_JS)
+
+
+def _rerun_from_start_txn(run: Run, now: datetime, reason: str, edited: dict[str, Any] | None = None) -> str:
+    """A new run of the same function with the same event (or `edited`, the operator's edited input), linked to
+    the original (a new root)."""
+    event = edited or {"id": run.event_id, "name": run.event_name, "data": run.event_data, "user": run.event_user,
+                       "ts": run.event_ts}
     rerun = new_run(app_id=run.app_id, function_id=run.function_id, event=event, now=now, run_id=new_id())
     rerun.rerun_of_run_id = run.id
-    rerun.status_reason = reason or f"rerun from the start of run {run.id}"
+    rerun.status_reason = reason or f"rerun from the start of run {run.id}" + (" with edited input" if edited else "")
     config = Function.objects.filter(app_id=run.app_id, function_id=run.function_id).values_list(
         "config", flat=True).first() or {}
     superseded = flow.admit_txn([rerun], {(run.app_id, run.function_id): config}, now)
@@ -208,11 +305,18 @@ def _rerun_from_start_txn(run: Run, now: datetime, reason: str) -> str:
 
 
 def retry_preview(run_id: str, *, mode: str = RetryMode.FROM_FAILURE) -> tuple[Run, list[Run]]:
-    """What `retry_run` would do now (a read, nothing locked): the run that would execute (for from_start, the
-    original, whose function runs again) and the runs that resume after it, from it up (root_cause: the chain
-    that heals). Refuses exactly as `retry_run` would (both go through `retry_plan`)."""
-    plan = retry_plan(run_id, mode=mode, lock=False)
+    """`retry_preview_plan`'s run that would execute and the runs that resume after it."""
+    plan = retry_preview_plan(run_id, mode=mode)
     return plan.executes, plan.chain
+
+
+def retry_preview_plan(run_id: str, *, mode: str = RetryMode.FROM_FAILURE, step_id: str | None = None,
+                       data: dict[str, Any] | None = None) -> RetryPlan:
+    """What `retry_run` would do now (a read, nothing locked): the run that would execute (for from_start, the
+    original, whose function runs again), the runs that resume after it, from it up (root_cause: the chain
+    that heals), and the steps that run again (from_step). Refuses exactly as `retry_run` would (both go
+    through `retry_plan`)."""
+    return retry_plan(run_id, mode=mode, lock=False, step_id=step_id, data=data)
 
 
 def root_cause_of(run: Run, *, lock: bool = True) -> tuple[Run, list[Run]]:
@@ -266,9 +370,15 @@ BULK_BATCH = 100
 BULK_TXN_SECONDS = 0.25
 
 
-def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-untyped-def]
-    """The runs a bulk action applies to: the filters, narrowed to the runs the action can act on."""
-    runs = filtered_runs(filters)
+MAX_SELECTED = 1000  # run ids one bulk action by selection may name (a page holds at most 500 rows)
+PREVIEW_IDS = 1000  # run ids a dry run lists (the count is exact)
+
+
+def matching_runs(action: str, filters: dict[str, object],  # type: ignore[no-untyped-def]
+                  run_ids: list[str] | None = None):
+    """The runs a bulk action applies to: the filters (or the runs selected by id), narrowed to the runs the
+    action can act on."""
+    runs = filtered_runs(filters) if run_ids is None else Run.objects.filter(id__in=selected_ids(run_ids))
     if action == ActionKind.CANCEL:
         return runs.filter(status__in=list(ACTIVE_RUN_STATUSES))
     if action == ActionKind.RETRY:
@@ -276,22 +386,50 @@ def matching_runs(action: str, filters: dict[str, object]):  # type: ignore[no-u
     raise ActionRefused(f"unknown bulk action {action!r}; use cancel or retry")
 
 
+def selected_ids(run_ids: object) -> list[str]:
+    """A selection of run ids, checked: a list of 1 to MAX_SELECTED run ids (InvalidFilter otherwise)."""
+    if not isinstance(run_ids, list) or not run_ids:
+        raise InvalidFilter("'run_ids' must be a non-empty list of run ids")
+    if len(run_ids) > MAX_SELECTED:
+        raise InvalidFilter(f"'run_ids' names {len(run_ids)} runs; at most {MAX_SELECTED} at a time")
+    for run_id in run_ids:
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidFilter(f"'run_ids' holds something that is not a run id: {str(run_id)[:40]!r}")
+    return list(dict.fromkeys(run_ids))
+
+
+def preview_ids(runs: QuerySet[Run]) -> list[str]:
+    """The first PREVIEW_IDS run ids a bulk action would touch, in the order it touches them."""
+    return list(runs.order_by("created_at", "id").values_list("id", flat=True)[:PREVIEW_IDS])
+
+
 def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # type: ignore[no-untyped-def]
-               done_ids: list[str] | None = None) -> int:
+               done_ids: list[str] | None = None, run_ids: list[str] | None = None) -> int:
     """Cancel or retry every matching run; returns how many it did (and appends their ids to `done_ids`, for
-    the audit record, once their batch committed). One transaction per BULK_BATCH runs (or BULK_TXN_SECONDS),
-    each run in its own savepoint: a refusal skips that run only, and a crash leaves the batches already
-    committed done. A batch the database fails (a deadlock with a worker's pass) is done again one run per
-    transaction."""
-    ids = list(matching_runs(action, filters).order_by("created_at", "id").values_list("id", flat=True))
+    the audit record)."""
+    ids = list(matching_runs(action, filters, run_ids).order_by("created_at", "id").values_list("id", flat=True))
+    return apply_each(action, ids, on_progress=on_progress, done_ids=done_ids)
+
+
+def apply_each(action: str, ids: list[str], *, mode: str = RetryMode.FROM_FAILURE,  # type: ignore[no-untyped-def]
+               cascade: bool = False, on_progress=None, done_ids: list[str] | None = None) -> int:
+    """Cancel or retry (in `mode`) each run of `ids`; returns how many it did (and appends the ids to `done_ids`
+    once their batch committed). One transaction per BULK_BATCH runs (or BULK_TXN_SECONDS), each run in its
+    own savepoint: a refusal skips that run only, and a crash leaves the batches already committed done. A
+    batch the database fails (a deadlock with a worker's pass) is done again one run per transaction. A
+    cascading cancel is always its own transactions (a big subtree is cancelled in batches of its own)."""
     done = position = 0
     while position < len(ids):
-        try:
-            with transaction.atomic():
-                applied, following = _apply_for_a_while(action, ids, position)
-        except DatabaseError:
-            following = min(len(ids), position + BULK_BATCH)
-            applied = [run_id for run_id in ids[position:following] if _apply_one(action, run_id)]
+        following = min(len(ids), position + BULK_BATCH)
+        applied: list[str] | None = None
+        if not cascade:
+            try:
+                with transaction.atomic():
+                    applied, following = _apply_for_a_while(action, ids, position, mode)
+            except DatabaseError:
+                applied = None  # rolled back: this batch again, one run per transaction
+        if applied is None:
+            applied = [run_id for run_id in ids[position:following] if _apply_one(action, run_id, mode, cascade)]
         position = following
         done += len(applied)
         if done_ids is not None:
@@ -301,13 +439,13 @@ def bulk_apply(action: str, filters: dict[str, object], *, on_progress=None,  # 
     return done
 
 
-def _apply_for_a_while(action: str, ids: list[str], position: int) -> tuple[list[str], int]:
+def _apply_for_a_while(action: str, ids: list[str], position: int, mode: str) -> tuple[list[str], int]:
     """In the caller's transaction: apply from `position` until BULK_BATCH runs or BULK_TXN_SECONDS (at least
     one run); returns the ids applied and where the next transaction starts."""
     started, applied = time.monotonic(), []
     end = min(len(ids), position + BULK_BATCH)
     while position < end:
-        if _apply_one(action, ids[position]):
+        if _apply_one(action, ids[position], mode, cascade=False):
             applied.append(ids[position])
         position += 1
         if time.monotonic() - started >= BULK_TXN_SECONDS:
@@ -315,13 +453,28 @@ def _apply_for_a_while(action: str, ids: list[str], position: int) -> tuple[list
     return applied, position
 
 
-def _apply_one(action: str, run_id: str) -> bool:
+def _apply_one(action: str, run_id: str, mode: str, cascade: bool) -> bool:
     """One run of a bulk action, in its own (sub)transaction; False if it changed since it matched."""
     try:
         if action == ActionKind.CANCEL:
-            cancel_run(run_id, reason="cancelled in bulk")
+            cancel_run(run_id, cascade=cascade, reason="cancelled in bulk")
         else:
-            retry_run(run_id, mode=RetryMode.FROM_FAILURE, reason="retried in bulk")
-    except ActionRefused:
-        return False  # it changed since it matched (finished, retried): nothing to do
+            retry_run(run_id, mode=mode, reason="retried in bulk")
+    except (ActionRefused, RunNotFound):
+        return False  # it changed since it matched (finished, retried, pruned): nothing to do
     return True
+
+
+def incident_targets(incident_id: str, action: str) -> list[str]:
+    """The roots of an incident an action applies to, oldest first: retry, those still failed (each retries its
+    root cause); cancel, those active again (retried and not yet ended), with what they invoked."""
+    if not incidents.is_incident_id(incident_id) or not Incident.objects.filter(id=incident_id).exists():
+        raise IncidentNotFound(f"no incident with id {incident_id[:40]!r}")
+    roots = Run.objects.filter(incident_id=incident_id)
+    if action == ActionKind.CANCEL:
+        roots = roots.filter(status__in=list(ACTIVE_RUN_STATUSES))
+    elif action == ActionKind.RETRY:
+        roots = roots.filter(status=RunStatus.FAILED)
+    else:
+        raise ActionRefused(f"unknown incident action {action!r}; use cancel or retry")
+    return list(roots.order_by("created_at", "id").values_list("id", flat=True))

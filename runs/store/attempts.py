@@ -42,3 +42,11 @@ def rewait_invoke_step(step: Step, now: datetime) -> None:
     step.attempts += 1
     step.status, step.error, step.ended_at, step.deadline, step.started_at = StepStatus.WAITING, None, None, None, now
     step.save(update_fields=["history", "attempts", "status", "error", "ended_at", "deadline", "started_at"])
+
+
+def step_record(step: Step, now: datetime) -> dict[str, Any]:
+    """What is kept of a step row a retry from an earlier step removes (a sleep, a wait, a sent event, which
+    run again as new rows): its kind, outcome and times."""
+    return {"step_id": step.step_id, "kind": step.kind, "status": step.status, "attempts": step.attempts,
+            "output": step.output, "error": step.error, "started_at": _iso(step.started_at),
+            "ended_at": _iso(step.ended_at or now)}

@@ -27,6 +27,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30  # unless the DATABASES entry sets OPTIONS["tim
 class DatabaseBackend:
     vendor: ClassVar[str] = ""
     claim_lock: ClassVar[str] = ""  # appended to the claim's and the heartbeat's row selection
+    share_lock: ClassVar[str] = ""  # appended to a claim's read of the paused functions
     delivers_notifications: ClassVar[bool] = False  # other processes can be woken by a commit (LISTEN)
     has_concurrent_writers: ClassVar[bool] = False  # another transaction's claim can be in flight meanwhile
     single_statement_hops: ClassVar[bool] = False  # an invoke hop's commits as one statement (runs/store/hops.py)
@@ -51,10 +52,23 @@ class DatabaseBackend:
         raise NotImplementedError(f"{self.vendor} delivers no notifications between processes")
         yield  # pragma: no cover
 
+    # SQL expressions of the metrics roll-up (runs/store/metrics.py), over columns of runs_run.
+    def epoch_minute(self, column: str) -> str:
+        """The minute since the epoch (UTC) of a timestamp column, as an integer."""
+        raise NotImplementedError
+
+    def milliseconds_between(self, start: str, end: str) -> str:
+        raise NotImplementedError
+
+    def last_attempt_start(self) -> str:
+        """When a retried run's last attempt began (its attempts_history's last entry), else NULL."""
+        raise NotImplementedError
+
 
 class PostgreSQLBackend(DatabaseBackend):
     vendor = "postgresql"
     claim_lock = "FOR UPDATE SKIP LOCKED"
+    share_lock = "FOR SHARE"
     delivers_notifications = True
     has_concurrent_writers = True
     single_statement_hops = True
@@ -90,6 +104,15 @@ class PostgreSQLBackend(DatabaseBackend):
 
             yield received
 
+    def epoch_minute(self, column: str) -> str:
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / 60) AS BIGINT)"
+
+    def milliseconds_between(self, start: str, end: str) -> str:
+        return f"(EXTRACT(EPOCH FROM ({end} - {start})) * 1000)"
+
+    def last_attempt_start(self) -> str:
+        return "CAST(attempts_history -> -1 ->> 'started_at' AS TIMESTAMPTZ)"
+
 
 class SQLiteBackend(DatabaseBackend):
     vendor = "sqlite"
@@ -106,6 +129,17 @@ class SQLiteBackend(DatabaseBackend):
         raw = connection.connection
         for pragma in pragmas:
             raw.execute(pragma)
+
+    # Django stores SQLite datetimes as UTC text ("2026-12-05 08:00:00.123456"), which these functions read;
+    # attempts_history holds ISO 8601 with an offset, which julianday() reads too.
+    def epoch_minute(self, column: str) -> str:
+        return f"(CAST(strftime('%%s', {column}) AS INTEGER) / 60)"
+
+    def milliseconds_between(self, start: str, end: str) -> str:
+        return f"((julianday({end}) - julianday({start})) * 86400000.0)"
+
+    def last_attempt_start(self) -> str:
+        return "json_extract(attempts_history, '$[#-1].started_at')"
 
 
 _BACKENDS: dict[str, DatabaseBackend] = {"postgresql": PostgreSQLBackend(), "sqlite": SQLiteBackend()}

@@ -37,19 +37,36 @@ def claim_runs(worker_name: str, app_ids: Sequence[str], limit: int = 1) -> list
     """Claim up to `limit` due runs of the given apps, oldest due first."""
     if not app_ids:
         return []
-    return retrying(lambda: _claim_runs_once(worker_name, app_ids, limit), "claiming runs")
+    for _ in range(PARKING_ROUNDS):
+        claims, parked = retrying(lambda: _claim_runs_once(worker_name, app_ids, limit), "claiming runs")
+        if claims or not parked:
+            return claims
+    return []  # parked a few batches: due runs of other functions are next, at the worker's next look
 
 
-def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> list[ClaimedRun]:
+# A claim that only parked runs of paused functions looks again at once (parked ones no longer come first).
+PARKING_ROUNDS = 4
+
+
+def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> tuple[list[ClaimedRun], int]:
     now = timezone.now()
     token = new_token(worker_name)
     adapt = connection.ops.adapt_datetimefield_value
-    statement = sql.CLAIM.format(apps=", ".join(["%s"] * len(app_ids)), lock=backend().claim_lock)
-    params = [adapt(now), token, adapt(now + lease_duration()), adapt(now), *app_ids, limit]
+    apps = ", ".join(["%s"] * len(app_ids))
+    params: list[Any] = [adapt(now), token, adapt(now + lease_duration()), adapt(now), *app_ids, limit]
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            rows = sql.named_rows(cursor)
+            paused = _paused_functions(cursor, apps, app_ids)
+            if paused:  # runs of a paused function are parked, not leased (runs/store/pausing.py)
+                statement = sql.CLAIM_PARKING.format(pairs=", ".join(["(%s, %s)"] * len(paused)), apps=apps,
+                                                     lock=backend().claim_lock)
+                cursor.execute(statement, [*(value for pair in paused for value in pair), *params])
+                returned = sql.named_rows(cursor)
+                rows = [row for row in returned if not row["paused"]]
+                parked = len(returned) - len(rows)
+            else:
+                cursor.execute(sql.CLAIM.format(apps=apps, lock=backend().claim_lock), params)
+                rows, parked = sql.named_rows(cursor), 0
         fresh = {row["id"] for row in rows if _is_instant(row["started_at"], now)}
         claims = [_claimed(row, token, fresh=row["id"] in fresh) for row in rows]
         # Runs beyond their concurrency limit go back, throttled until a slot frees; runs that must not
@@ -62,7 +79,12 @@ def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> li
             claims = [claim for claim in claims if claim.id not in refused and claim.id not in again]
     for claim in claims:
         changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
-    return claims
+    return claims, parked
+
+
+def _paused_functions(cursor: Any, apps: str, app_ids: Sequence[str]) -> list[tuple[str, str]]:
+    cursor.execute(sql.PAUSED_FUNCTIONS.format(apps=apps, share=backend().share_lock), list(app_ids))
+    return [(app_id, function_id) for app_id, function_id in cursor.fetchall()]
 
 
 def _as_aware(value: object) -> datetime | None:

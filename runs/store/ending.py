@@ -19,7 +19,7 @@ from runs.exceptions import InvokeCancelledError
 from runs.ids import new_id
 from runs.models import Function, Run, Step
 from runs.status import RunStatus, StepStatus
-from runs.store import changes
+from runs.store import changes, incidents
 from runs.store.rows import run_delta, wake_resumed
 
 
@@ -76,6 +76,9 @@ def mark_ended_txn(run: EndingRun, status: str, *, now: datetime, output: Any = 
         rows = rows.filter(lease_owner=lease_owner)
     if rows.update(**fields) != 1:
         return False
+    if status == RunStatus.FAILED:  # a failed root joins its incident now: pages never compute root causes
+        incidents.record_failure_txn(run, now=now, error=error, failed_step_id=failed_step_id,
+                                     cause_run_id=cause_run_id)
     changes.run_changed(run_delta(run, status, run.version + 1))
     return True
 

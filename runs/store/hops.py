@@ -32,6 +32,10 @@ from runs.store import sql
 
 _ACTIVE = "(" + ", ".join(f"'{status.value}'" for status in sorted(ACTIVE_RUN_STATUSES)) + ")"
 _WAITING = StepStatus.WAITING.value
+# A run of a paused function is neither started here nor handed on (runs/store/pausing.py): the general path, or
+# the next claim, queues or parks it.
+_PAUSED = ("EXISTS (SELECT 1 FROM runs_function AS fn WHERE fn.paused AND fn.app_id = {run}.app_id "
+           "AND fn.function_id = {run}.function_id)")
 
 
 def insert_values(obj: Model) -> tuple[list[str], list[Any]]:
@@ -57,8 +61,8 @@ def _assignments(fields: dict[str, Any], table: type[Model]) -> tuple[str, list[
 
 def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], ready_at: datetime | None,
                             now: datetime, child: Run, step: Step) -> bool:
-    """Suspend the parent (under its lease), insert its child and its invoke step; False: the lease was lost and
-    nothing was written. `parent_fields` are set as given; ready_at is `now` if the run was woken mid-pass."""
+    """Suspend the parent (under its lease), insert its child and its invoke step; False: nothing was written (the
+    lease was lost, or the child's function is paused: the general path queues the child instead). `parent_fields` are set as given; ready_at is `now` if the run was woken mid-pass."""
     sets, set_params = _assignments(parent_fields, Run)
     run_columns, run_values = insert_values(child)
     step_columns, step_values = insert_values(step)
@@ -66,7 +70,9 @@ def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], re
     statement = f"""
     WITH parent AS (
         UPDATE runs_run SET {sets}, ready_at = CASE WHEN wakeups <> %s THEN %s ELSE %s END
-        WHERE id = %s AND lease_owner = %s RETURNING id
+        WHERE id = %s AND lease_owner = %s
+          AND NOT EXISTS (SELECT 1 FROM runs_function WHERE paused AND app_id = %s AND function_id = %s)
+        RETURNING id
     ), child AS (
         INSERT INTO runs_run ({", ".join(run_columns)}) SELECT {", ".join(["%s"] * len(run_values))} FROM parent
         RETURNING id
@@ -76,7 +82,7 @@ def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], re
     )
     SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM step)"""
     params = [*set_params, claim.wakeups, adapt(now), adapt(ready_at), claim.id, claim.lease_owner,
-              *run_values, *step_values]
+              child.app_id, child.function_id, *run_values, *step_values]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         held, children, steps = cursor.fetchone()
@@ -132,9 +138,10 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: l
         RETURNING run_id
     ), waits AS MATERIALIZED (
         SELECT run.id AS run_id,
-               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT others.exist) AS take,
                (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT others.exist
-                AND run.status IN ('queued', 'waiting')) AS starts,
+                AND NOT {_PAUSED.format(run="run")}) AS take,
+               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT others.exist
+                AND NOT {_PAUSED.format(run="run")} AND run.status IN ('queued', 'waiting')) AS starts,
                CASE WHEN others.exist THEN %s ELSE %s END AS due
         FROM runs_run AS run, LATERAL (SELECT EXISTS (
             SELECT 1 FROM runs_step AS other WHERE other.run_id = run.id AND other.status = '{_WAITING}'

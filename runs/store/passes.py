@@ -221,11 +221,11 @@ def _suspend_on_invoke(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcom
     fields, ready_at = _suspension(claim, ops, outcome, memo, now, attempts, replay_now=False, checkpointed=False)
     step, child = _invoke_step(claim, op, now), _child_run(claim, op, now)
     step.status, step.child_run_id, step.error = StepStatus.WAITING, child.id, None
-    handed = _lease_first_child([child], worker, now)
-    if handed is None:
+    if child.status != RunStatus.QUEUED or child.ready_at is None or child.ready_at > now:
         return None
+    handed = _lease_child(child, worker, now)  # (the statement itself refuses a paused function's child)
     if not hops.suspend_and_start_child(claim, fields, ready_at, now, child, step):
-        return None  # the lease is gone: the general path finds out why (cancelled, or taken over)
+        return None  # the lease is gone (cancelled, taken over) or the child's function paused: the general path
     changes.run_changed(run_delta(claim, fields["status"], claim.version + 1))
     publish_new_runs([child])
     memos.suspended(claim.id, version=claim.version + 1, wakeups=claim.wakeups, steps=memo, waiting_step=StepMemo(
@@ -412,7 +412,10 @@ def _invoke_step(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Step:
     if op.attempt > 1:
         step = Step.objects.filter(run_id=claim.id, step_id=op.step_id).first()
         if step is not None:
-            step.history = [*step.history, {"attempt": op.attempt - 1, "status": step.status,
+            # A step an operator reopened is "retrying" now: its attempt ended failed (an error) or completed.
+            ended = step.status if step.status != StepStatus.RETRYING else (
+                StepStatus.FAILED if step.error else StepStatus.COMPLETED)
+            step.history = [*step.history, {"attempt": op.attempt - 1, "status": ended,
                                             "child_run_id": step.child_run_id, "error": step.error,
                                             "started_at": step.started_at.isoformat(),
                                             "ended_at": step.ended_at.isoformat() if step.ended_at else None}]
@@ -589,12 +592,20 @@ def _child_run(claim: ClaimedRun, op: InvokePlanned, now: datetime) -> Run:
 def _lease_first_child(children: list[Run], worker: str, now: datetime) -> ClaimedRun | None:
     """Create the first child already leased to this worker, which executes it next (no claim, no wake-up).
 
-    Only a child that is due now and has no concurrency limit: the others go through claims (S17-S19)."""
+    Only a child that is due now, has no concurrency limit and whose function is not paused: the others go
+    through claims (S17-S19, pausing)."""
     eligible = [c for c in children if c.status == RunStatus.QUEUED and not c.concurrency_key
                 and c.ready_at is not None and c.ready_at <= now]
     if not eligible:
         return None
     child = eligible[0]
+    if Function.objects.filter(app_id=child.app_id, function_id=child.function_id, paused=True).exists():
+        return None  # its function is paused: it queues, and a claim parks it until the resume
+    return _lease_child(child, worker, now)
+
+
+def _lease_child(child: Run, worker: str, now: datetime) -> ClaimedRun:
+    """Make the unsaved child leased to this worker as it is inserted."""
     token = new_token(worker)
     child.status, child.lease_owner, child.started_at = RunStatus.RUNNING, token, now
     child.ready_at, child.version = now + lease_duration(), 2

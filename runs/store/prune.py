@@ -27,7 +27,7 @@ from django.utils import timezone
 from runs import conf
 from runs.durations import parse_duration
 from runs.exceptions import PruneRefused
-from runs.models import Event, OperatorAction, OperatorActionRun, Run, Step
+from runs.models import Event, Incident, OperatorAction, OperatorActionRun, Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES
 from runs.store import audit, flow
 
@@ -102,7 +102,18 @@ def prune(older_than: timedelta, *, batch_size: int = 500, now: datetime | None 
             transaction.set_rollback(dry_run)
         last_id, last_end = taken[-1]
         after = (last_end, last_id)
-    return result + _prune_orphan_events(cutoff, batch_size, dry_run)
+    result += _prune_orphan_events(cutoff, batch_size, dry_run)
+    if not dry_run:
+        _prune_stale_incidents(cutoff)
+    return result
+
+
+def _prune_stale_incidents(cutoff: datetime) -> None:
+    """Incidents whose last failure is older than the cutoff and whose roots are all gone: nothing links to them
+    any more (one whose run was kept, e.g. still linked from an unfinished tree, stays with it)."""
+    with transaction.atomic():
+        Incident.objects.filter(last_seen__lt=cutoff).exclude(
+            Exists(Run.objects.filter(incident_id=OuterRef("id")))).delete()
 
 
 # --- trees --------------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def run_info(run: Run, steps: list[Step]) -> RunInfo:
         failed_step_id=run.failed_step_id,
         attempts_history=run_attempts(run.attempts_history or (), status=run.status, started_at=run.started_at,
                                       ended_at=run.ended_at, error=run.error),
+        rerun_of_run_id=run.rerun_of_run_id,
     )
 
 

@@ -100,6 +100,12 @@ def list_workers(*, include_gone: bool = False, limit: int = 200) -> list[Worker
     return infos
 
 
+def count_live() -> int:
+    """How many workers are live (as list_workers counts them), in one COUNT: Prometheus' tributary_workers."""
+    return WorkerProcess.objects.filter(stopped_at__isnull=True,
+                                        last_heartbeat__gte=timezone.now() - dead_after()).count()
+
+
 def _info(row: WorkerProcess, now: datetime) -> WorkerInfo:
     if row.stopped_at is not None:
         state = "stopped"

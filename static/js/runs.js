@@ -20,6 +20,18 @@
 
   const rowOf = (id) => tbody.querySelector(`tr[data-run-id="${CSS.escape(id)}"]`);
 
+  // Rows the server renders again come unchecked: an operator's selection (the bulk checkboxes, actions.js)
+  // is carried over to them, and actions.js is told the rows changed.
+  const SELECT = "input.select-run";
+  const checkedIds = () => new Set([...tbody.querySelectorAll(`${SELECT}:checked`)].map((box) => box.value));
+  function keepChecked(rows, ids) {
+    for (const tr of rows) {
+      const box = tr.querySelector(SELECT);
+      if (box && ids.has(box.value)) box.checked = true;
+    }
+    document.dispatchEvent(new CustomEvent("tributary:rows"));
+  }
+
   function matches(run) {
     // A search or an absolute time range shows what the server found; new runs do not join it.
     if (config.q || config.searching) return false;
@@ -56,6 +68,7 @@
       rows = await fetchRows(new URLSearchParams(ids.map((id) => ["id", id])));
     } catch (e) { return; /* the next delta or reconnect catches up */ }
     const fresh = [];
+    const checked = checkedIds();
     for (const tr of rows) {
       T.localizeTimes(tr);
       const id = tr.dataset.runId;
@@ -75,6 +88,7 @@
       tbody.prepend(...fresh);  // the server sends them newest first
       while (tbody.rows.length > MAX_ROWS) tbody.rows[tbody.rows.length - 1].remove();
     }
+    keepChecked(rows, checked);
   }
 
   function applyDelta(delta) {
@@ -107,7 +121,9 @@
     try {
       const rows = await fetchRows(query);
       rows.forEach((tr) => T.localizeTimes(tr));
+      const checked = checkedIds();
       tbody.replaceChildren(...rows);
+      keepChecked(rows, checked);
     } catch (e) { /* stay with what we have; the badge says we are not live */ }
   }
 

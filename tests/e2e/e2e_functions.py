@@ -103,3 +103,58 @@ async def hold_root(ctx: Context) -> Any:
 @app.function(id="e2e-hold-side", trigger="e2e/hold-side", retries=0)
 async def hold_side(ctx: Context) -> Any:
     return await ctx.step.wait_for_event("release", event="e2e/release", match="data.token", timeout="1h")
+
+
+# --- incidents (issue 11 item 6, tests/e2e/test_incidents_e2e.py) -------------------------------------------
+def _slow_api(data: dict[str, Any]) -> str:
+    # Fails until the test creates the flag file; the seconds differ per event, the incident stays one.
+    if not os.path.exists(data["flag"]):
+        raise TimeoutError(f"upstream timeout after {data['secs']} s")
+    return "answered"
+
+
+@app.function(id="e2e-incident-leaf", retries=0)
+async def incident_leaf(ctx: Context) -> Any:
+    return await ctx.step.run("call-upstream", lambda: _slow_api(ctx.event.data))
+
+
+@app.function(id="e2e-incident-root", trigger="e2e/incident", retries=0)
+async def incident_root(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-incident-leaf", function=incident_leaf, data=ctx.event.data)
+
+
+# --- retry from a step, rerun with edited input, pausing (issue 11 items 9 and 11, test_retry_pause_e2e.py) --
+@app.function(id="e2e-three-steps", trigger="e2e/three-steps", retries=0)
+async def three_steps(ctx: Context) -> Any:
+    done = [await ctx.step.run(name, lambda name=name: _note(ctx.event.data, name)) for name in ("one", "two", "three")]
+    return {"done": done}
+
+
+@app.function(id="e2e-pausable", trigger="e2e/pausable", retries=0)
+async def pausable(ctx: Context) -> Any:
+    return await ctx.step.run("work", lambda: _note(ctx.event.data, "work"))
+
+
+# --- acting on waiting runs, bulk by selection (issue 11 items 10 and 8, tests/e2e/test_waits_bulk_e2e.py) ----
+@app.function(id="e2e-napper", trigger="e2e/nap", retries=0)
+async def napper(ctx: Context) -> Any:
+    await ctx.step.sleep("nap", "1h")
+    return "awake"
+
+
+@app.function(id="e2e-slow-child", retries=0)
+async def slow_child(ctx: Context) -> Any:
+    await ctx.step.sleep("child-nap", "1h")
+    return "child done"
+
+
+@app.function(id="e2e-invoker", trigger="e2e/invoke-wait", retries=0)
+async def invoker(ctx: Context) -> Any:
+    return await ctx.step.invoke("call-slow", function=slow_child, data=ctx.event.data)
+
+
+@app.function(id="e2e-order-waiter", trigger="e2e/order-wait", retries=0)
+async def order_waiter(ctx: Context) -> Any:
+    # A match on a nested key: the run page's "Send event…" prefills {"order": {"id": <the run's>}}.
+    got = await ctx.step.wait_for_event("paid", event="e2e/paid", match="data.order.id", timeout="1h")
+    return {"paid": (got or {}).get("data")}

@@ -118,7 +118,7 @@ def test_bulk_preview_then_apply_in_batches(session: Client) -> None:
     headers = csrf(session)
     body = {"action": "cancel", "filters": {"function": "sleeper"}}
     preview = post(session, "/api/runs/bulk", {**body, "dry_run": True}, **headers)
-    assert preview.json() == {"matched": 5}
+    assert preview.json() == {"matched": 5, "run_ids": ids}  # the runs it will touch, oldest first
     assert Run.objects.filter(id__in=ids, status="waiting").count() == 5  # a preview changes nothing
     applied = post(session, "/api/runs/bulk", body, **headers)
     assert applied.json() == {"matched": 5, "done": 5}

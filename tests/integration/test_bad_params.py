@@ -68,7 +68,7 @@ def test_a_cursor_with_an_offset_postgresql_refuses_is_read_in_utc(http: Client)
     bulk = http.post("/api/runs/bulk", data=json.dumps({"action": "cancel", "dry_run": True,
                                                         "filters": {"since": "2000-01-01T00:00:00+23:59"}}),
                      content_type="application/json")
-    assert bulk.status_code == 200 and bulk.json() == {"matched": 1}
+    assert bulk.status_code == 200 and bulk.json()["matched"] == 1
 
 
 @pytest.mark.parametrize("case", list(FORGED_CURSORS))

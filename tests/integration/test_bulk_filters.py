@@ -91,13 +91,13 @@ def test_o6_naive_moments_are_read_as_utc(session: Client) -> None:
     created = Run.objects.get(id=run_id).created_at
     naive = (created - timedelta(hours=1)).astimezone(UTC).replace(tzinfo=None)
     # Naive text and a naive datetime (Python caller) both work: no RuntimeWarning (warnings are errors here)
-    assert bulk(session, {"function": "bf-sleeper", "since": naive.isoformat()}).json() == {"matched": 1}
-    assert bulk(session, {"function": "bf-sleeper", "until": naive.isoformat()}).json() == {"matched": 0}
-    assert operations.bulk("cancel", {"function": "bf-sleeper", "since": naive}, dry_run=True) == {"matched": 1}
+    assert bulk(session, {"function": "bf-sleeper", "since": naive.isoformat()}).json()["matched"] == 1
+    assert bulk(session, {"function": "bf-sleeper", "until": naive.isoformat()}).json()["matched"] == 0
+    assert operations.bulk("cancel", {"function": "bf-sleeper", "since": naive}, dry_run=True)["matched"] == 1
     later = (created + timedelta(hours=1)).astimezone(UTC).replace(tzinfo=None)
-    assert operations.bulk("cancel", {"function": "bf-sleeper", "since": later}, dry_run=True) == {"matched": 0}
+    assert operations.bulk("cancel", {"function": "bf-sleeper", "since": later}, dry_run=True)["matched"] == 0
     aware = datetime.now(UTC) - timedelta(days=1)
-    assert bulk(session, {"function": "bf-sleeper", "since": aware.isoformat()}).json() == {"matched": 1}
+    assert bulk(session, {"function": "bf-sleeper", "since": aware.isoformat()}).json()["matched"] == 1
 
 
 # --- audit lookups through the join -------------------------------------------------------------------------

@@ -178,6 +178,11 @@ READS = {
     "/apps/": (),
     "/audit/": ("user", "action", "outcome", "run", "before"),
     "/": (),
+    "/api/incidents": ("limit",),
+    "/incidents/": (),
+    "/api/metrics": ("window", "function"),
+    "/metrics/": ("window", "function"),
+    "/metrics": (),
 }
 
 
@@ -201,7 +206,8 @@ def test_reads_with_any_query_never_500(world: World, data: st.DataObject, url: 
 @FUZZ
 @given(data=st.data(), method=st.sampled_from(["get", "get", "post", "put", "delete", "patch"]),
        template=st.sampled_from(["/api/runs/{}", "/api/runs/{}/graph", "/api/events/{}/runs", "/runs/{}/",
-                                 "/api/runs/{}/cancel", "/api/runs/{}/retry"]))
+                                 "/api/runs/{}/cancel", "/api/runs/{}/retry", "/api/incidents/{}",
+                                 "/api/incidents/{}/retry", "/api/incidents/{}/cancel", "/incidents/{}/"]))
 def test_any_path_id_and_action_body_never_500s(world: World, data: st.DataObject, method: str,
                                                 template: str) -> None:
     if data.draw(st.booleans(), label="a real id"):

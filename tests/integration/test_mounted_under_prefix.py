@@ -56,7 +56,8 @@ def page_config(html: str) -> dict[str, Any]:
     return json.loads(found.group(1))
 
 
-@pytest.mark.parametrize("page", ["runs/", "runs/{run}/", "functions/", "events/", "audit/", "apps/"])
+@pytest.mark.parametrize("page", ["runs/", "runs/{run}/", "functions/", "events/", "audit/", "apps/", "incidents/",
+                                  "metrics/"])
 def test_every_url_on_a_page_is_under_the_prefix(mounted: Any, browser: Client, run_id: str, page: str) -> None:
     response = browser.get(PREFIX + page.format(run=run_id))
     assert response.status_code == 200
@@ -75,6 +76,8 @@ def test_the_prefix_root_and_the_api_answer_under_it(mounted: Any, browser: Clie
     assert listing.status_code == 200 and [r["id"] for r in listing.json()["runs"]] == [run_id]
     assert browser.get("/").content == b"the project's own home page"  # the project's own names still win
     assert browser.get("/runs/").status_code == 404
+    # Prometheus' target sits beside the Metrics page under the prefix (this user lacks runs.view_run: 403 JSON).
+    assert browser.get(f"{PREFIX}metrics").json()["error"] == "metrics need the runs.view_run permission"
 
 
 def test_without_a_login_of_its_own_the_project_uses_the_dashboards(mounted: Any, db: None) -> None:

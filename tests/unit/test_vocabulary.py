@@ -44,7 +44,8 @@ def test_the_vocabulary_block_carries_every_choice_by_name() -> None:
     assert block == json_script(dash.vocabulary_data(), "tributary-vocabulary")
     data = json.loads(re.sub(r"^<script[^>]*>|</script>$", "", block))
     assert data["RunStatus"]["FAILED"] == RunStatus.FAILED
-    assert data["RetryMode"] == {"FROM_FAILURE": "from_failure", "FROM_START": "from_start", "ROOT_CAUSE": "root_cause"}
+    assert data["RetryMode"] == {"FROM_FAILURE": "from_failure", "FROM_START": "from_start", "ROOT_CAUSE": "root_cause",
+                                 "FROM_STEP": "from_step"}
     assert data["OperatorActionName"]["RETRY_ROOT_CAUSE"] == "retry_root_cause"
     assert data["status_labels"]["retrying"] == "Retrying"
     assert data["terminal_run_statuses"] == sorted(["cancelled", "completed", "failed", "skipped"])

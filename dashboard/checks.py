@@ -42,3 +42,16 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     return [Warning("CHANNEL_LAYERS is not set: the dashboard's pages will not update live.",
                     hint="Set a channel layer every process shares, e.g. channels_redis.core.RedisChannelLayer "
                          "(docs/settings.md).", id="dashboard.W010")]
+
+
+@register()
+def check_read_replica(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """RUNS_READ_REPLICA_ALIAS must name a database alias, or every dashboard GET would fail."""
+    from dashboard.replica import replica_alias
+
+    alias = replica_alias()
+    if alias is None or alias in settings.DATABASES:
+        return []
+    return [Error(f"RUNS_READ_REPLICA_ALIAS names {alias!r}, which is not in DATABASES.",
+                  hint="Add the replica to DATABASES (the bundled project: DATABASE_REPLICA_URL) or unset it.",
+                  id="dashboard.E020")]

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.RefuseUnstorablePathIds",  # NUL in a path id: 400, not a database error
+    "dashboard.replica.ReplicaReadsMiddleware",  # GET/HEAD reads on the replica, if RUNS_READ_REPLICA_ALIAS is set
 ]
 
 ROOT_URLCONF = "dashboard.site_urls"  # the dashboard at the root, plus Django's admin
@@ -91,6 +92,12 @@ def _sqlite_options(name: str) -> dict[str, Any]:
 
 
 DATABASES = {"default": _database()}
+# A read replica for the dashboard's read-only requests (dashboard/replica.py, docs/scaling.md): an alias of
+# its own; tests mirror it to the default database.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {**dj_database_url.parse(os.environ["DATABASE_REPLICA_URL"], conn_max_age=0),
+                            "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["dashboard.replica.ReadReplicaRouter"]  # no-op unless RUNS_READ_REPLICA_ALIAS names an alias
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL")
@@ -143,6 +150,8 @@ LOGGING = {
 # websockets and pruning are all there.
 _RUNS_SETTINGS = runs_conf.from_environ(os.environ)
 globals().update(_RUNS_SETTINGS)
+if "replica" in DATABASES and not os.environ.get("RUNS_READ_REPLICA_ALIAS"):
+    RUNS_READ_REPLICA_ALIAS = "replica"
 RUNS_EVENT_KEY = _KEYS.event_key  # DATA_DIR/keys.json in embedded mode unless the environment sets it
 RUNS_KEYS_FILE = _KEYS.file  # where the embedded mode keeps its generated keys (None: all from the environment)
 

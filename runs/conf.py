@@ -80,6 +80,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "logged-in users with the runs.view_run permission (and API tokens of such users) may.", str),
     Setting("RUNS_WS_SESSION_CHECK_SECONDS", 5.0, "How often an open websocket re-checks that its session still "
             "logs its user in.", float),
+    Setting("RUNS_READ_REPLICA_ALIAS", None, "A database alias (a read replica of the default database): "
+            "the dashboard's GET and HEAD requests read there, outside transactions, through "
+            "`dashboard.replica.ReadReplicaRouter` and `ReplicaReadsMiddleware`. None: every query on the default.",
+            _optional),
     Setting("RUNS_KEYS_FILE", None, "Set by the bundled project: the file its generated keys are kept in.", None),
 )}
 

@@ -15,3 +15,15 @@ def new_id() -> str:
         value, index = divmod(value, 32)
         chars.append(_ALPHABET[index])
     return "".join(reversed(chars))
+
+
+def id_floor(moment_ms: int) -> str:
+    """The smallest id made at `moment_ms` (milliseconds since the epoch): every id made at or after that
+    millisecond sorts at or above it, every earlier one below. Range partitions of the runs table by id are
+    time partitions (docs/scaling.md)."""
+    value = moment_ms << 80
+    chars = []
+    for _ in range(26):
+        value, index = divmod(value, 32)
+        chars.append(_ALPHABET[index])
+    return "".join(reversed(chars))

@@ -19,3 +19,7 @@ TASKS = {
     "default": {"BACKEND": "runs.tasks.TributaryBackend"},
     "durable": {"BACKEND": "runs.tasks.TributaryBackend", "OPTIONS": {"retries": 2}},
 }
+
+# A second alias on the same database, as a read replica would be (dashboard/replica.py): mirrored, so tests that
+# turn RUNS_READ_REPLICA_ALIAS on read through a second connection. Off unless a test sets that setting.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405

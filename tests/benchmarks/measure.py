@@ -155,7 +155,11 @@ def run_workload(workload: Workload, *, reps: int, timeout: float) -> dict[str, 
             "wall_s": walls, "n": workload.size}
 
 
-def run_benchmarks(names: list[str], *, reps: int, timeout: float, out: Output) -> None:
+def run_benchmarks(names: list[str], *, reps: int, timeout: float, out: Output) -> dict[str, dict[str, Any]]:
+    """Run and print each workload; returns the printed lines by workload name."""
+    results = {}
     for name in names:
-        out.write(json.dumps(run_workload(WORKLOADS[name], reps=reps, timeout=timeout)) + "\n")
+        results[name] = run_workload(WORKLOADS[name], reps=reps, timeout=timeout)
+        out.write(json.dumps(results[name]) + "\n")
         out.flush()
+    return results

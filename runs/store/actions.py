@@ -428,12 +428,17 @@ def apply_each(action: str, ids: list[str], *, mode: str = RetryMode.FROM_FAILUR
                     applied, following = _apply_for_a_while(action, ids, position, mode)
             except DatabaseError:
                 applied = None  # rolled back: this batch again, one run per transaction
-        if applied is None:
-            applied = [run_id for run_id in ids[position:following] if _apply_one(action, run_id, mode, cascade)]
+        if applied is None:  # one run per transaction: each counts as done once it committed, even if a later fails
+            for run_id in ids[position:following]:
+                if _apply_one(action, run_id, mode, cascade):
+                    done += 1
+                    if done_ids is not None:
+                        done_ids.append(run_id)
+        else:
+            done += len(applied)
+            if done_ids is not None:
+                done_ids.extend(applied)
         position = following
-        done += len(applied)
-        if done_ids is not None:
-            done_ids.extend(applied)
         if on_progress is not None:
             on_progress(position, len(ids))
     return done

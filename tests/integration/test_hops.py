@@ -69,6 +69,8 @@ def worker_statements(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
 
 def test_a_chain_costs_two_statements_per_hop_and_reads_no_steps(worker, worker_statements: Counter[str]) -> None:
+    """S1 (each invoke resumes its parent with the child's result) and S16 (the parent replays from its memo),
+    in one statement per commit."""
     event_id = client.send("hop/chain", {"n": CHAIN})
     [run] = client.runs_for_event(event_id)
     done = wait_for_run(run.id, timeout=60)
@@ -85,6 +87,7 @@ def test_a_chain_costs_two_statements_per_hop_and_reads_no_steps(worker, worker_
 
 
 def test_a_child_failure_reaches_the_parent_through_the_single_statement_end(worker) -> None:
+    """S10: the child failed; the parent's invoke step fails with its error, a StepError the parent can catch."""
     event_id = client.send("hop/fail")
     [run] = client.runs_for_event(event_id)
     done = wait_for_run(run.id, timeout=60)

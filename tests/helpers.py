@@ -56,3 +56,23 @@ def slot_gaps(spans: list[tuple[float, float]]) -> list[float]:
         elif freed:
             gaps.append(moment - freed.pop(0))
     return gaps
+
+
+def operator(name: str = "op", allowed: bool = True):  # type: ignore[no-untyped-def]
+    """A user who may act on runs (the `operate_run` permission), or, with allowed=False, one who may only look."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(name, password="pw")
+    if allowed:
+        user.user_permissions.add(Permission.objects.get(codename="operate_run"))
+    return user
+
+
+def csrf_session(user, page: str = "/runs/"):  # type: ignore[no-untyped-def]
+    """A test client logged in as `user` that enforces CSRF, with the csrftoken cookie set by loading `page`."""
+    from django.test import Client
+
+    http = Client(enforce_csrf_checks=True)
+    http.force_login(user)
+    http.get(page)
+    return http

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from runs import client
@@ -13,6 +12,7 @@ from runs.models import ApiToken, OperatorAction, Run
 from runs.sdk import App, Context
 from runs.store import tokens
 from runs.testing import wait_for_run
+from tests.helpers import csrf_session, operator
 
 app = App("it-actions-api")
 
@@ -25,13 +25,6 @@ async def sleeper(ctx: Context) -> None:
 @app.function(id="breaks", trigger="actions/break", retries=0)
 async def breaks(ctx: Context) -> None:
     raise RuntimeError("broken on purpose")
-
-
-def operator(name: str = "op", allowed: bool = True) -> User:
-    user = User.objects.create_user(name, password="pw")
-    if allowed:
-        user.user_permissions.add(Permission.objects.get(codename="operate_run"))
-    return user
 
 
 def post(http: Client, url: str, body: object, **extra: str):  # type: ignore[no-untyped-def]
@@ -54,10 +47,7 @@ def waiting(run_id: str) -> None:
 
 @pytest.fixture
 def session(worker) -> Client:  # type: ignore[no-untyped-def]
-    http = Client(enforce_csrf_checks=True)
-    http.force_login(operator())
-    http.get("/runs/")  # sets the csrftoken cookie
-    return http
+    return csrf_session(operator())
 
 
 def csrf(http: Client) -> dict[str, str]:

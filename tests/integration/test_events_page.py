@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -16,15 +15,9 @@ from django.utils import timezone
 from runs.models import Event, Function, OperatorAction, Run
 from runs.status import OperatorActionName
 from tests.benchmarks.trees import run_row
+from tests.helpers import operator as user
 
 NAME = "shop/order.placed"
-
-
-def user(name: str, *, allowed: bool) -> User:
-    person = User.objects.create_user(name, password="pw")
-    if allowed:
-        person.user_permissions.add(Permission.objects.get(codename="operate_run"))
-    return person
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -25,6 +24,8 @@ from runs.status import RunStatus
 from runs.store import incidents as incident_store
 from runs.testing import wait_for_run
 from tests.benchmarks.trees import run_row
+from tests.helpers import csrf_session
+from tests.helpers import operator as user
 
 app = App("it-incidents")
 FIXED = {"value": False}
@@ -59,19 +60,9 @@ def _reset() -> None:
     FIXED["value"] = False
 
 
-def user(name: str = "op", allowed: bool = True) -> User:
-    made = User.objects.create_user(name, password="pw")
-    if allowed:
-        made.user_permissions.add(Permission.objects.get(codename="operate_run"))
-    return made
-
-
 @pytest.fixture
 def session(worker) -> Client:  # type: ignore[no-untyped-def]
-    http = Client(enforce_csrf_checks=True)
-    http.force_login(user())
-    http.get("/incidents/")  # sets the csrftoken cookie
-    return http
+    return csrf_session(user(), "/incidents/")
 
 
 def post(http: Client, url: str, body: object, with_csrf: bool = True):  # type: ignore[no-untyped-def]

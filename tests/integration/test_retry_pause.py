@@ -7,7 +7,6 @@ import json
 from collections import Counter
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connection, transaction
 from django.test import Client
 
@@ -18,6 +17,7 @@ from runs.sdk import App, Context
 from runs.store import claims, sql
 from runs.store.backends import backend
 from runs.testing import wait_for_run
+from tests.helpers import csrf_session, operator
 
 app = App("it-retry-pause")
 calls: Counter[str] = Counter()  # step executions, by step id (the worker runs in this process)
@@ -76,19 +76,9 @@ def _fresh_counts() -> None:
     fail_once.clear()
 
 
-def operator(name: str = "op", allowed: bool = True) -> User:
-    user = User.objects.create_user(name, password="pw")
-    if allowed:
-        user.user_permissions.add(Permission.objects.get(codename="operate_run"))
-    return user
-
-
 @pytest.fixture
 def session(worker) -> Client:  # type: ignore[no-untyped-def]
-    http = Client(enforce_csrf_checks=True)
-    http.force_login(operator())
-    http.get("/runs/")  # sets the csrftoken cookie
-    return http
+    return csrf_session(operator())
 
 
 def post(http: Client, url: str, body: object):  # type: ignore[no-untyped-def]

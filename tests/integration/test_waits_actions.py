@@ -24,7 +24,8 @@ from runs.store.claims import claim_runs
 from runs.store.passes import finish_pass, load_memo
 from runs.store.rows import new_run
 from runs.testing import wait_for_run
-from tests.integration.test_actions_api import csrf, operator, post
+from tests.helpers import csrf_session, operator
+from tests.integration.test_actions_api import csrf, post
 
 app = App("it-waits")
 
@@ -84,10 +85,7 @@ def waiting_step(run_id: str, step_id: str) -> Step:
 
 @pytest.fixture
 def session(worker) -> Client:  # type: ignore[no-untyped-def]
-    http = Client(enforce_csrf_checks=True)
-    http.force_login(operator())
-    http.get("/runs/")  # sets the csrftoken cookie
-    return http
+    return csrf_session(operator())
 
 
 def test_wake_ends_the_sleep_now_and_is_audited(session: Client) -> None:

@@ -39,6 +39,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "`functions.py`. In any project the environment variable of that name adds more (comma-separated).", None),
     Setting("RUNS_WORKER_THREADS", 4, "Runs a worker process executes at once (one thread each).", int),
     Setting("RUNS_CLAIM_BATCH", 4, "Due runs a worker claims per query.", int),
+    Setting("RUNS_PREPARED_STATEMENTS", True, "On PostgreSQL, the worker's hot statements are prepared once per "
+            "connection (parsed and planned once). Turn off behind a transaction-pooling PgBouncer older than 1.21, "
+            "which cannot keep prepared statements.", _flag),
     Setting("RUNS_LEASE_SECONDS", 30.0, "How long a claimed run stays a worker's without a heartbeat; a crashed "
             "worker's runs come back after it.", float),
     Setting("RUNS_RETRY_BASE_SECONDS", 1.0, "First backoff between a step's attempts (doubles each attempt).",

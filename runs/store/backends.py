@@ -13,13 +13,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, ClassVar
 
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from runs import conf
 from runs.store import sql
 
+_PREPARE_ONLY_WHEN_ASKED = 2**31 - 1  # psycopg's threshold: no statement is prepared for having run often
 SUPPORTED_VENDORS = ("postgresql", "sqlite")
 SQLITE_BUSY_TIMEOUT_SECONDS = 30  # unless the DATABASES entry sets OPTIONS["timeout"] itself
 
@@ -34,6 +37,14 @@ class DatabaseBackend:
 
     def configure(self, connection: BaseDatabaseWrapper) -> None:
         """Called on every new connection (the `connection_created` signal)."""
+
+    @contextmanager
+    def prepared_cursor(self, connection: BaseDatabaseWrapper) -> Iterator[Any]:
+        """A cursor for the hot path's statements, which the database may parse and plan once per connection
+        instead of at every execution (PostgreSQL); a plain cursor elsewhere. Its statements type what the
+        database cannot infer (`%s::timestamptz` where a NULL may be sent)."""
+        with connection.cursor() as cursor:
+            yield cursor
 
     def lock_keys(self, connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
         """Serialise work on these keys until the transaction ends."""
@@ -84,6 +95,27 @@ class PostgreSQLBackend(DatabaseBackend):
             cursor.execute(sql.PG_UNLOCKED_RUNS, [run_ids])
             return len(cursor.fetchall())
 
+    @contextmanager
+    def prepared_cursor(self, connection: BaseDatabaseWrapper) -> Iterator[Any]:
+        # Django's cursors bind parameters on the client (one text per execution: parsed and planned each time).
+        # A statement of many CTEs costs the server more to plan than to execute (0.2-0.9 ms against 0.1-0.3),
+        # so these are sent with server-side parameters and prepared on their first execution; psycopg keeps
+        # the prepared statements per connection. Wrapped like Django's own cursors (errors, debug, counting).
+        connection.ensure_connection()
+        if not conf.get("RUNS_PREPARED_STATEMENTS"):
+            with connection.cursor() as plain:
+                yield plain
+            return
+        if connection.connection.prepare_threshold is None:
+            # Django turns preparing off (None) for every statement; here only these statements ask for it.
+            connection.connection.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
+        raw = _preparing_cursor_class()(connection.connection)
+        cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+        try:
+            yield cursor
+        finally:
+            raw.close()
+
     def notify(self, connection: BaseDatabaseWrapper, channel: str, payload: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql.PG_NOTIFY, [channel, payload])
@@ -112,6 +144,18 @@ class PostgreSQLBackend(DatabaseBackend):
 
     def last_attempt_start(self) -> str:
         return "CAST(attempts_history -> -1 ->> 'started_at' AS TIMESTAMPTZ)"
+
+
+@cache
+def _preparing_cursor_class() -> type:
+    import psycopg  # only a PostgreSQL deployment needs the driver
+
+    class PreparingCursor(psycopg.Cursor):  # type: ignore[type-arg]
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
+                    binary: bool | None = None) -> Any:
+            return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+    return PreparingCursor
 
 
 class SQLiteBackend(DatabaseBackend):

@@ -54,19 +54,14 @@ def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> tu
     adapt = connection.ops.adapt_datetimefield_value
     apps = ", ".join(["%s"] * len(app_ids))
     params: list[Any] = [adapt(now), token, adapt(now + lease_duration()), adapt(now), *app_ids, limit]
+    statement = sql.CLAIM.format(apps=apps, share=backend().share_lock, lock=backend().claim_lock)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            paused = _paused_functions(cursor, apps, app_ids)
-            if paused:  # runs of a paused function are parked, not leased (runs/store/pausing.py)
-                statement = sql.CLAIM_PARKING.format(pairs=", ".join(["(%s, %s)"] * len(paused)), apps=apps,
-                                                     lock=backend().claim_lock)
-                cursor.execute(statement, [*(value for pair in paused for value in pair), *params])
-                returned = sql.named_rows(cursor)
-                rows = [row for row in returned if not row["paused"]]
-                parked = len(returned) - len(rows)
-            else:
-                cursor.execute(sql.CLAIM.format(apps=apps, lock=backend().claim_lock), params)
-                rows, parked = sql.named_rows(cursor), 0
+        with backend().prepared_cursor(connection) as cursor:
+            cursor.execute(statement, [*app_ids, *params])
+            returned = sql.named_rows(cursor)
+        # Runs of paused functions were parked, not leased (runs/store/pausing.py).
+        rows = [row for row in returned if not row["paused"]]
+        parked = len(returned) - len(rows)
         fresh = {row["id"] for row in rows if _is_instant(row["started_at"], now)}
         claims = [_claimed(row, token, fresh=row["id"] in fresh) for row in rows]
         # Runs beyond their concurrency limit go back, throttled until a slot frees; runs that must not
@@ -80,11 +75,6 @@ def _claim_runs_once(worker_name: str, app_ids: Sequence[str], limit: int) -> tu
     for claim in claims:
         changes.run_changed(run_delta(claim, RunStatus.RUNNING, claim.version))
     return claims, parked
-
-
-def _paused_functions(cursor: Any, apps: str, app_ids: Sequence[str]) -> list[tuple[str, str]]:
-    cursor.execute(sql.PAUSED_FUNCTIONS.format(apps=apps, share=backend().share_lock), list(app_ids))
-    return [(app_id, function_id) for app_id, function_id in cursor.fetchall()]
 
 
 def _as_aware(value: object) -> datetime | None:

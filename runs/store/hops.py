@@ -29,6 +29,7 @@ from runs.domain import ClaimedRun
 from runs.models import Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, StepStatus
 from runs.store import sql
+from runs.store.backends import backend
 
 _ACTIVE = "(" + ", ".join(f"'{status.value}'" for status in sorted(ACTIVE_RUN_STATUSES)) + ")"
 _WAITING = StepStatus.WAITING.value
@@ -83,7 +84,7 @@ def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], re
     SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM step)"""
     params = [*set_params, claim.wakeups, adapt(now), adapt(ready_at), claim.id, claim.lease_owner,
               child.app_id, child.function_id, *run_values, *step_values]
-    with connection.cursor() as cursor:
+    with backend().prepared_cursor(connection) as cursor:
         cursor.execute(statement, params)
         held, children, steps = cursor.fetchone()
     if held and (children, steps) != (1, 1):  # cannot happen: both inserts select from the parent's one row
@@ -120,7 +121,7 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: l
         UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
     ){"".join(inserts)}
     SELECT (SELECT count(*) FROM ended) AS ended_count, 0 AS resolved_count"""
-        with connection.cursor() as cursor:
+        with backend().prepared_cursor(connection) as cursor:
             cursor.execute(statement, params)
             row = sql.named_rows(cursor)[0]
         return Resumed(ended=row["ended_count"] == 1, parent_resolved=False, parent=None, parent_made_due=False)
@@ -172,7 +173,7 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: l
     params += [*step_params, claim.parent_run_id, claim.parent_step_id, claim.id,
               adapt(later), adapt(now), claim.parent_step_id,
               adapt(now), token, adapt(expiry)]
-    with connection.cursor() as cursor:
+    with backend().prepared_cursor(connection) as cursor:
         cursor.execute(statement, params)
         row = sql.named_rows(cursor)[0]
     taken = bool(row.get("taken"))

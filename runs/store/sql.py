@@ -27,28 +27,18 @@ RETURNING id, app_id, function_id, event_id, event_name, event_data, event_user,
           concurrency_key, concurrency_limit, created_at
 """
 
-# Claim the oldest due runs of the given apps. Params: now, lease token, lease expiry, now, *app ids, limit.
-CLAIM = _LEASE + """
-WHERE id IN (
-    SELECT id FROM runs_run
-    WHERE ready_at IS NOT NULL AND ready_at <= %s AND app_id IN ({apps})
-    ORDER BY ready_at
-    LIMIT %s
-    {lock}
-)""" + CLAIM_RETURNING
-
-# The functions of these apps an operator paused (usually none: an index of nothing). Read first in the claim's
-# transaction, FOR SHARE on PostgreSQL: a resume (which updates the row) waits for claims that saw the function
-# paused, so no claim parks a run after the resume made the parked ones due. Params: *app ids.
-PAUSED_FUNCTIONS = "SELECT app_id, function_id FROM runs_function WHERE paused AND app_id IN ({apps}) {share}"
-
-# The claim while some functions are paused: the same selection (the same index scan), but a run of a paused
-# function is parked instead of leased: ready_at NULL takes it out of the claim index (no claim walks over it
-# again), `paused` marks it for the resume, and its status stays as it was. Params: *paused (app id, function
-# id) pairs, then as CLAIM. The returned `paused` tells the parked rows apart.
+# Claim the oldest due runs of the given apps, in one statement. Runs of a function an operator paused are parked
+# instead of leased: ready_at NULL takes them out of the claim index (no claim walks over them again), `paused`
+# marks them for the resume, and their status stays as it was; the returned `paused` tells the parked rows apart.
+# The paused functions (usually none: an index of nothing) are read FOR SHARE on PostgreSQL: a resume (which
+# updates the function's row) waits for claims that saw it paused, so no claim parks a run after the resume made
+# the parked ones due. Params: *app ids (the paused functions'), now, lease token, lease expiry, now, *app ids,
+# limit.
 _PARKS = "(app_id, function_id) IN (SELECT p_app, p_function FROM paused_functions)"
 _STARTS = "status IN ('queued', 'waiting') AND NOT " + _PARKS
-CLAIM_PARKING = "WITH paused_functions (p_app, p_function) AS (VALUES {pairs})" + f"""
+CLAIM = """WITH paused_functions (p_app, p_function) AS (
+    SELECT app_id, function_id FROM runs_function WHERE paused AND app_id IN ({apps}) {share}
+)""" + f"""
 UPDATE runs_run SET
     status = CASE WHEN {_STARTS} THEN 'running' ELSE status END,
     status_reason = CASE WHEN {_STARTS} THEN '' ELSE status_reason END,

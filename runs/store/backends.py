@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from django.db import connection as default_connection
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from runs import conf
@@ -101,6 +102,7 @@ class PostgreSQLBackend(DatabaseBackend):
         # A statement of many CTEs costs the server more to plan than to execute (0.2-0.9 ms against 0.1-0.3),
         # so these are sent with server-side parameters and prepared on their first execution; psycopg keeps
         # the prepared statements per connection. Wrapped like Django's own cursors (errors, debug, counting).
+        connection = connections[connection.alias]  # the thread's wrapper itself, not the proxy (hot path)
         connection.ensure_connection()
         if not conf.get("RUNS_PREPARED_STATEMENTS"):
             with connection.cursor() as plain:

@@ -18,11 +18,13 @@ flow control, finished-event listeners, refusals and SQLite take the general pat
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection, connections
 from django.db.models import Model
 
 from runs.domain import ClaimedRun
@@ -39,25 +41,47 @@ _PAUSED = ("EXISTS (SELECT 1 FROM runs_function AS fn WHERE fn.paused AND fn.app
            "AND fn.function_id = {run}.function_id)")
 
 
-def insert_values(obj: Model) -> tuple[list[str], list[Any]]:
-    """The columns and database values of an unsaved model instance, as its INSERT would write them."""
-    columns, values = [], []
-    for field in obj._meta.concrete_fields:
-        if field.primary_key and getattr(field, "db_returning", False):
-            continue  # an auto id: the database assigns it
-        columns.append(connection.ops.quote_name(str(field.column)))
-        values.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-    return columns, values
+def row_json(objs: list[Model]) -> str:
+    """The rows INSERTs of these unsaved instances (of one model) would write, as a JSON array of objects keyed by
+    column, for jsonb_populate_recordset: one parameter, whatever the number of rows and columns (psycopg parses
+    a statement of more than 50 parameters again at every execution), typed by the table's own row type."""
+    rows = []
+    for obj in objs:
+        row = {}
+        for field, column in _insert_fields(type(obj)):
+            value = field.pre_save(obj, True)
+            row[column] = value.isoformat() if isinstance(value, datetime) else value
+        rows.append(row)
+    return json.dumps(rows, separators=(",", ":"))
+
+
+@cache
+def _insert_fields(model: type[Model]) -> tuple[tuple[Any, str], ...]:
+    """The fields an INSERT of `model` writes, with their columns (an auto id is the database's)."""
+    return tuple((field, str(field.column)) for field in model._meta.concrete_fields
+                 if not (field.primary_key and getattr(field, "db_returning", False)))
+
+
+def _insert_from_json(model: type[Model], source: str) -> str:
+    """INSERT of `model`'s rows given as JSON (row_json) in one parameter, each only if `source` has a row."""
+    columns = [connection.ops.quote_name(column) for _, column in _insert_fields(model)]
+    table = model._meta.db_table
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(f'r.{c}' for c in columns)} "
+            f"FROM {source}, jsonb_populate_recordset(NULL::{table}, %s::jsonb) AS r RETURNING 1")
 
 
 def _assignments(fields: dict[str, Any], table: type[Model]) -> tuple[str, list[Any]]:
     """`col = %s, ...` for an UPDATE of these model fields to these values."""
-    parts, params = [], []
-    for name, value in fields.items():
-        field: Any = table._meta.get_field(name)
-        parts.append(f"{connection.ops.quote_name(str(field.column))} = %s")
-        params.append(field.get_db_prep_save(value, connection))
-    return ", ".join(parts), params
+    db = connections[connection.alias]
+    model_fields = [table._meta.get_field(name) for name in fields]
+    return _set_clause(table, tuple(fields)), [field.get_db_prep_save(value, db)  # type: ignore[union-attr]
+                                               for field, value in zip(model_fields, fields.values(), strict=True)]
+
+
+@cache
+def _set_clause(table: type[Model], names: tuple[str, ...]) -> str:
+    return ", ".join(f"{connection.ops.quote_name(str(table._meta.get_field(name).column))} = %s"  # type: ignore[union-attr]
+                     for name in names)
 
 
 def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], ready_at: datetime | None,
@@ -65,25 +89,10 @@ def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], re
     """Suspend the parent (under its lease), insert its child and its invoke step; False: nothing was written (the
     lease was lost, or the child's function is paused: the general path queues the child instead). `parent_fields` are set as given; ready_at is `now` if the run was woken mid-pass."""
     sets, set_params = _assignments(parent_fields, Run)
-    run_columns, run_values = insert_values(child)
-    step_columns, step_values = insert_values(step)
     adapt = connection.ops.adapt_datetimefield_value
-    statement = f"""
-    WITH parent AS (
-        UPDATE runs_run SET {sets}, ready_at = CASE WHEN wakeups <> %s THEN %s ELSE %s END
-        WHERE id = %s AND lease_owner = %s
-          AND NOT EXISTS (SELECT 1 FROM runs_function WHERE paused AND app_id = %s AND function_id = %s)
-        RETURNING id
-    ), child AS (
-        INSERT INTO runs_run ({", ".join(run_columns)}) SELECT {", ".join(["%s"] * len(run_values))} FROM parent
-        RETURNING id
-    ), step AS (
-        INSERT INTO runs_step ({", ".join(step_columns)}) SELECT {", ".join(["%s"] * len(step_values))} FROM parent
-        RETURNING id
-    )
-    SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM step)"""
+    statement = _suspend_statement(sets)
     params = [*set_params, claim.wakeups, adapt(now), adapt(ready_at), claim.id, claim.lease_owner,
-              child.app_id, child.function_id, *run_values, *step_values]
+              child.app_id, child.function_id, row_json([child]), row_json([step])]
     with backend().prepared_cursor(connection) as cursor:
         cursor.execute(statement, params)
         held, children, steps = cursor.fetchone()
@@ -107,47 +116,114 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: l
     resolve the parent's invoke step and lease the parent to `token` or wake it (due at `now`, or at `later`
     while other steps of it still wait: a fan-in's wake-ups coalesce)."""
     end_sets, end_params = _assignments(ended_fields, Run)
-    inserts, insert_params = [], []
-    for n, step in enumerate(new_steps):  # one INSERT each: a VALUES list would type its NULLs as text
-        columns, values = insert_values(step)
-        inserts.append(f""", step_{n} AS (
-        INSERT INTO runs_step ({", ".join(columns)}) SELECT {", ".join(["%s"] * len(values))} FROM ended
-        RETURNING id)""")
-        insert_params += values
-    params = [*end_params, claim.id, claim.lease_owner, *insert_params]
+    params = [*end_params, claim.id, claim.lease_owner, row_json(list(new_steps))]
     if step_fields is None:
-        statement = f"""
-    WITH ended AS (
-        UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
-    ){"".join(inserts)}
-    SELECT (SELECT count(*) FROM ended) AS ended_count, 0 AS resolved_count"""
+        statement = _end_statement(end_sets)
         with backend().prepared_cursor(connection) as cursor:
             cursor.execute(statement, params)
             row = sql.named_rows(cursor)[0]
         return Resumed(ended=row["ended_count"] == 1, parent_resolved=False, parent=None, parent_made_due=False)
     step_sets, step_params = _assignments(step_fields, Step)
     adapt = connection.ops.adapt_datetimefield_value
-    # The parent's row is locked (FOR UPDATE) before it is read: whether it can be taken, and when it is due if
-    # not, are decided on its latest committed version, as the separate statements of the ORM path decide them.
-    statement = f"""
+    # A fan-in's children end together: if each locked its parent's row to count a wake-up, they would commit one
+    # after another. A child whose parent (as of this statement's snapshot) nobody holds, which is due no later
+    # than this child would make it due, and which waits on other steps too, changes nothing of the parent's row:
+    # it only holds the row FOR SHARE (children's share locks do not conflict) until it commits. No worker can
+    # lease the parent meanwhile (a claim's update waits, or skips it), so the pass that resumes the parent reads
+    # this child's result; and the parent is due anyway. Two "last" children that each see the other still
+    # waiting both leave the row alone: the parent, due at most COALESCE_WAKEUPS later, resumes then with both
+    # results. Otherwise (someone holds the parent, it is not due, or nothing else of it waits) the row is locked
+    # FOR UPDATE and read at its latest committed version: taken by this worker, or woken with a counted wake-up.
+    # Should the row change while the share lock waits (a claim leased it), the statement fails as a whole
+    # (SHARE_LOST) and is sent again without the shortcut.
+    statement = _end_and_resume_statement(end_sets, step_sets)
+    params += [*step_params, claim.parent_run_id, claim.parent_step_id, claim.id,
+               adapt(later), claim.parent_step_id, adapt(later),
+               adapt(later), adapt(now),
+               adapt(now), token, adapt(expiry)]
+    share_at = len(params) - 8  # the first `later`: NULL turns the shortcut off
+    with backend().prepared_cursor(connection) as cursor:
+        try:
+            cursor.execute(statement, params)
+        except DataError as exc:
+            if SHARE_LOST not in str(exc):
+                raise
+            params[share_at] = None
+            cursor.execute(statement, params)
+        row = sql.named_rows(cursor)[0]
+    taken = bool(row.get("taken"))
+    return Resumed(ended=row["ended_count"] == 1, parent_resolved=row["resolved_count"] == 1,
+                   parent=row if taken else None, parent_made_due=bool(row.get("made_due")) and not taken)
+
+
+@cache
+def _suspend_statement(sets: str) -> str:
+    """suspend_and_start_child's statement. Params: the parent's `sets`, its wake-up count, now, its ready_at,
+    its id and lease token, the child's app and function, the child's row and the step's (row_json)."""
+    return sql.compact(f"""
+    WITH parent AS (
+        UPDATE runs_run SET {sets}, ready_at = CASE WHEN wakeups <> %s THEN %s ELSE %s END
+        WHERE id = %s AND lease_owner = %s
+          AND NOT EXISTS (SELECT 1 FROM runs_function WHERE paused AND app_id = %s AND function_id = %s)
+        RETURNING id
+    ), child AS ({_insert_from_json(Run, "parent")}
+    ), step AS ({_insert_from_json(Step, "parent")}
+    )
+    SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM step)""")
+
+
+@cache
+def _end_statement(end_sets: str) -> str:
+    """end_and_resume's statement for a run nobody invoked. Params: the `end_sets`', the run's id and lease
+    token, its new steps (row_json)."""
+    return sql.compact(f"""
     WITH ended AS (
         UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
-    ){"".join(inserts)}, resolved AS (
+    ), new_steps AS ({_insert_from_json(Step, "ended")}
+    )
+    SELECT (SELECT count(*) FROM ended) AS ended_count, 0 AS resolved_count""")
+
+
+SHARE_LOST = "tributary: the parent changed while its share lock waited"
+
+
+@cache
+def _end_and_resume_statement(end_sets: str, step_sets: str) -> str:
+    """end_and_resume's statement for an invoked run (see there). Params after the ended run's and its new steps':
+    the parent's step (run id, step id, child id), `later` (or NULL: no shortcut), the step id, `later`,
+    the due times (later, now), then now, the lease token and expiry for a take. (SHARE_LOST's text comes from
+    a subquery: a constant would be cast, and fail, when the statement is planned.)"""
+    return sql.compact(f"""
+    WITH ended AS (
+        UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
+    ), new_steps AS ({_insert_from_json(Step, "ended")}
+    ), resolved AS (
         UPDATE runs_step SET {step_sets}
         WHERE run_id = %s AND step_id = %s AND status = '{_WAITING}' AND child_run_id = %s
           AND EXISTS (SELECT 1 FROM ended)
         RETURNING run_id
-    ), waits AS MATERIALIZED (
-        SELECT run.id AS run_id,
-               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT others.exist
-                AND NOT {_PAUSED.format(run="run")}) AS take,
-               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT others.exist
-                AND NOT {_PAUSED.format(run="run")} AND run.status IN ('queued', 'waiting')) AS starts,
-               CASE WHEN others.exist THEN %s ELSE %s END AS due
+    ), seen AS (
+        SELECT run.id AS run_id, others.exist,
+               COALESCE(run.lease_owner IS NULL AND run.ready_at <= %s::timestamptz AND others.exist, FALSE)
+                   AS shortcut
         FROM runs_run AS run, LATERAL (SELECT EXISTS (
             SELECT 1 FROM runs_step AS other WHERE other.run_id = run.id AND other.status = '{_WAITING}'
               AND other.step_id <> %s) AS exist) AS others
         WHERE run.id IN (SELECT run_id FROM resolved) AND run.status IN {_ACTIVE}
+    ), shared AS (
+        SELECT run.id FROM runs_run AS run
+        WHERE run.id IN (SELECT run_id FROM seen WHERE shortcut)
+          AND run.lease_owner IS NULL AND run.ready_at <= %s::timestamptz AND run.status IN {_ACTIVE}
+        FOR SHARE
+    ), waits AS MATERIALIZED (
+        SELECT run.id AS run_id,
+               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT seen.exist
+                AND NOT {_PAUSED.format(run="run")}) AS take,
+               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT seen.exist
+                AND NOT {_PAUSED.format(run="run")} AND run.status IN ('queued', 'waiting')) AS starts,
+               CASE WHEN seen.exist THEN %s::timestamptz ELSE %s::timestamptz END AS due
+        FROM runs_run AS run JOIN seen ON seen.run_id = run.id
+        WHERE NOT seen.shortcut AND run.status IN {_ACTIVE}
         FOR UPDATE OF run
     ), parent AS (
         UPDATE runs_run SET
@@ -168,14 +244,8 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: l
             waits.take AS taken,
             (NOT waits.take AND runs_run.lease_owner IS NULL AND runs_run.ready_at = waits.due) AS made_due
     )
-    SELECT (SELECT count(*) FROM ended) AS ended_count, (SELECT count(*) FROM resolved) AS resolved_count, parent.*
-    FROM (SELECT 1) AS one LEFT JOIN parent ON TRUE"""
-    params += [*step_params, claim.parent_run_id, claim.parent_step_id, claim.id,
-              adapt(later), adapt(now), claim.parent_step_id,
-              adapt(now), token, adapt(expiry)]
-    with backend().prepared_cursor(connection) as cursor:
-        cursor.execute(statement, params)
-        row = sql.named_rows(cursor)[0]
-    taken = bool(row.get("taken"))
-    return Resumed(ended=row["ended_count"] == 1, parent_resolved=row["resolved_count"] == 1,
-                   parent=row if taken else None, parent_made_due=bool(row.get("made_due")) and not taken)
+    SELECT (SELECT count(*) FROM ended) AS ended_count, (SELECT count(*) FROM resolved) AS resolved_count,
+           CASE WHEN (SELECT count(*) FROM seen WHERE shortcut) > (SELECT count(*) FROM shared)
+                THEN CAST((SELECT '{SHARE_LOST}'::text) AS integer) ELSE 0 END AS share_lost,
+           parent.*
+    FROM (SELECT 1) AS one LEFT JOIN parent ON TRUE""")

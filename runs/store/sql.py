@@ -89,6 +89,12 @@ PG_NOTIFY = "SELECT pg_notify(%s, %s)"
 PG_LISTEN = "LISTEN {channel}"
 
 
+def compact(statement: str) -> str:
+    """The statement on one line with single spaces (no comments, no literal with a run of spaces): psycopg
+    parses a statement's placeholders once and caches the result only for statements of at most 4 KB."""
+    return " ".join(statement.split())
+
+
 def named_rows(cursor: Any) -> list[dict[str, Any]]:
     """The cursor's remaining rows as dicts keyed by column name (never read by position)."""
     columns = [column[0] for column in cursor.description]

@@ -106,7 +106,7 @@ def _patch_profiler() -> list[cProfile.Profile]:
     original = Worker._execute_loop
 
     def profiled(self: Worker) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU time of the thread: waits on the database are not counted
         profiles.append(profile)
         profile.enable()
         try:

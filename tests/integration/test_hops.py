@@ -118,3 +118,139 @@ def _now():  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
     return timezone.now()
+
+
+# --- the fan-in: children ending together do not queue on their parent's row -----------------------------------
+
+
+def _fan_in(children: int, *, parent_lease: str | None, parent_due_in: float | None) -> tuple[Any, list[Any]]:
+    """A parent waiting (unheld, or held by `parent_lease`) on `children` invokes, each child leased and running."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.domain import ClaimedRun
+    from runs.ids import new_id
+    from runs.models import Run, Step
+    from runs.status import RunStatus, StepKind, StepStatus
+    from runs.store.rows import ParentLink, new_run
+
+    now = timezone.now()
+    event = {"id": new_id(), "name": "fan/in", "data": {}, "user": {}, "ts": 0}
+    parent = new_run(app_id="hop-app", function_id="fan", event=event, now=now)
+    parent.status = RunStatus.WAITING if parent_lease is None else RunStatus.RUNNING
+    parent.lease_owner = parent_lease
+    parent.ready_at = None if parent_due_in is None else now + timedelta(seconds=parent_due_in)
+    parent.save()
+    claims = []
+    for i in range(children):
+        link = ParentLink(run_id=parent.id, step_id=f"child-{i}", root_run_id=parent.id, depth=0)
+        child = new_run(app_id="hop-app", function_id="leaf", event={**event, "id": new_id()}, now=now, parent=link)
+        child.status, child.lease_owner, child.started_at, child.version = RunStatus.RUNNING, f"w:{i}", now, 2
+        child.save()
+        Step.objects.create(run_id=parent.id, step_id=f"child-{i}", kind=StepKind.INVOKE, status=StepStatus.WAITING,
+                            child_run_id=child.id, attempts=1, position=i, started_at=now)
+        claims.append(ClaimedRun(id=child.id, app_id="hop-app", function_id="leaf", event=child_event(child),
+                                 body_failures=0, depth=1, root_run_id=parent.id, attempts=1, wakeups=0,
+                                 lease_owner=f"w:{i}", has_steps=False, version=2, parent_run_id=parent.id,
+                                 parent_step_id=f"child-{i}"))
+    return Run.objects.get(id=parent.id), claims
+
+
+def child_event(child: Any) -> dict[str, Any]:
+    return {"id": child.event_id, "name": child.event_name, "data": child.event_data, "user": child.event_user,
+            "ts": child.event_ts}
+
+
+def _end_child(claim: Any, output: int) -> Any:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.status import RunStatus, StepStatus
+    from runs.store import hops
+    from runs.store.rows import COALESCE_WAKEUPS
+
+    now = timezone.now()
+    ended = {"status": RunStatus.COMPLETED, "output": output, "ended_at": now, "lease_owner": None, "ready_at": None}
+    step = {"status": StepStatus.COMPLETED, "output": output, "ended_at": now}
+    done = hops.end_and_resume(claim, ended, [], step, now, now + COALESCE_WAKEUPS, "me:token",
+                               now + timedelta(seconds=30))
+    connection.close()  # (called from helper threads too)
+    return done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_children_ending_while_their_parent_is_due_leave_its_row_alone() -> None:
+    """S7 (parallel invokes): a fan-in's children resolve their steps without writing the parent's row while the
+    parent is due anyway and nobody holds it; the last one still takes it, with every result in its steps."""
+    from runs.models import Run, Step
+
+    parent, claims = _fan_in(3, parent_lease=None, parent_due_in=0.05)
+    for i, claim in enumerate(claims[:2]):
+        done = _end_child(claim, i)
+        assert done.ended and done.parent_resolved and done.parent is None
+    after = Run.objects.get(id=parent.id)
+    assert (after.version, after.wakeups, after.ready_at) == (parent.version, parent.wakeups, parent.ready_at)
+    last = _end_child(claims[2], 2)  # nothing else waits: the row is locked, and the parent taken
+    assert last.parent is not None and last.parent["id"] == parent.id
+    taken = Run.objects.get(id=parent.id)
+    assert taken.lease_owner == "me:token" and taken.status == "running"
+    assert sorted(Step.objects.filter(run_id=parent.id).values_list("output", flat=True)) == [0, 1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_child_counts_a_wake_up_on_a_parent_that_is_held_or_not_due() -> None:
+    """A held parent is mid-pass and must replay (a counted wake-up); an unheld one that is not due is made due."""
+    from runs.models import Run
+
+    held, claims = _fan_in(2, parent_lease="other:lease", parent_due_in=0.05)
+    _end_child(claims[0], 1)
+    assert Run.objects.get(id=held.id).wakeups == held.wakeups + 1
+    idle, claims = _fan_in(2, parent_lease=None, parent_due_in=None)
+    _end_child(claims[0], 1)
+    woken = Run.objects.get(id=idle.id)
+    assert woken.wakeups == idle.wakeups + 1 and woken.ready_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parent_leased_while_a_child_waited_for_its_share_lock_gets_the_wake_up() -> None:
+    """No lost wake-up: a claim that leases the parent between the child's snapshot and its share lock makes the
+    child's statement fail as a whole (SHARE_LOST) and go again with the row locked: the holder must replay."""
+    import psycopg
+
+    from runs.models import Run
+
+    parent, claims = _fan_in(2, parent_lease=None, parent_due_in=0.05)
+    settings = connection.settings_dict
+    claimer = psycopg.connect(dbname=settings["NAME"], user=settings["USER"] or None, host=settings["HOST"] or None,
+                              port=settings["PORT"] or None)
+    try:
+        claimer.execute("UPDATE runs_run SET lease_owner = 'claimer:lease', status = 'running' WHERE id = %s",
+                        [parent.id])  # uncommitted: the child's share lock waits for it
+        result: list[Any] = []
+        ending = threading.Thread(target=lambda: result.append(_end_child(claims[0], 7)))
+        ending.start()
+        _wait_until_blocked(claimer)
+        claimer.commit()
+        ending.join(30)
+    finally:
+        claimer.close()
+    assert result and result[0].ended and result[0].parent_resolved
+    after = Run.objects.get(id=parent.id)
+    assert after.lease_owner == "claimer:lease" and after.wakeups == parent.wakeups + 1
+
+
+def _wait_until_blocked(holder: Any) -> None:
+    """Until another backend waits on a lock `holder` holds."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND %s = ANY(pg_blocking_pids(pid))", [holder.info.backend_pid])
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the child's statement never waited on the parent's row")

@@ -19,6 +19,10 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _optional_int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
 def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
@@ -38,7 +42,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_FUNCTION_MODULES", [], "Modules to import for functions, besides every installed app's "
             "`functions.py`. In any project the environment variable of that name adds more (comma-separated).", None),
     Setting("RUNS_WORKER_THREADS", 4, "Runs a worker process executes at once (one thread each).", int),
-    Setting("RUNS_CLAIM_BATCH", 4, "Due runs a worker claims per query.", int),
+    Setting("RUNS_CLAIM_BATCH", None, "Due runs a worker claims per query; None: 3 per executor thread. Claimed "
+            "runs wait in the worker for a free thread (a prefetch, as Celery's): fewer claims under load, but a "
+            "worker busy with long runs holds the ones it claimed. Set 1 for long runs spread over many workers.",
+            _optional_int),
     Setting("RUNS_PREPARED_STATEMENTS", True, "On PostgreSQL, the worker's hot statements are prepared once per "
             "connection (parsed and planned once). Turn off behind a transaction-pooling PgBouncer older than 1.21, "
             "which cannot keep prepared statements.", _flag),

@@ -38,6 +38,7 @@ from runs.store.sdk_apps import sdk_app_ids
 logger = logging.getLogger("runs.worker")
 
 MIN_IDLE_WAIT = 0.01  # seconds
+CLAIMS_PER_THREAD = 3  # the default claim batch per executor thread (RUNS_CLAIM_BATCH)
 PRUNE_LOOK_SECONDS = 60.0
 METRICS_ROLL_UP_SECONDS = 60.0  # a minute is rolled up SETTLE_MINUTES after it ends (runs/store/metrics.py)
 REGISTER_WAIT_SECONDS = 10.0  # at most this long (a database that does not answer) before claiming anyway
@@ -50,7 +51,7 @@ class Worker:
                  sdk_apps: bool | None = None) -> None:
         self.threads = threads or conf.get("RUNS_WORKER_THREADS")
         # Runs claimed per query: fewer claim round trips under load, while leases keep them from others.
-        self.claim_batch = claim_batch or conf.get("RUNS_CLAIM_BATCH")
+        self.claim_batch = claim_batch or conf.get("RUNS_CLAIM_BATCH") or CLAIMS_PER_THREAD * self.threads
         self.native_app_ids = sorted(app_ids) if app_ids is not None else sorted(registered_apps())
         self.app_ids = self.native_app_ids
         # Also claim the runs of apps served by Inngest SDKs over HTTP (any worker can call them): by default

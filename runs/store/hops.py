@@ -18,7 +18,6 @@ flow control, finished-event listeners, refusals and SQLite take the general pat
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -32,6 +31,7 @@ from runs.models import Run, Step
 from runs.status import ACTIVE_RUN_STATUSES, StepStatus
 from runs.store import sql
 from runs.store.backends import backend
+from runs.store.inserts import insert_from_json, row_json
 
 _ACTIVE = "(" + ", ".join(f"'{status.value}'" for status in sorted(ACTIVE_RUN_STATUSES)) + ")"
 _WAITING = StepStatus.WAITING.value
@@ -39,35 +39,6 @@ _WAITING = StepStatus.WAITING.value
 # the next claim, queues or parks it.
 _PAUSED = ("EXISTS (SELECT 1 FROM runs_function AS fn WHERE fn.paused AND fn.app_id = {run}.app_id "
            "AND fn.function_id = {run}.function_id)")
-
-
-def row_json(objs: list[Model]) -> str:
-    """The rows INSERTs of these unsaved instances (of one model) would write, as a JSON array of objects keyed by
-    column, for jsonb_populate_recordset: one parameter, whatever the number of rows and columns (psycopg parses
-    a statement of more than 50 parameters again at every execution), typed by the table's own row type."""
-    rows = []
-    for obj in objs:
-        row = {}
-        for field, column in _insert_fields(type(obj)):
-            value = field.pre_save(obj, True)
-            row[column] = value.isoformat() if isinstance(value, datetime) else value
-        rows.append(row)
-    return json.dumps(rows, separators=(",", ":"))
-
-
-@cache
-def _insert_fields(model: type[Model]) -> tuple[tuple[Any, str], ...]:
-    """The fields an INSERT of `model` writes, with their columns (an auto id is the database's)."""
-    return tuple((field, str(field.column)) for field in model._meta.concrete_fields
-                 if not (field.primary_key and getattr(field, "db_returning", False)))
-
-
-def _insert_from_json(model: type[Model], source: str) -> str:
-    """INSERT of `model`'s rows given as JSON (row_json) in one parameter, each only if `source` has a row."""
-    columns = [connection.ops.quote_name(column) for _, column in _insert_fields(model)]
-    table = model._meta.db_table
-    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(f'r.{c}' for c in columns)} "
-            f"FROM {source}, jsonb_populate_recordset(NULL::{table}, %s::jsonb) AS r RETURNING 1")
 
 
 def _assignments(fields: dict[str, Any], table: type[Model]) -> tuple[str, list[Any]]:
@@ -166,8 +137,8 @@ def _suspend_statement(sets: str) -> str:
         WHERE id = %s AND lease_owner = %s
           AND NOT EXISTS (SELECT 1 FROM runs_function WHERE paused AND app_id = %s AND function_id = %s)
         RETURNING id
-    ), child AS ({_insert_from_json(Run, "parent")}
-    ), step AS ({_insert_from_json(Step, "parent")}
+    ), child AS ({insert_from_json(Run, "parent")}
+    ), step AS ({insert_from_json(Step, "parent")}
     )
     SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM step)""")
 
@@ -179,7 +150,7 @@ def _end_statement(end_sets: str) -> str:
     return sql.compact(f"""
     WITH ended AS (
         UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
-    ), new_steps AS ({_insert_from_json(Step, "ended")}
+    ), new_steps AS ({insert_from_json(Step, "ended")}
     )
     SELECT (SELECT count(*) FROM ended) AS ended_count, 0 AS resolved_count""")
 
@@ -196,7 +167,7 @@ def _end_and_resume_statement(end_sets: str, step_sets: str) -> str:
     return sql.compact(f"""
     WITH ended AS (
         UPDATE runs_run SET {end_sets} WHERE id = %s AND lease_owner = %s RETURNING id
-    ), new_steps AS ({_insert_from_json(Step, "ended")}
+    ), new_steps AS ({insert_from_json(Step, "ended")}
     ), resolved AS (
         UPDATE runs_step SET {step_sets}
         WHERE run_id = %s AND step_id = %s AND status = '{_WAITING}' AND child_run_id = %s

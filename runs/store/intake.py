@@ -16,6 +16,7 @@ from runs.status import ACTIVE_RUN_STATUSES, RunStatus, StepStatus
 from runs.store import flow, notify, sql
 from runs.store.cancelling import cancel_runs_txn
 from runs.store.ending import Finished
+from runs.store.inserts import insert_rows
 from runs.store.rows import new_run, publish_new_runs, wake
 from runs.values import lookup_path
 
@@ -62,7 +63,7 @@ def dispatch_events_txn(batch: list[dict[str, Any]], *, sent_by_run_id: str | No
     if runs:
         configs = {(f.app_id, f.function_id): f.config or {} for group in functions.values() for f in group}
         superseded = flow.admit_txn(runs, configs, now)
-        Run.objects.bulk_create(runs)
+        insert_rows(runs)
         publish_new_runs([*runs, *superseded])
         if any(run.status == RunStatus.QUEUED for run in runs):
             notify.runs_ready()

@@ -44,7 +44,7 @@ from runs.ops import (
 )
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY, RemoteFunction
 from runs.status import RunStatus, StepKind, StepStatus
-from runs.store import changes, flow, hops, memos, notify
+from runs.store import changes, flow, hops, inserts, memos, notify
 from runs.store.backends import backend
 from runs.store.claims import claimed_from_row, hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, ended_fields, finished_event, mark_ended_txn, parent_step_fields
@@ -392,12 +392,12 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
                 rate_limited = True
     handed = _lease_first_child(children, hand_off_to, now) if hand_off_to else None
     if children:
-        Run.objects.bulk_create(children)
+        inserts.insert_rows(children)
         publish_new_runs(children)
         if any(c.status == RunStatus.QUEUED for c in children):
             notify.runs_ready()
     if new_steps:
-        Step.objects.bulk_create(new_steps)
+        inserts.insert_rows(new_steps)
     for step in reopened:
         step.save()
     return handed, rate_limited

@@ -85,6 +85,14 @@ class PostgreSQLBackend(DatabaseBackend):
     has_concurrent_writers = True
     single_statement_hops = True
 
+    def configure(self, connection: BaseDatabaseWrapper) -> None:
+        if conf.get("RUNS_PREPARED_STATEMENTS"):
+            # The prepared statements (prepared_cursor) are planned once, for any parameters: by default PostgreSQL
+            # plans the first five executions for their values, then keeps doing so whenever it estimates a
+            # generic plan dearer, which for a statement of many CTEs costs more than the execution.
+            with connection.connection.cursor() as cursor:
+                cursor.execute(sql.PG_GENERIC_PLANS)
+
     def lock_keys(self, connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
         ids = sorted({_lock_id(key) for key in keys})
         if ids:
@@ -111,7 +119,7 @@ class PostgreSQLBackend(DatabaseBackend):
         if connection.connection.prepare_threshold is None:
             # Django turns preparing off (None) for every statement; here only these statements ask for it.
             connection.connection.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
-        raw = _preparing_cursor_class()(connection.connection)
+        raw = _preparing_cursor_class()(connection.connection, row_factory=_dict_row())
         cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
         try:
             yield cursor
@@ -146,6 +154,12 @@ class PostgreSQLBackend(DatabaseBackend):
 
     def last_attempt_start(self) -> str:
         return "CAST(attempts_history -> -1 ->> 'started_at' AS TIMESTAMPTZ)"
+
+
+def _dict_row() -> Any:
+    from psycopg.rows import dict_row  # rows by column name, named once per result (sql.named_rows)
+
+    return dict_row
 
 
 @cache

@@ -66,7 +66,8 @@ def suspend_and_start_child(claim: ClaimedRun, parent_fields: dict[str, Any], re
               child.app_id, child.function_id, row_json([child]), row_json([step])]
     with backend().prepared_cursor(connection) as cursor:
         cursor.execute(statement, params)
-        held, children, steps = cursor.fetchone()
+        counts = sql.named_rows(cursor)[0]
+    held, children, steps = counts["held"], counts["children"], counts["steps"]
     if held and (children, steps) != (1, 1):  # cannot happen: both inserts select from the parent's one row
         raise RuntimeError(f"suspending run {claim.id} wrote {children} child runs and {steps} steps")
     return bool(held)
@@ -140,7 +141,8 @@ def _suspend_statement(sets: str) -> str:
     ), child AS ({insert_from_json(Run, "parent")}
     ), step AS ({insert_from_json(Step, "parent")}
     )
-    SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child), (SELECT count(*) FROM step)""")
+    SELECT (SELECT count(*) FROM parent) AS held, (SELECT count(*) FROM child) AS children,
+           (SELECT count(*) FROM step) AS steps""")
 
 
 @cache
@@ -190,17 +192,15 @@ def _end_and_resume_statement(end_sets: str, step_sets: str) -> str:
         SELECT run.id AS run_id,
                (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT seen.exist
                 AND NOT {_PAUSED.format(run="run")}) AS take,
-               (run.lease_owner IS NULL AND run.concurrency_key IS NULL AND NOT seen.exist
-                AND NOT {_PAUSED.format(run="run")} AND run.status IN ('queued', 'waiting')) AS starts,
                CASE WHEN seen.exist THEN %s::timestamptz ELSE %s::timestamptz END AS due
         FROM runs_run AS run JOIN seen ON seen.run_id = run.id
         WHERE NOT seen.shortcut AND run.status IN {_ACTIVE}
         FOR UPDATE OF run
     ), parent AS (
         UPDATE runs_run SET
-            status = CASE WHEN waits.starts THEN 'running' ELSE runs_run.status END,
-            status_reason = CASE WHEN waits.starts THEN '' ELSE runs_run.status_reason END,
-            version = runs_run.version + CASE WHEN waits.starts THEN 1 ELSE 0 END,
+            status = CASE WHEN waits.take AND runs_run.status IN ('queued', 'waiting') THEN 'running' ELSE runs_run.status END,
+            status_reason = CASE WHEN waits.take AND runs_run.status IN ('queued', 'waiting') THEN '' ELSE runs_run.status_reason END,
+            version = runs_run.version + CASE WHEN waits.take AND runs_run.status IN ('queued', 'waiting') THEN 1 ELSE 0 END,
             started_at = CASE WHEN waits.take THEN COALESCE(runs_run.started_at, %s) ELSE runs_run.started_at END,
             lease_owner = CASE WHEN waits.take THEN %s ELSE runs_run.lease_owner END,
             throttled = CASE WHEN waits.take THEN FALSE ELSE runs_run.throttled END,

@@ -87,6 +87,8 @@ PG_UNLOCKED_RUNS = "SELECT id FROM runs_run WHERE id = ANY(%s) FOR SHARE SKIP LO
 # Delivered to LISTENers when the transaction commits, never before.
 PG_NOTIFY = "SELECT pg_notify(%s, %s)"
 PG_LISTEN = "LISTEN {channel}"
+# A session's prepared statements get one plan for any parameters (the others are not prepared: unaffected).
+PG_GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan"
 
 
 def compact(statement: str) -> str:
@@ -96,9 +98,13 @@ def compact(statement: str) -> str:
 
 
 def named_rows(cursor: Any) -> list[dict[str, Any]]:
-    """The cursor's remaining rows as dicts keyed by column name (never read by position)."""
+    """The cursor's remaining rows as dicts keyed by column name (never read by position). A prepared cursor
+    (backends.prepared_cursor) makes them dicts already."""
+    rows = cursor.fetchall()
+    if not rows or isinstance(rows[0], dict):
+        return rows  # type: ignore[no-any-return]
     columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 # Count a wake-up on an active run (always a write: it takes the row's lock, which orders it with claims); a run

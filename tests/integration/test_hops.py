@@ -55,6 +55,7 @@ def postgres_only() -> None:
 def worker_statements(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Statements sent by threads other than the test's own (the worker's), by their first words."""
     seen: Counter[str] = Counter()
+    sizes: list[tuple[int, int]] = []  # (characters, parameters) of each hop statement
     lock = threading.Lock()
     original = utils.CursorWrapper.execute
 
@@ -62,9 +63,12 @@ def worker_statements(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         if threading.current_thread() is not threading.main_thread():
             with lock:
                 seen[" ".join(sql.split()[:3])] += 1
+                if sql.startswith("WITH"):
+                    sizes.append((len(sql), len(params or ())))
         return original(self, sql, params)
 
     monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
+    seen.sizes = sizes  # type: ignore[attr-defined]
     return seen
 
 
@@ -84,6 +88,10 @@ def test_a_chain_costs_two_statements_per_hop_and_reads_no_steps(worker, worker_
     orm_writes = {words: count for words, count in worker_statements.items()
                   if words.startswith(('INSERT INTO "runs_run"', 'INSERT INTO "runs_step"', 'UPDATE "runs_step"'))}
     assert orm_writes == {}, worker_statements
+    # psycopg parses a statement's placeholders once and reuses that only for statements of at most 4,096
+    # characters and 50 parameters: the hop statements stay within both.
+    sizes = worker_statements.sizes  # type: ignore[attr-defined]
+    assert sizes and max(chars for chars, _ in sizes) <= 4096 and max(params for _, params in sizes) <= 50, sizes
 
 
 def test_a_child_failure_reaches_the_parent_through_the_single_statement_end(worker) -> None:

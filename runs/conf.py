@@ -49,6 +49,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_PREPARED_STATEMENTS", True, "On PostgreSQL, the worker's hot statements are prepared once per "
             "connection (parsed and planned once). Turn off behind a transaction-pooling PgBouncer older than 1.21, "
             "which cannot keep prepared statements.", _flag),
+    Setting("RUNS_SHARED_COMMITS", True, "On PostgreSQL, an invoke hop that hands a run to its own thread (the "
+            "child it started, the parent it resumed) commits together with that run's next pass: one commit for "
+            "two passes, settled before any step's code runs (runs/store/handovers.py).", _flag),
     Setting("RUNS_LEASE_SECONDS", 30.0, "How long a claimed run stays a worker's without a heartbeat; a crashed "
             "worker's runs come back after it.", float),
     Setting("RUNS_RETRY_BASE_SECONDS", 1.0, "First backoff between a step's attempts (doubles each attempt).",

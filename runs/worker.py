@@ -189,17 +189,31 @@ class Worker:
                 claim = execute_claimed(claim, pass_store)
             except LeaseLost as exc:
                 logger.warning("%s: %s", running, exc)
+                self._abandon_handover()
                 claim = None
             except Exception:
                 # The lease expires and another attempt replays the run; nothing half-written stays.
                 logger.exception("%s: executing it failed; it is replayed when its lease expires", running)
+                self._abandon_handover()
                 close_old_connections()
                 claim = None
             finally:
                 self._hold_release(token)
                 self._track(run_id, -1)
         if claim is not None:
-            release(claim)  # stopping: give the handed-over run back at once rather than at lease expiry
+            try:
+                pass_store.settle_handover()  # the hop that handed it over commits first
+                release(claim)  # stopping: give the handed-over run back at once rather than at lease expiry
+            except LeaseLost:
+                pass  # the hop no longer applies: the run is not this worker's
+
+    def _abandon_handover(self) -> None:
+        """A pass sharing its hop's transaction failed: the hop is written again alone (runs/store/handovers)."""
+        try:
+            pass_store.abandon_handover()
+        except Exception:
+            logger.exception("worker %s: writing a hop again after its handed pass failed did not work; its runs "
+                             "are replayed when their leases expire", self.name)
 
     def _idle(self, seen: int) -> None:
         timeout = self.idle_poll

@@ -123,7 +123,7 @@ def _run_async(function: FunctionDef, state: PassState) -> tuple[bool, Any, Base
     state.on_activity = activity.set
 
     async def request_flush() -> None:
-        if not state.pending:
+        if not state.pending and not state.unsettled:
             return
         future: asyncio.Future[None] = loop.create_future()
         flush_requests.append(future)

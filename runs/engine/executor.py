@@ -37,6 +37,7 @@ def execute_claimed(claim: ClaimedRun, store: PassStore) -> ClaimedRun | None:
         run_id=claim.id, app_id=claim.app_id, function_id=claim.function_id, event=claim.event, memo=memo,
         body_failures=claim.body_failures, depth=claim.depth,
         retry_base_seconds=conf.get("RUNS_RETRY_BASE_SECONDS"), max_depth=conf.get("RUNS_MAX_INVOKE_DEPTH"),
+        unsettled=store.handover_open(),
     )
     return _run_pass(claim, memo, store, lambda checkpoint: driver.execute(function, invocation, checkpoint))
 
@@ -44,6 +45,7 @@ def execute_claimed(claim: ClaimedRun, store: PassStore) -> ClaimedRun | None:
 def _execute_remote(claim: ClaimedRun, remote: RemoteFunction, memo: dict[str, StepMemo],
                     store: PassStore) -> ClaimedRun | None:
     """A function of an app served by an Inngest SDK: the pass is Call Requests to its URL."""
+    store.settle_handover()  # the calls leave the process
     invocation = Invocation(
         run_id=claim.id, app_id=claim.app_id, function_id=claim.function_id, event=_sdk_event(claim, remote),
         memo=memo, body_failures=claim.body_failures, depth=claim.depth,
@@ -70,9 +72,12 @@ def _run_pass(claim: ClaimedRun, memo: dict[str, StepMemo], store: PassStore,
     checkpoints = 0
 
     def checkpoint(ops: list[StepOp]) -> None:
+        """Make `ops` durable before a side effect starts (no ops: only settle a shared hop commit)."""
         nonlocal checkpoints
-        store.commit_checkpoint(claim, ops)
-        checkpoints += 1
+        store.settle_handover()
+        if ops:
+            store.commit_checkpoint(claim, ops)
+            checkpoints += 1
 
     try:
         result = run(checkpoint)

@@ -56,6 +56,7 @@ class Invocation:
     depth: int
     retry_base_seconds: float
     max_depth: int
+    unsettled: bool = False  # the pass shares a hop's open transaction: settle it before any side effect
 
 
 def now() -> datetime:
@@ -94,6 +95,7 @@ class PassState:
         self._next_position = max((m.position for m in self.memo.values()), default=-1) + 1
         self._new_steps = 0
         self._settled: set[str] = set()  # steps whose attempt ended in this pass (for ctx.attempt)
+        self.unsettled = invocation.unsettled  # a shared hop commit is to be settled before any side effect
 
     # --- identity ---------------------------------------------------------------------------------------
 
@@ -155,9 +157,10 @@ class PassState:
 
     def flush(self) -> None:
         """Commit what this pass did so far before a new side effect starts."""
-        if self.pending:
+        if self.pending or self.unsettled:
+            self.unsettled = False
             try:
-                self.checkpoint(self.take_pending())
+                self.checkpoint(self.take_pending())  # (no ops: settles the hop commit this pass shares)
             except (LeaseLost, CommitRefused) as exc:
                 raise Aborted(exc) from None
 

@@ -24,6 +24,13 @@ class PassStore(Protocol):
     def commit_checkpoint(self, claim: ClaimedRun, ops: Sequence[StepOp]) -> None:
         """Make steps durable mid-pass; raises LeaseLost (cancelled, taken over) or CommitRefused."""
 
+    def handover_open(self) -> bool:
+        """Whether the pass about to run shares the open transaction of the hop that handed it over."""
+
+    def settle_handover(self) -> None:
+        """Commit that shared transaction now: the pass is about to do something outside the database (run a
+        step's code, call an SDK app). Raises LeaseLost if the run is no longer this worker's."""
+
     def finish_pass(self, claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
                     memo: dict[str, StepMemo], *, checkpointed: bool = False) -> ClaimedRun | None:
         """Commit a pass's remaining steps and its outcome and release the lease; returns a run handed to

@@ -120,6 +120,8 @@ def end_and_resume(claim: ClaimedRun, ended_fields: dict[str, Any], new_steps: l
         except DataError as exc:
             if SHARE_LOST not in str(exc):
                 raise
+            if not connection.get_autocommit():
+                raise ShareLost(str(exc)) from exc  # the transaction is aborted: the caller sends it again alone
             params[share_at] = None
             cursor.execute(statement, params)
         row = sql.named_rows(cursor)[0]
@@ -155,6 +157,10 @@ def _end_statement(end_sets: str) -> str:
     ), new_steps AS ({insert_from_json(Step, "ended")}
     )
     SELECT (SELECT count(*) FROM ended) AS ended_count, 0 AS resolved_count""")
+
+
+class ShareLost(Exception):
+    """end_and_resume's shortcut failed inside a transaction (handovers.py), which is now aborted."""
 
 
 SHARE_LOST = "tributary: the parent changed while its share lock waited"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,7 @@ from runs.ops import (
 )
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY, RemoteFunction
 from runs.status import RunStatus, StepKind, StepStatus
-from runs.store import changes, flow, hops, inserts, memos, notify
+from runs.store import changes, flow, handovers, hops, inserts, memos, notify
 from runs.store.backends import backend
 from runs.store.claims import claimed_from_row, hand_off, lease_duration, new_token, worker_of
 from runs.store.ending import after_end_txn, ended_fields, finished_event, mark_ended_txn, parent_step_fields
@@ -145,12 +146,38 @@ def finish_pass(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
     or the parent this run's end resumed. Handing it over in-process saves a claim and a wake-up.
     Retried through transient errors: the lease check makes a second commit of the same pass write nothing.
     """
-    return retrying(lambda: _finish_pass_once(claim, ops, outcome, memo, checkpointed=checkpointed),
+    if handovers.is_open():
+        # This pass was handed over by a hop whose transaction is still open: it commits both (handovers.py).
+        try:
+            result = _finish_pass_once(claim, ops, outcome, memo, checkpointed=checkpointed, share=False)
+        except Exception:
+            handovers.abandon()  # the hop alone again (LeaseLost if it no longer hands this run over)
+        else:
+            if handovers.settle():
+                return result
+        # The shared commit failed: the hop was written alone; this pass is committed on its own below.
+    return retrying(lambda: _finish_pass_once(claim, ops, outcome, memo, checkpointed=checkpointed, share=True),
                     f"commit of run {claim.id} ({claim.app_id}/{claim.function_id})", refuse=True)
 
 
+def settle_handover() -> None:
+    """Commit a hop's transaction this thread's pass shares, before the pass does anything outside the
+    database (handovers.py)."""
+    handovers.settle()
+
+
+def abandon_handover() -> None:
+    """The handed pass failed: roll the shared transaction back and write the hop alone (handovers.py)."""
+    with suppress(LeaseLost):  # (the hop no longer applies: nothing of it, nor of the failed pass, is written)
+        handovers.abandon()
+
+
+def handover_open() -> bool:
+    return handovers.is_open()
+
+
 def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome,
-                      memo: dict[str, StepMemo], *, checkpointed: bool) -> ClaimedRun | None:
+                      memo: dict[str, StepMemo], *, checkpointed: bool, share: bool) -> ClaimedRun | None:
     worker = worker_of(claim.lease_owner)
     ops = _resolve_composites(ops)
     refusals = _invoke_refusals(claim, ops)
@@ -163,8 +190,8 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
         failed_step = outcome.failed_step_id
     if backend().single_statement_hops and not refusals and claim.concurrency_key is None and not checkpointed:
         # The plain hops of an invoke, one statement each (runs/store/hops.py); None: not one of them.
-        hop = (_end_and_resume(claim, ops, status, output, error, attempts, cause, failed_step, worker) if status
-               else _suspend_on_invoke(claim, ops, outcome, memo, attempts, worker))
+        hop = (_end_and_resume(claim, ops, status, output, error, attempts, cause, failed_step, worker, share)
+               if status else _suspend_on_invoke(claim, ops, outcome, memo, attempts, worker, share))
         if hop is not None:
             return hop.next_run
     with transaction.atomic():
@@ -208,7 +235,7 @@ class _Hop:
 
 
 def _suspend_on_invoke(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome, memo: dict[str, StepMemo],
-                       attempts: int, worker: str) -> _Hop | None:
+                       attempts: int, worker: str, share: bool) -> _Hop | None:
     """A pass that planned one invoke and nothing else suspends, and its child starts here next."""
     if not (isinstance(outcome, Suspended) and len(ops) == 1 and isinstance(ops[0], InvokePlanned)):
         return None
@@ -224,19 +251,24 @@ def _suspend_on_invoke(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcom
     if child.status != RunStatus.QUEUED or child.ready_at is None or child.ready_at > now:
         return None
     handed = _lease_child(child, worker, now)  # (the statement itself refuses a paused function's child)
-    if not hops.suspend_and_start_child(claim, fields, ready_at, now, child, step):
-        return None  # the lease is gone (cancelled, taken over) or the child's function paused: the general path
-    changes.run_changed(run_delta(claim, fields["status"], claim.version + 1))
-    publish_new_runs([child])
-    memos.suspended(claim.id, version=claim.version + 1, wakeups=claim.wakeups, steps=memo, waiting_step=StepMemo(
-        step_id=op.step_id, kind=StepKind.INVOKE, status=StepStatus.WAITING, attempts=op.attempt,
-        target=step.target, position=op.position, deadline=op.deadline))
-    return _Hop(handed)
+
+    def write() -> _Hop | None:
+        if not hops.suspend_and_start_child(claim, fields, ready_at, now, child, step):
+            return None  # the lease is gone (cancelled, taken over) or the child's function paused: general path
+        changes.run_changed(run_delta(claim, fields["status"], claim.version + 1))
+        publish_new_runs([child])
+        memos.suspended(claim.id, version=claim.version + 1, wakeups=claim.wakeups, steps=memo,
+                        waiting_step=StepMemo(step_id=op.step_id, kind=StepKind.INVOKE, status=StepStatus.WAITING,
+                                              attempts=op.attempt, target=step.target, position=op.position,
+                                              deadline=op.deadline))
+        return _Hop(handed)
+
+    return handovers.run(write, share=share)
 
 
 def _end_and_resume(claim: ClaimedRun, ops: Sequence[StepOp], status: str, output: Any,
                     error: dict[str, Any] | None, attempts: int, cause: str | None, failed_step: str | None,
-                    worker: str) -> _Hop | None:
+                    worker: str, share: bool) -> _Hop | None:
     """A run that ends with only first attempts of steps to record (and no listener of its end) ends in one
     statement; an invoked one resolves its parent there, which resumes here next if it can."""
     if status != RunStatus.COMPLETED and not claim.parent_run_id:
@@ -255,21 +287,30 @@ def _end_and_resume(claim: ClaimedRun, ops: Sequence[StepOp], status: str, outpu
     step_fields = {"ended_at": now, **parent_step_fields(claim, status, output, error)} if claim.parent_run_id \
         else None
     token = new_token(worker)
-    done = hops.end_and_resume(claim, ended, new_steps, step_fields, now, now + COALESCE_WAKEUPS, token,
-                               now + lease_duration())
-    if not done.ended:
-        return None  # the lease is gone: the general path finds out why (cancelled, or taken over)
-    changes.run_changed(run_delta(claim, status, claim.version + 1))
-    if done.parent_resolved and step_fields is not None:
-        memos.resolved(str(claim.parent_run_id), str(claim.parent_step_id), status=step_fields["status"],
-                       output=step_fields.get("output"), error=step_fields.get("error"))
-    if done.parent is None:
-        if done.parent_made_due:
-            notify.runs_ready()
-        return _Hop(None)
-    parent = claimed_from_row(done.parent, token)
-    changes.run_changed(run_delta(parent, RunStatus.RUNNING, parent.version))
-    return _Hop(parent)
+
+    def write() -> _Hop | None:
+        done = hops.end_and_resume(claim, ended, new_steps, step_fields, now, now + COALESCE_WAKEUPS, token,
+                                   now + lease_duration())
+        if not done.ended:
+            return None  # the lease is gone: the general path finds out why (cancelled, or taken over)
+        changes.run_changed(run_delta(claim, status, claim.version + 1))
+        if done.parent_resolved and step_fields is not None:
+            memos.resolved(str(claim.parent_run_id), str(claim.parent_step_id), status=step_fields["status"],
+                           output=step_fields.get("output"), error=step_fields.get("error"))
+        if done.parent is None:
+            if done.parent_made_due:
+                notify.runs_ready()
+            return _Hop(None)
+        parent = claimed_from_row(done.parent, token)
+        changes.run_changed(run_delta(parent, RunStatus.RUNNING, parent.version))
+        return _Hop(parent)
+
+    try:
+        return handovers.run(write, share=share)
+    except hops.ShareLost:
+        if handovers.is_open():
+            raise  # a handed pass's statement: the shared transaction is aborted (finish_pass starts over)
+        return write()  # the shortcut failed in the hop's own transaction, rolled back: alone this time
 
 
 def _plain_function(app_id: str, function_id: str) -> bool:

@@ -31,6 +31,26 @@ async def link(ctx: Context) -> int:
     return int(below) + 1
 
 
+@app.function(id="sees-itself", retries=0)
+async def sees_itself(ctx: Context) -> bool:
+    return await ctx.step.run("look", _committed_elsewhere, ctx.run_id)
+
+
+@app.function(id="calls-seer", trigger="hop/seer", retries=0)
+async def calls_seer(ctx: Context) -> bool:
+    return bool(await ctx.step.invoke("seer", function=sees_itself))
+
+
+def _committed_elsewhere(run_id: str) -> bool:
+    """Whether another connection sees this run's row: its creation was committed before this step's code ran."""
+    import psycopg
+
+    settings = connection.settings_dict
+    with psycopg.connect(dbname=settings["NAME"], user=settings["USER"] or None, host=settings["HOST"] or None,
+                         port=settings["PORT"] or None) as other:
+        return other.execute("SELECT count(*) FROM runs_run WHERE id = %s", [run_id]).fetchone()[0] == 1  # type: ignore[index]
+
+
 @app.function(id="fails", retries=0)
 async def fails(ctx: Context) -> None:
     raise ValueError("no luck")
@@ -63,7 +83,7 @@ def worker_statements(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         if threading.current_thread() is not threading.main_thread():
             with lock:
                 seen[" ".join(sql.split()[:3])] += 1
-                if sql.startswith("WITH"):
+                if sql.startswith(("WITH parent AS", "WITH ended AS")):
                     sizes.append((len(sql), len(params or ())))
         return original(self, sql, params)
 
@@ -262,3 +282,105 @@ def _wait_until_blocked(holder: Any) -> None:
                 return
         time.sleep(0.01)
     raise AssertionError("the child's statement never waited on the parent's row")
+
+
+
+# --- a hop and the pass it hands over share one commit (runs/store/handovers.py) ---------------------------------
+
+
+def test_a_chain_commits_once_per_two_passes(worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S1 through shared commits: about every other hop statement runs in the transaction of the hop before it,
+    which handed its run over (one commit for the two), and the chain still ends with every result."""
+    from runs.store import handovers
+
+    counts: Counter[str] = Counter()
+    original_execute = utils.CursorWrapper.execute
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        if threading.current_thread() is not threading.main_thread() and sql.startswith(("WITH parent AS",
+                                                                                          "WITH ended AS")):
+            counts["hops"] += 1
+            counts["joined"] += handovers.is_open()  # committed with the hop before it
+        return original_execute(self, sql, params)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
+    event_id = client.send("hop/chain", {"n": CHAIN})
+    [run] = client.runs_for_event(event_id)
+    done = wait_for_run(run.id, timeout=60)
+    assert done.status == "completed" and done.output == CHAIN
+    assert counts["hops"] == 2 * CHAIN + 1, counts
+    assert counts["joined"] >= CHAIN - 1, counts  # 25 hop statements, about 12 of them in a shared commit
+
+
+def test_a_shared_commit_is_settled_before_a_step_runs(worker) -> None:
+    """S2: a handed child's step code runs only once the hop that created the child is committed (another
+    connection sees the child), never on a row that a rollback could still take back."""
+    event_id = client.send("hop/seer")
+    [run] = client.runs_for_event(event_id)
+    done = wait_for_run(run.id, timeout=60)
+    assert done.status == "completed" and done.output is True, (done.output, done.error)
+
+
+def test_a_handed_pass_that_fails_leaves_its_hop_written_alone(worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S2: the pass handed over fails mid-commit (a database error): the shared transaction is rolled back, the
+    hop written again on its own, the pass committed again; the chain completes with one child per invoke."""
+    from django.db import OperationalError
+
+    from runs.models import Run
+    from runs.store import handovers, passes
+
+    failures: list[str] = []
+    original = passes._finish_pass_once
+
+    def flaky(claim: Any, *args: Any, **kwargs: Any) -> Any:
+        if handovers.is_open() and len(failures) < 3:
+            failures.append(claim.id)
+            raise OperationalError("the shared commit's statement failed (injected)")
+        return original(claim, *args, **kwargs)
+
+    monkeypatch.setattr(passes, "_finish_pass_once", flaky)
+    event_id = client.send("hop/chain", {"n": CHAIN})
+    [run] = client.runs_for_event(event_id)
+    done = wait_for_run(run.id, timeout=60)
+    assert done.status == "completed" and done.output == CHAIN
+    assert len(failures) == 3
+    runs = Run.objects.filter(root_run_id=run.id)
+    assert runs.count() == CHAIN + 1 and all(r.status == "completed" for r in runs)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hop_written_again_that_no_longer_hands_the_run_over_stops_the_pass() -> None:
+    """The hop's write is done again alone after a failed shared commit; if it no longer hands this thread the
+    same run (cancelled or changed meanwhile), the handed pass stops with LeaseLost instead of going on."""
+    from dataclasses import dataclass
+
+    from runs.domain import ClaimedRun
+    from runs.exceptions import LeaseLost
+    from runs.models import Function
+    from runs.store import handovers
+
+    @dataclass(frozen=True)
+    class Handed:
+        next_run: ClaimedRun | None
+
+    def claim(token: str) -> ClaimedRun:
+        return ClaimedRun(id="r1", app_id="a", function_id="f", event={}, body_failures=0, depth=0,
+                          root_run_id="r1", attempts=1, wakeups=0, lease_owner=token, has_steps=False)
+
+    writes: list[str] = []
+    changing = False  # each write hands over a claim of its own (the run changed between them)
+
+    def write() -> Handed:
+        writes.append("w")
+        Function.objects.create(app_id="hop-test", function_id=f"f{len(writes)}", trigger="", config={})
+        return Handed(claim(f"token-{len(writes)}" if changing else "same"))
+
+    assert handovers.run(write, share=True) == Handed(claim("same")) and handovers.is_open()
+    handovers.abandon()  # rolled back, written again alone: same hand-over, committed
+    assert not handovers.is_open() and writes == ["w", "w"]
+    assert list(Function.objects.filter(app_id="hop-test").values_list("function_id", flat=True)) == ["f2"]
+    changing = True
+    handovers.run(write, share=True)
+    with pytest.raises(LeaseLost):  # done again, the write hands over another claim: not the pass's run
+        handovers.abandon()
+    assert not handovers.is_open()

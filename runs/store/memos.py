@@ -59,6 +59,14 @@ def resolved(run_id: str, step_id: str, *, status: str, output: Any, error: dict
         _entries[run_id] = entry
 
 
+def waits_only_on(run_id: str, step_id: str) -> bool:
+    """Whether this process suspended the run waiting on exactly this one step (so the step's resolution will
+    most likely resume it here: handovers.py shares the commit only then)."""
+    with _lock:
+        entry = _entries.get(run_id)
+    return entry is not None and entry.waiting_step == step_id and not entry.resolved
+
+
 def take(run_id: str, *, version: int, wakeups: int, now: datetime) -> dict[str, StepMemo] | None:
     """The steps of a run resumed by this process, if they are known for sure (else None: read them)."""
     with _lock:

@@ -305,6 +305,10 @@ def _end_and_resume(claim: ClaimedRun, ops: Sequence[StepOp], status: str, outpu
         changes.run_changed(run_delta(parent, RunStatus.RUNNING, parent.version))
         return _Hop(parent)
 
+    # Only a child whose parent this process suspended on this one step is likely to take the parent and hand
+    # it over: for the others (a root, a fan-out's child) an open transaction would only add BEGIN and COMMIT.
+    share = share and claim.parent_run_id is not None and memos.waits_only_on(claim.parent_run_id,
+                                                                              str(claim.parent_step_id))
     try:
         return handovers.run(write, share=share)
     except hops.ShareLost:

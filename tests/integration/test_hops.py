@@ -51,6 +51,11 @@ def _committed_elsewhere(run_id: str) -> bool:
         return other.execute("SELECT count(*) FROM runs_run WHERE id = %s", [run_id]).fetchone()[0] == 1  # type: ignore[index]
 
 
+@app.function(id="one-step", trigger="hop/one", retries=0)
+async def one_step(ctx: Context) -> int:
+    return await ctx.step.run("square", lambda x: x * x, int(ctx.event.data["x"]))
+
+
 @app.function(id="fails", retries=0)
 async def fails(ctx: Context) -> None:
     raise ValueError("no luck")
@@ -310,6 +315,25 @@ def test_a_chain_commits_once_per_two_passes(worker, monkeypatch: pytest.MonkeyP
     assert done.status == "completed" and done.output == CHAIN
     assert counts["hops"] == 2 * CHAIN + 1, counts
     assert counts["joined"] >= CHAIN - 1, counts  # 25 hop statements, about 12 of them in a shared commit
+
+
+def test_an_end_that_hands_nothing_over_commits_alone(worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root's end (nothing to resume) is one autocommitted statement: no transaction is opened around it in
+    case it hands a run over (that would add a BEGIN and a COMMIT to every run of a throughput workload)."""
+    inside: list[bool] = []
+    original_execute = utils.CursorWrapper.execute
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        if threading.current_thread() is not threading.main_thread() and sql.startswith("WITH ended AS"):
+            inside.append(not self.db.get_autocommit())
+        return original_execute(self, sql, params)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
+    event_ids = client.send_many([{"name": "hop/one", "data": {"x": x}} for x in range(10)])
+    for event_id in event_ids:
+        [run] = client.runs_for_event(event_id)
+        assert wait_for_run(run.id, timeout=60).status == "completed"
+    assert inside == [False] * 10
 
 
 def test_a_shared_commit_is_settled_before_a_step_runs(worker) -> None:

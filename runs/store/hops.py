@@ -1,15 +1,19 @@
-"""The two commits of an invoke hop, each as ONE statement on PostgreSQL (one round trip, its own transaction).
+"""The two writes of an invoke hop, each as ONE statement on PostgreSQL (one round trip).
 
-A hop of a chain costs two commits whatever we do: the parent suspends and its child is created, then the child
-ends and the parent resumes. Through the ORM each was BEGIN, three statements and COMMIT: five round trips, where
-the database needs one. Here each is a single statement of data-modifying CTEs, sent in autocommit:
+A hop of a chain is two writes: the parent suspends and its child is created, then the child ends and the
+parent resumes. Through the ORM each was BEGIN, three statements and COMMIT: five round trips, where the database
+needs one. Here each is a single prepared statement of data-modifying CTEs (new rows as one JSON parameter,
+runs/store/inserts.py), sent in autocommit, or in the transaction a hop shares with the pass it hands over
+(runs/store/handovers.py):
 
 - `suspend_and_start_child`: the parent's row (lease-checked), its child run (already leased to this worker) and
   its invoke step. The inserts select from the parent's UPDATE ... RETURNING, so a lost lease writes nothing.
 - `end_and_resume`: the run's terminal row (lease-checked) with the steps its last pass finished, and for an
-  invoked run the parent's invoke step resolved (only if it still waits on this very child) and the parent's row either leased to this worker (nothing else of it waits, nobody
-  holds it, no concurrency key: the HAND_OFF conditions) or woken, with the counted wake-up of rows.wake_resumed.
-  In one statement the parent's step cannot be resolved without the parent being woken: no lost wake-up.
+  invoked run the parent's invoke step resolved (only if it still waits on this very child) and the parent's
+  row either leased to this worker (nothing else of it waits, nobody holds it, no concurrency key: the HAND_OFF
+  conditions), or woken with the counted wake-up of rows.wake_resumed, or, for a fan-in's child whose parent is
+  due anyway and unheld, only held FOR SHARE (see the statement). In one statement the parent's step cannot be
+  resolved without the parent being woken or kept from being leased: no lost wake-up.
 
 Rows are locked in the order of the ORM path (the run's own row, the parent's step, the parent's row), so the two
 paths never wait on each other in opposite orders. Only the plain cases come here (runs/store/passes.py decides);

@@ -234,7 +234,8 @@ def test_children_ending_while_their_parent_is_due_leave_its_row_alone() -> None
 
 @pytest.mark.django_db(transaction=True)
 def test_a_child_counts_a_wake_up_on_a_parent_that_is_held_or_not_due() -> None:
-    """A held parent is mid-pass and must replay (a counted wake-up); an unheld one that is not due is made due."""
+    """S7: a held parent is mid-pass and must replay (a counted wake-up); an unheld one that is not due is made
+    due."""
     from runs.models import Run
 
     held, claims = _fan_in(2, parent_lease="other:lease", parent_due_in=0.05)
@@ -248,7 +249,7 @@ def test_a_child_counts_a_wake_up_on_a_parent_that_is_held_or_not_due() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_parent_leased_while_a_child_waited_for_its_share_lock_gets_the_wake_up() -> None:
-    """No lost wake-up: a claim that leases the parent between the child's snapshot and its share lock makes the
+    """S7, no lost wake-up: a claim that leases the parent between the child's snapshot and its share lock makes the
     child's statement fail as a whole (SHARE_LOST) and go again with the row locked: the holder must replay."""
     import psycopg
 
@@ -374,7 +375,7 @@ def test_a_handed_pass_that_fails_leaves_its_hop_written_alone(worker, monkeypat
 
 @pytest.mark.django_db(transaction=True)
 def test_a_hop_written_again_that_no_longer_hands_the_run_over_stops_the_pass() -> None:
-    """The hop's write is done again alone after a failed shared commit; if it no longer hands this thread the
+    """S2: the hop's write is done again alone after a failed shared commit; if it no longer hands this thread the
     same run (cancelled or changed meanwhile), the handed pass stops with LeaseLost instead of going on."""
     from dataclasses import dataclass
 

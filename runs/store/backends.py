@@ -85,14 +85,6 @@ class PostgreSQLBackend(DatabaseBackend):
     has_concurrent_writers = True
     single_statement_hops = True
 
-    def configure(self, connection: BaseDatabaseWrapper) -> None:
-        if conf.get("RUNS_PREPARED_STATEMENTS"):
-            # The prepared statements (prepared_cursor) are planned once, for any parameters: by default PostgreSQL
-            # plans the first five executions for their values, then keeps doing so whenever it estimates a
-            # generic plan dearer, which for a statement of many CTEs costs more than the execution.
-            with connection.connection.cursor() as cursor:
-                cursor.execute(sql.PG_GENERIC_PLANS)
-
     def lock_keys(self, connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
         ids = sorted({_lock_id(key) for key in keys})
         if ids:
@@ -117,8 +109,13 @@ class PostgreSQLBackend(DatabaseBackend):
                 yield plain
             return
         if connection.connection.prepare_threshold is None:
-            # Django turns preparing off (None) for every statement; here only these statements ask for it.
+            # The connection's first prepared statement (connections that never prepare, the dashboard's, pay
+            # nothing). Django turns preparing off (None) for every statement; here only these ask for it. They
+            # are planned once, for any parameters: by default PostgreSQL plans the first five executions for
+            # their values, then keeps doing so whenever it estimates a generic plan dearer, which for a
+            # statement of many CTEs costs more than executing it.
             connection.connection.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
+            connection.connection.execute(sql.PG_GENERIC_PLANS)
         raw = _preparing_cursor_class()(connection.connection, row_factory=_dict_row())
         cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
         try:

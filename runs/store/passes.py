@@ -319,7 +319,7 @@ def _end_and_resume(claim: ClaimedRun, ops: Sequence[StepOp], status: str, outpu
 
 def _plain_function(app_id: str, function_id: str) -> bool:
     """A registered function without flow control: its new runs need no admission (flow.admit_txn)."""
-    config = _function_configs.get((app_id, function_id))
+    config = _config_of((app_id, function_id))
     return config is not None and not any(config.get(rule) for rule in ("concurrency", "rate_limit", "debounce"))
 
 
@@ -427,7 +427,7 @@ def _apply_ops_txn(claim: ClaimedRun, ops: Sequence[StepOp], refusals: dict[str,
                                   ended_at=now, attempts=1))
     rate_limited = False
     if children:
-        superseded = flow.admit_txn(children, {key: _function_configs.get(key, {}) for key in
+        superseded = flow.admit_txn(children, {key: _config_of(key) or {} for key in
                                                {(c.app_id, c.function_id) for c in children}}, now)
         publish_new_runs(superseded)
         steps_by_child = {step.child_run_id: step for step in [*new_steps, *reopened] if step.child_run_id}
@@ -515,20 +515,35 @@ def _attribute_sent_events(claim: ClaimedRun, event_ids: Sequence[str]) -> bool:
     return attributed > 0
 
 
-# Configurations of functions seen registered: an invoke target checked once needs no query again (a worker
-# is restarted to deploy new code; a missing function is looked up every time, so registering it later works).
-_function_configs: dict[tuple[str, str], dict[str, Any]] = {}
+# Configurations of functions seen registered: an invoke target checked once needs no query again. A native
+# function changes only when its worker restarts with new code; an SDK app's function changes when the app
+# syncs again, through another process, so it is looked up again after a few seconds (a vanished one is then
+# refused, a changed flow control applies). A missing function is looked up every time.
+_function_configs: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+# SDK app functions, looked up again after a few seconds: a re-synced app may have moved or dropped them.
+_REMOTE_TTL_SECONDS = 5.0
 
 
 def _registered(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    unknown = keys - _function_configs.keys()
+    now = time.monotonic()
+    unknown = {key for key in keys if _function_configs.get(key, (0.0, {}))[0] <= now}
+    for key in unknown:
+        _function_configs.pop(key, None)
     if unknown:
         rows = Function.objects.filter(app_id__in={app for app, _ in unknown},
                                        function_id__in={f for _, f in unknown})
         for app_id, function_id, config in rows.values_list("app_id", "function_id", "config"):
             if (app_id, function_id) in unknown:
-                _function_configs[(app_id, function_id)] = config or {}
+                remote = (config or {}).get("runtime") in (RUNTIME_INNGEST_PY, RUNTIME_INNGEST_JS)
+                expires = now + _REMOTE_TTL_SECONDS if remote else float("inf")
+                _function_configs[(app_id, function_id)] = (expires, config or {})
     return keys & _function_configs.keys()
+
+
+def _config_of(key: tuple[str, str]) -> dict[str, Any] | None:
+    """The configuration `_registered` last read for this function, if it did."""
+    entry = _function_configs.get(key)
+    return None if entry is None else entry[1]
 
 
 def forget_function_configs() -> None:
@@ -537,8 +552,6 @@ def forget_function_configs() -> None:
     _remote.clear()
 
 
-# SDK app functions, looked up again after a few seconds: a re-synced app may have moved or dropped them.
-_REMOTE_TTL_SECONDS = 5.0
 _remote: dict[tuple[str, str], tuple[float, RemoteFunction | None]] = {}
 
 

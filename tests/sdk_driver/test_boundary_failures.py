@@ -17,7 +17,6 @@ import pytest
 from runs import client
 from runs.testing import wait_for_run, worker
 from tests.sdk_driver.registration import free_port, register_rows
-from tests.sdk_driver.test_sdk_crash_safety import crash_app  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,7 +103,7 @@ def test_a_return_value_over_the_output_limit_fails_the_run(fake_app: _App) -> N
     assert done.error["name"] == "LimitExceeded" and "4 MiB" in done.error["message"]
 
 
-def test_unknown_function_id_in_the_app_fails_with_the_apps_answer(crash_app: str) -> None:  # noqa: F811
+def test_unknown_function_id_in_the_app_fails_with_the_apps_answer(crash_app: str) -> None:
     register_rows("crash-py", crash_app, {"vanished": "edge/vanished"}, runtime="inngest-py", retries=0)
     with worker():
         [run] = client.runs_for_event(client.send("edge/vanished"))
@@ -113,7 +112,7 @@ def test_unknown_function_id_in_the_app_fails_with_the_apps_answer(crash_app: st
     assert "crash-py-vanished" in done.error["message"] and "not found" in done.error["message"], done.error
 
 
-def test_an_unsigned_answer_in_signed_mode_is_refused(crash_app: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_an_unsigned_answer_in_signed_mode_is_refused(crash_app: str, monkeypatch: pytest.MonkeyPatch,
                                                       settings: Any) -> None:
     key = "signkey-test-" + "ab" * 32
     monkeypatch.setenv("RUNS_INNGEST_SIGNING_KEY", key)

@@ -15,9 +15,11 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
+from dashboard import sdk_apps
 from runs import incidents
 from runs.exceptions import IncidentNotFound
-from runs.models import Incident, Run
+from runs.models import Incident, Run, Step
+from runs.remote import RUNTIME_NATIVE
 from runs.status import RunStatus
 
 DEFAULT_LIMIT = 100
@@ -42,15 +44,34 @@ class IncidentRow:
     last_seen: datetime
     root_functions: list[str]
     hourly: list[int]  # failures per hour over the last 24 hours, oldest first (the sparkline)
+    display_name: str = ""  # the failing step's readable name (an SDK step's id is a SHA-1 hash)
+    runtime: str = RUNTIME_NATIVE  # of the root cause's function: Python native, inngest-py, inngest-js
 
 
-def _row(incident: Incident, open_count: int, now: datetime) -> IncidentRow:
+def _row(incident: Incident, open_count: int, now: datetime, names: dict[tuple[str, str], str],
+         runtimes: dict[tuple[str, str], str]) -> IncidentRow:
     return IncidentRow(
         id=incident.id, app_id=incident.app_id, function_id=incident.function_id, step_id=incident.step_id,
         error_type=incident.error_type, message=incident.message, sample_message=incident.sample_message,
         sample_run_id=incident.sample_run_id, count=incident.count, open=open_count, first_seen=incident.first_seen,
         last_seen=incident.last_seen, root_functions=list(incident.root_functions or []),
-        hourly=incidents.series(incident.buckets, now))
+        hourly=incidents.series(incident.buckets, now),
+        display_name=names.get((incident.sample_run_id, incident.step_id or ""), ""),
+        runtime=runtimes.get((incident.app_id, incident.function_id), RUNTIME_NATIVE))
+
+
+def _rows(page: list[Incident]) -> list[IncidentRow]:
+    """Rows with their open counts, their failing steps' names and their functions' runtimes: three queries."""
+    if not page:
+        return []
+    counts = _open_counts([incident.id for incident in page])
+    stepped = [incident for incident in page if incident.step_id and incident.sample_run_id]
+    names = {(run_id, step_id): name for run_id, step_id, name in Step.objects.filter(
+        run_id__in={i.sample_run_id for i in stepped}, step_id__in={i.step_id for i in stepped})
+        .exclude(display_name="").values_list("run_id", "step_id", "display_name")} if stepped else {}
+    functions = sdk_apps.runtimes((incident.app_id, incident.function_id) for incident in page)
+    now = timezone.now()
+    return [_row(incident, counts.get(incident.id, 0), now, names, functions) for incident in page]
 
 
 def _open_counts(ids: list[str]) -> dict[str, int]:
@@ -60,18 +81,15 @@ def _open_counts(ids: list[str]) -> dict[str, int]:
 
 
 def list_incidents(limit: int = DEFAULT_LIMIT) -> list[IncidentRow]:
-    """The newest incidents (by last failure), each with its open count: two queries."""
-    page = list(Incident.objects.order_by("-last_seen", "id")[:limit])
-    counts = _open_counts([incident.id for incident in page]) if page else {}
-    now = timezone.now()
-    return [_row(incident, counts.get(incident.id, 0), now) for incident in page]
+    """The newest incidents (by last failure), each with its open count, step name and runtime."""
+    return _rows(list(Incident.objects.order_by("-last_seen", "id")[:limit]))
 
 
 def get_incident(incident_id: str) -> IncidentRow:
     incident = Incident.objects.filter(id=incident_id).first() if incidents.is_incident_id(incident_id) else None
     if incident is None:
         raise IncidentNotFound(f"no incident with id {incident_id[:40]!r}")
-    return _row(incident, _open_counts([incident.id]).get(incident.id, 0), timezone.now())
+    return _rows([incident])[0]
 
 
 def failed_root_ids(incident_id: str, limit: int = MAX_RUN_IDS) -> list[str]:
@@ -92,4 +110,5 @@ def incident_json(row: IncidentRow, **extra: Any) -> dict[str, Any]:
     return {"id": row.id, "function_id": row.function_id, "step_id": row.step_id, "error_type": row.error_type,
             "message": row.message, "count": row.count, "first_seen": row.first_seen, "last_seen": row.last_seen,
             "app_id": row.app_id, "open": row.open, "root_functions": row.root_functions,
-            "sample_message": row.sample_message, "sample_run_id": row.sample_run_id, "hourly": row.hourly, **extra}
+            "sample_message": row.sample_message, "sample_run_id": row.sample_run_id, "hourly": row.hourly,
+            "step_name": row.display_name or row.step_id, "runtime": row.runtime, **extra}

@@ -266,3 +266,25 @@ def test_prune_drops_incidents_whose_runs_are_all_gone(db: None) -> None:
     Run.objects.filter(id="keptroot").delete()
     prune(timedelta(days=30))
     assert not Incident.objects.exists()
+
+
+def test_an_sdk_root_cause_is_named_by_its_step_name_and_runtime(db: None) -> None:
+    """Issue 10: an SDK app's failure is an incident like a native one, its failing step shown by its readable
+    name (its id is a SHA-1 hash) and its function's runtime, on the list, the incident's page and the API."""
+    import html
+
+    from tests.integration.sdk_app_rows import FAILED_STEP, JS_APP, create_sdk_rows
+
+    rows = create_sdk_rows()
+    assert incident_store.backfill() == 1
+    [incident] = Incident.objects.all()
+    assert (incident.app_id, incident.step_id) == (JS_APP, rows.failed_hash)
+    browser = Client()
+    browser.force_login(user())
+    for page in (browser.get("/incidents/"), browser.get(f"/incidents/{incident.id}/")):
+        text = html.unescape(page.content.decode())
+        assert page.status_code == 200
+        assert f'title="step id {rows.failed_hash}" data-step-id="{rows.failed_hash}">{FAILED_STEP}<' in text
+        assert "inngest-js" in text
+    [row] = browser.get("/api/incidents").json()["incidents"]
+    assert (row["step_id"], row["step_name"], row["runtime"]) == (rows.failed_hash, FAILED_STEP, "inngest-js")

@@ -1,6 +1,7 @@
 """Reads behind the Incidents page and /api/incidents (issue 11, item 6). The store wrote each incident when its
 roots failed (runs/store/incidents.py), so the list is one indexed query on incidents (newest `last_seen`
-first) plus one grouped count of the roots still failed, over the `run_incident` index: nothing is walked here.
+first) plus one grouped count of the roots still failed, over the `run_incident` index, and two point reads for
+the page's names (failing steps' display names, functions' runtimes): nothing is walked here.
 
 "open" is the number of an incident's roots that are still failed; `count` every failure that ever joined it
 (a retry that heals a root takes it out of "open", not out of `count`).

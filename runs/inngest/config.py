@@ -2,8 +2,10 @@
 Function row: the flow control the engine enforces in the native formats (runs/sdk/flow.py `config()`), and
 every option it does not enforce named in `unsupported`, so nothing is ignored silently.
 
-Pure: no I/O, no layer imported. Both SDKs' shapes are read (inngest-py always sends `concurrency` as a list,
-inngest-js as written; py strips nulls, js omits them).
+Pure: no I/O, no layer imported. Every shape either SDK can send is read: inngest-py always sends `concurrency` as
+a list; inngest-js sends it as written, and its types allow a bare number (the limit), an object or a list
+(inngest 3 and 4 `functionConfigSchema`); py strips nulls, js omits them. Every other option is an object (or,
+for `idempotency`, a string) in both SDKs.
 """
 
 from __future__ import annotations
@@ -202,15 +204,18 @@ def _key(raw: dict[str, Any], what: str, where: str, unsupported: list[str]) -> 
 
 
 def _concurrency(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] | None:
-    """One limit with an optional key is enforced (the engine's S17): the first; the rest are flagged."""
+    """One limit with an optional key is enforced (the engine's S17): the first; the rest are flagged. A bare
+    number n (inngest-js `concurrency: 5`, alone or in the list) is `{"limit": n}`."""
     if raw is None:
         return None
     limits = raw if isinstance(raw, list) else [raw]
     rules = []
     for index, item in enumerate(limits):
         what = f"{where}: concurrency[{index}]" if isinstance(raw, list) else f"{where}: concurrency"
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            item = {"limit": item}
         if not isinstance(item, dict):
-            raise ConfigError(f"{what} must be an object")
+            raise ConfigError(f"{what} must be a number or an object with a 'limit'")
         limit = item.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ConfigError(f"{what}.limit must be an integer >= 0, not {limit!r}")

@@ -89,6 +89,20 @@ def test_js_concurrency_as_an_object_and_cancel_on() -> None:
     assert config["runtime"] == "inngest-js"
 
 
+@pytest.mark.parametrize(("concurrency", "enforced", "flags"), [
+    (5, {"limit": 5, "key": None}, []),  # inngest-js `concurrency: 5`
+    (0, None, []),  # 0: no limit of its own, as an object's limit 0
+    ([3, {"limit": 1, "key": "event.data.user"}], {"limit": 3, "key": None},
+     ["concurrency: only the first of 2 limits is enforced"]),
+    ([{"limit": 2, "key": "event.data.user"}, 7], {"limit": 2, "key": "event.data.user"},
+     ["concurrency: only the first of 2 limits is enforced"]),
+])
+def test_js_concurrency_may_be_a_bare_number_alone_or_in_the_list(
+        concurrency: Any, enforced: dict[str, Any] | None, flags: list[str]) -> None:
+    config = map_function(js_config(concurrency=concurrency), app_id="compat-js", runtime="inngest-js").config
+    assert (config["concurrency"], config["unsupported"]) == (enforced, flags)
+
+
 def test_only_the_first_concurrency_limit_is_enforced_and_other_scopes_are_flagged() -> None:
     config = map_function(py_config(concurrency=[inngest.Concurrency(limit=2, scope="account"),
                                                  inngest.Concurrency(limit=5, key="event.data.user")]),
@@ -166,6 +180,10 @@ def test_an_unknown_option_is_named_too() -> None:
     ({"cancel": [{"event": "x", "if": "async.data.id =="}]}, "function 'compat-js-fn': cancel[0].if: CEL expression"),
     ({"cancel": [{"event": "x", "timeout": "1 fortnight"}]}, "function 'compat-js-fn': cancel[0].timeout:"),
     ({"concurrency": [{"limit": -1}]}, "function 'compat-js-fn': concurrency[0].limit must be an integer >= 0"),
+    ({"concurrency": -2}, "function 'compat-js-fn': concurrency.limit must be an integer >= 0"),
+    ({"concurrency": 1.5}, "function 'compat-js-fn': concurrency.limit must be an integer >= 0"),
+    ({"concurrency": [True]}, "function 'compat-js-fn': concurrency[0] must be a number or an object"),
+    ({"concurrency": "5"}, "function 'compat-js-fn': concurrency must be a number or an object"),
     ({"concurrency": {"limit": 2, "key": "event.data.("}}, "function 'compat-js-fn': concurrency.key: CEL"),
     ({"triggers": [{"event": "x", "expression": "event.data.x ="}]}, "function 'compat-js-fn': triggers[0].expression"),
     ({"triggers": [{}]}, "function 'compat-js-fn': triggers[0] needs an 'event' or a 'cron'"),

@@ -27,17 +27,20 @@ MAX_RETRIES = 20
 # CEL, and `event.data.user_id` is both. Anything richer is flagged instead of enforced with a wrong key.
 _DOTTED_KEY = re.compile(r"^event\.(data|user|name|id)(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
+# Inngest's `idempotency`: at most one run per key value per this long (Go `consts.FunctionIdempotencyPeriod`).
+IDEMPOTENCY_PERIOD_MS = 24 * 60 * 60 * 1000
+
 # Options that appear in a registered config and that the engine does not enforce: the label they get.
 _NOT_ENFORCED = {
     "throttle": "throttle",
     "batchEvents": "batchEvents",
     "priority": "priority",
-    "idempotency": "idempotency",
     "timeouts": "timeouts",
     "singleton": "singleton",
 }
 # Keys read by this module, or harmless (no behaviour of a run depends on them).
-_KNOWN = {"id", "name", "triggers", "steps", "concurrency", "rateLimit", "debounce", "cancel", "retries"}
+_KNOWN = {"id", "name", "triggers", "steps", "concurrency", "rateLimit", "debounce", "cancel", "retries",
+          "idempotency"}
 
 # Tributary never emits this event (only inngest/function.finished): a failure handler trigger never fires.
 _FUNCTION_FAILED = "inngest/function.failed"
@@ -76,10 +79,13 @@ def map_function(raw: Any, *, app_id: str, runtime: str) -> MappedFunction:
     url, retries = _step(raw.get("steps"), where)
     unsupported: list[str] = []
     trigger, triggers = _triggers(raw.get("triggers"), where, unsupported)
+    concurrency = _concurrency(raw.get("concurrency"), where, unsupported)
+    rate_limit = _rate_limit(raw.get("rateLimit"), where, unsupported)
+    idempotency = _idempotency(raw.get("idempotency"), where, unsupported, rate_limit=rate_limit)
     config: dict[str, Any] = {
         "retries": retries,
-        "concurrency": _concurrency(raw.get("concurrency"), where, unsupported),
-        "rate_limit": _rate_limit(raw.get("rateLimit"), where, unsupported),
+        "concurrency": concurrency,
+        "rate_limit": rate_limit or idempotency,
         "debounce": _debounce(raw.get("debounce"), where, unsupported),
         "cancel_on": _cancel(raw.get("cancel"), where),
         "runtime": runtime,
@@ -247,6 +253,22 @@ def _rate_limit(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] 
     period_ms = _ms(raw.get("period"), f"{where}: rateLimit.period")
     enforceable, key = _key(raw, "rateLimit", where, unsupported)
     return {"limit": limit, "period_ms": period_ms, "key": key} if enforceable else None
+
+
+def _idempotency(raw: Any, where: str, unsupported: list[str], *,
+                 rate_limit: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`idempotency` (a CEL key): at most one run per key value per 24 hours, which is the engine's keyed rate
+    limit of 1 per 24 h (the events past it are skipped, as Inngest drops them). The engine keeps one rate limit
+    per function (a run has one rate key): with an enforced `rateLimit` too, idempotency is flagged instead."""
+    if raw is None or raw == "":
+        return None
+    key = _check_cel(raw, f"{where}: idempotency")
+    if rate_limit is not None:
+        unsupported.append("idempotency: not enforced (the function's rateLimit is, and Tributary enforces one "
+                           "rate limit per function)")
+        return None
+    enforceable, path = _key({"key": key}, "idempotency", where, unsupported)
+    return {"limit": 1, "period_ms": IDEMPOTENCY_PERIOD_MS, "key": path} if enforceable else None
 
 
 def _debounce(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] | None:

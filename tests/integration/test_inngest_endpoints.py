@@ -21,6 +21,7 @@ from django.test import Client
 from runs.inngest import signing
 from runs.models import CancelRule, Event, Function, Run, SdkApp
 from runs.sdk import App, Context
+from runs.status import RunStatus
 from runs.store.functions import sync_functions
 from runs.store.sdk_apps import list_apps, sdk_app_ids
 from runs.testing import wait_for_run
@@ -325,6 +326,17 @@ def test_bad_events_are_a_4xx_with_a_json_reason_and_store_nothing(
     assert response.status_code == status, response.content
     assert response.json()["status"] == status and reason in response.json()["error"]
     assert Event.objects.count() == 0
+
+
+def test_idempotency_starts_one_run_per_key(client: Client, dev: None) -> None:
+    """`idempotency: "event.data.userId"` is a rate limit of 1 per 24 h per key: the second event of a user
+    starts no run (its run is stored as skipped), another user's does."""
+    function = {**JS_BODY["functions"][0], "idempotency": "event.data.userId"}  # type: ignore[dict-item]
+    assert register(client, {**JS_BODY, "functions": [function]}, sdk="inngest-js:v4.24.0").status_code == 200
+    ids = [send(client, {"name": "main/event", "data": {"userId": user}}).json()["ids"][0] for user in (1, 1, 2)]
+    statuses = [Run.objects.get(event_id=event_id).status for event_id in ids]
+    assert statuses == [RunStatus.QUEUED, RunStatus.SKIPPED, RunStatus.QUEUED]
+    assert (Run.objects.get(event_id=ids[1]).status_reason or "").startswith("rate limited")
 
 
 def test_events_share_the_intake_rate_limit(client: Client, dev: None, settings: Any) -> None:

@@ -7,7 +7,6 @@ deleted (its runs stay; new runs of it fail "function not found").
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
 from runs.store.ending import forget_listeners
 from runs.store.passes import forget_function_configs
 from runs.store.transient import retrying
-from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
+from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep, utf8_json
 
 SYNC_KINDS = ("out_of_band", "in_band")
 _MAX_SYNC_ERROR_CHARS = 2000
@@ -91,9 +90,18 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
         raise ValueError(f"unknown sync kind {kind!r}")
     if not isinstance(payload, dict):
         raise InvalidRegistration("the registration body must be a JSON object")
-    if too_deep(payload) or JSON_NUL.search(json.dumps(payload)):  # neither can be stored (jsonb, text)
-        raise InvalidRegistration(f"the registration nests deeper than {MAX_JSON_DEPTH} levels or contains a NUL "
-                                  "character (\\u0000)")
+    # None of these can be stored (jsonb, text columns): refused here, before anything is written.
+    if too_deep(payload):
+        raise InvalidRegistration(f"the registration nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        text = utf8_json(payload)
+    except UnicodeEncodeError:
+        raise InvalidRegistration("the registration contains text that is not valid Unicode: a lone surrogate "
+                                  "(\\ud800-\\udfff without its pair)") from None
+    except ValueError as exc:  # NaN or Infinity (an in-band answer is parsed leniently)
+        raise InvalidRegistration(f"the registration is not storable JSON: {exc}") from None
+    if JSON_NUL.search(text):
+        raise InvalidRegistration("the registration contains a NUL character (\\u0000)")
     app_id = _text(payload, "appName", "appname")
     if not isinstance(app_id, str) or not app_id.strip():
         raise InvalidRegistration("the registration needs 'appName' (or 'appname'): the app id")

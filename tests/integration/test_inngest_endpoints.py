@@ -197,6 +197,17 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
     assert Run.objects.filter(id=run.id).exists()
 
 
+def _with_lone_surrogates() -> list[dict[str, Any]]:
+    """JS_BODY with a lone surrogate in each string the store writes (and one it only keeps in the JSON)."""
+    bodies = [{**JS_BODY, "appName": "\ud800x"}, {**JS_BODY, "url": "http://127.0.0.1:8792/\udfff"},
+              {**JS_BODY, "framework": "express\ud800"}, {**JS_BODY, "sdk": "js:v4\ud800"},
+              {**JS_BODY, "featureObservations": {"\ud800": True}}]
+    for field, value in (("name", "main\ud800"), ("id", "compat-js-\ud800"),
+                         ("triggers", [{"event": "main/\ud800"}]), ("cancel", [{"event": "x\udc00"}])):
+        bodies.append({**JS_BODY, "functions": [{**JS_BODY["functions"][0], field: value}]})  # type: ignore[dict-item]
+    return bodies
+
+
 @pytest.mark.parametrize(("body", "raw", "reason"), [
     (None, b"{not json", "body is not JSON"),
     (None, b"", "body is empty"),
@@ -210,6 +221,8 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
      "function 'compat-js-main-function': debounce.period"),
     ({**JS_BODY, "functions": JS_BODY["functions"] * 2}, None, "registered twice"),  # type: ignore[operator]
     ({**JS_BODY, "appName": "nul\u0000app"}, None, "NUL character"),
+    # A lone surrogate parses from JSON ("\\ud800") but no database column stores it: 400, not a 500.
+    *[(body, None, "not valid Unicode") for body in _with_lone_surrogates()],
     ({**JS_BODY, "featureObservations": _nested(80)}, None, "nests deeper than"),
 ])
 def test_a_bad_registration_is_a_400_with_a_json_reason_and_stores_nothing(

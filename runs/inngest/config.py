@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from runs.inngest import cel
 from runs.inngest.protocol import duration
@@ -104,6 +105,21 @@ def map_function(raw: Any, *, app_id: str, runtime: str) -> MappedFunction:
         if raw[key] not in (None, [], {}):
             unsupported.append(f"{key}: not enforced (unknown option)")
     return MappedFunction(function_id=function_id, trigger=trigger, config=config)
+
+
+def origin(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL, lower-cased and with the default port filled in, so that two
+    spellings of one origin compare equal; None for a URL without a host or with a port that is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an out-of-range port, a malformed IPv6 literal
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
 
 
 def _step(steps: Any, where: str) -> tuple[str, int]:

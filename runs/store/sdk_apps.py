@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from runs.inngest.config import ConfigError, MappedFunction, map_function
+from runs.inngest.config import ConfigError, MappedFunction, map_function, origin
 from runs.limits import MAX_NAME_CHARS
 from runs.models import CancelRule, Function, SdkApp
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
@@ -111,8 +111,9 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
     if kind == "out_of_band" and deploy_type != "ping":
         raise InvalidRegistration(f"'deployType' (or 'deploy_type') must be 'ping', not {deploy_type!r}")
     url = payload.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidRegistration("the registration needs 'url': the app's http(s) serve URL")
+    app_origin = origin(url) if isinstance(url, str) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or app_origin is None:
+        raise InvalidRegistration("the registration needs 'url': the app's http(s) serve URL, with a host")
     sdk: str = payload["sdk"] if isinstance(payload.get("sdk"), str) else ""
     runtime = runtime_of(sdk, sdk_header)
     framework: str = payload["framework"] if isinstance(payload.get("framework"), str) else framework_header
@@ -130,6 +131,12 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
         if fn.function_id in seen:
             raise InvalidRegistration(f"function id {app_id}-{fn.function_id!r} is registered twice")
         seen.add(fn.function_id)
+        # Workers POST to each call URL. The SDKs build it from the same serve origin as `url`; one elsewhere
+        # would let an unauthenticated (dev mode) registration aim workers at any host, so it is refused.
+        if origin(fn.config["url"]) != app_origin:
+            raise InvalidRegistration(f"function {app_id}-{fn.function_id!r}: its call URL "
+                                      f"{fn.config['url'][:300]!r} is not on the app's origin {app_origin} (the "
+                                      "scheme, host and port of 'url')")
     app = {"app_id": app_id, "url": url, "runtime": runtime, "sdk": (sdk or sdk_header)[:64],
            "framework": (framework or "")[:64]}
     return app, mapped

@@ -174,6 +174,15 @@ def test_dev_mode_accepts_inngest_js_with_its_bearer_undefined(client: Client, d
         "main-function", "inngest-js", {"limit": 1, "key": None})
 
 
+def test_a_call_url_on_the_apps_origin_spelled_otherwise_is_accepted(client: Client, dev: None) -> None:
+    """Only the origin counts: another path, an explicit default port, the host's case."""
+    body = _calling("http://127.0.0.1:8792/other/path?fnId=compat-js-main-function&stepId=step")
+    assert register(client, {**body, "url": "http://127.0.0.1:8792"}, sdk="inngest-js:v4.24.0").status_code == 200
+    https = _calling("https://apps.example.com/api/inngest?fnId=compat-js-main-function&stepId=step")
+    response = register(client, {**https, "url": "https://APPS.example.com:443/api/inngest"}, sdk="inngest-js:v4.24.0")
+    assert response.status_code == 200, response.content
+
+
 def test_the_same_registration_again_is_not_modified_and_a_changed_one_updates_and_drops(
         client: Client, dev: None) -> None:
     register(client, py_body())
@@ -195,6 +204,13 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
     register(client, py_body(only_square=True))
     assert not Function.objects.filter(app_id="compat-py", function_id="main-function").exists()
     assert Run.objects.filter(id=run.id).exists()
+
+
+def _calling(url: str) -> dict[str, Any]:
+    """JS_BODY with its function's call URL (`steps.step.runtime.url`) replaced by `url`."""
+    function = copy.deepcopy(JS_BODY["functions"][0])  # type: ignore[index]
+    function["steps"]["step"]["runtime"]["url"] = url
+    return {**JS_BODY, "functions": [function]}
 
 
 def _with_lone_surrogates() -> list[dict[str, Any]]:
@@ -221,6 +237,13 @@ def _with_lone_surrogates() -> list[dict[str, Any]]:
      "function 'compat-js-main-function': debounce.period"),
     ({**JS_BODY, "functions": JS_BODY["functions"] * 2}, None, "registered twice"),  # type: ignore[operator]
     ({**JS_BODY, "appName": "nul\u0000app"}, None, "NUL character"),
+    # Workers POST to each function's call URL: it must be on the app's origin (scheme, host and port of 'url').
+    *[(_calling(url), None, "is not on the app's origin http://127.0.0.1:8792")
+      for url in ("http://169.254.169.254/latest/meta-data?fnId=x", "http://127.0.0.1:6379/?fnId=x",
+                  "https://127.0.0.1:8792/api/inngest", "http://localhost:8792/api/inngest",
+                  "http://127.0.0.1:8792@10.0.0.1/api/inngest")],
+    ({**JS_BODY, "url": "http://:8792/api/inngest"}, None, "'url'"),
+    ({**JS_BODY, "url": "http://127.0.0.1:99999/api/inngest"}, None, "'url'"),
     # A lone surrogate parses from JSON ("\\ud800") but no database column stores it: 400, not a 500.
     *[(body, None, "not valid Unicode") for body in _with_lone_surrogates()],
     ({**JS_BODY, "featureObservations": _nested(80)}, None, "nests deeper than"),

@@ -20,7 +20,7 @@ from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
 from runs.store.ending import forget_listeners
 from runs.store.passes import forget_function_configs
 from runs.store.transient import retrying
-from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep, utf8_json
+from runs.values import JSON_NUL, MAX_JSON_DEPTH, storable_text, too_deep, utf8_json
 
 SYNC_KINDS = ("out_of_band", "in_band")
 _MAX_SYNC_ERROR_CHARS = 2000
@@ -209,8 +209,31 @@ def record_sync_failure(*, error: str, kind: str, url: str | None = None, app_id
     else:
         return 0
     return retrying(lambda: rows.update(last_sync_at=timezone.now(), last_sync_ok=False, last_sync_kind=kind,
-                                        last_sync_error=error[:_MAX_SYNC_ERROR_CHARS]),
+                                        last_sync_error=storable_text(error)[:_MAX_SYNC_ERROR_CHARS]),
                     "recording a failed sync")
+
+
+def record_refused_registration(payload: Any, *, error: str, kind: str = "out_of_band") -> int:
+    """Note a refused registration on the app it names, if it is one we know: by its app id, else by its URL,
+    so the Apps page does not keep showing the previous sync's "ok". How many rows were updated. A name that no
+    column could hold (see parse_registration) names no app."""
+    if not isinstance(payload, dict):
+        return 0
+    app_id, url = _storable_name(_text(payload, "appName", "appname")), _storable_name(payload.get("url"))
+    updated = record_sync_failure(error=error, kind=kind, app_id=app_id) if app_id else 0
+    if not updated and url:
+        updated = record_sync_failure(error=error, kind=kind, url=url)
+    return updated
+
+
+def _storable_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return None
+    try:
+        utf8_json(value)
+    except ValueError:  # a lone surrogate
+        return None
+    return value
 
 
 def sdk_app_ids() -> list[str]:

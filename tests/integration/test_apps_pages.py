@@ -288,6 +288,29 @@ def test_a_refused_registration_of_a_known_app_is_its_last_sync(dev_mode: None) 
     assert not SdkApp.objects.filter(app_id="unknown").exists()
 
 
+def test_app_supplied_strings_are_escaped_on_the_apps_page(dev_mode: None) -> None:
+    tag = "<script>alert(1)</script>"
+    url = "http://127.0.0.1:8792/api/inngest/<script>alert(1)</script>"
+    body = js_body("xss-app", name=f"Main {tag}", url=url)
+    body["framework"], body["sdk"] = f"express{tag}", f"js:v4.24.0{tag}"
+    body["functions"][0]["triggers"] = [{"event": f"main/{tag}", "expression": f"event.data.x == '{tag}'"}]
+    assert post_register(body).status_code == 200, post_register(body).content
+    page = apps_page()
+    app = card(page, "xss-app")
+    assert "<script>" not in page
+    escaped = html.escape(tag)
+    assert f"Main {escaped}" in app  # the function's name
+    assert f'<code class="copy app-url" title="click to copy">{html.escape(url)}</code>' in app
+    assert f"express{escaped}" in app and f"inngest-js 4.24.0{escaped}" in app
+    assert f"main/{escaped} if event.data.x == &#x27;{escaped}&#x27;" in app  # the trigger and its expression
+
+    # A refused registration's reason, which quotes what the app sent, is escaped too.
+    assert post_register({**body, "functions": [{**body["functions"][0], "id": f"xss-app-{tag}",
+                                                  "debounce": {"period": tag}}]}).status_code == 400
+    page = apps_page()
+    assert "<script>" not in page and "registration refused" in card(page, "xss-app")
+
+
 # --- the runtime wherever functions are shown -----------------------------------------------------------------
 
 

@@ -116,7 +116,7 @@ def origin(url: str) -> str | None:
     except ValueError:  # an out-of-range port, a malformed IPv6 literal
         return None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not parts.hostname or port == 0:
         return None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"

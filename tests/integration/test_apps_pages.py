@@ -188,10 +188,13 @@ def login_again_status(url: str, data: dict[str, str]) -> int:
 
 def test_add_app_by_url_validates_the_url_then_syncs_it(rows: SdkRows, calls: FakeSync) -> None:
     http = login(True)
-    for bad in ("", "ftp://example.com/api/inngest", "not a url", "javascript:alert(1)", "http://" + "a" * 2100):
+    for bad in ("", "ftp://example.com/api/inngest", "not a url", "javascript:alert(1)", "http://" + "a" * 2100,
+                "http://", "http:///api/inngest", "http://app:99999/api/inngest", "http://[::1/api",
+                "http://user:secret@app:3000/api/inngest", "http://token@app/api/inngest", "http://exa<mple/"):
         response = http.post("/apps/add", {"url": bad})
         assert response.status_code == 400, bad
         assert "Not added:" in response.content.decode() and "http or https URL" in response.content.decode()
+    assert "no user name or password" in http.post("/apps/add", {"url": "http://u:p@app/"}).content.decode()
     assert calls == []
     assert list(OperatorAction.objects.values_list("action", "outcome").distinct()) == [
         (OperatorActionName.ADD_APP, ActionOutcome.REFUSED)]
@@ -201,6 +204,11 @@ def test_add_app_by_url_validates_the_url_then_syncs_it(rows: SdkRows, calls: Fa
     assert calls == ["https://apps.example.com/api/inngest"]
     assert "Synced new-app (out-of-band): 1 function." in page
     assert OperatorAction.objects.order_by("-id")[0].outcome == ActionOutcome.DONE
+
+    # Any host an http(s) URL can name: a docker-compose service name (one label), IPv6, an explicit port.
+    for good in ("http://app:3000/api/inngest", "http://worker/api/inngest", "http://[::1]:3000/api/inngest"):
+        http.post("/apps/add", {"url": good})
+    assert calls[1:] == ["http://app:3000/api/inngest", "http://worker/api/inngest", "http://[::1]:3000/api/inngest"]
 
 
 def test_a_sync_that_raises_is_a_failure_message_not_a_500(rows: SdkRows, monkeypatch: pytest.MonkeyPatch) -> None:

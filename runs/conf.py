@@ -115,7 +115,8 @@ def get(name: str) -> Any:
 def defined(name: str) -> bool:
     """Whether the project's settings module defines this Tributary setting itself (to any value, its default
     included). KeyError for a name not listed here."""
-    SETTINGS[name]
+    if name not in SETTINGS:
+        raise KeyError(name)
     return hasattr(settings, name)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -24,6 +22,7 @@ from dashboard.templatetags.dash import is_run_id
 from runs import api_actions, client, inngest_sync
 from runs.api import parse_json
 from runs.exceptions import ActionRefused, EventNotFound, InvalidEvent, RunNotFound
+from runs.inngest.config import origin
 from runs.models import OperatorAction, Run, SdkApp
 from runs.status import ActionOutcome, OperatorActionName, RunStatus
 from runs.store import audit, replays
@@ -289,7 +288,32 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 
 # --- apps (Inngest SDK apps and native ones) ------------------------------------------------------------------
 MAX_APP_URL_CHARS = 2000
-_check_app_url = URLValidator(schemes=["http", "https"])
+# A host as URLs name one: DNS labels (single-label docker-compose names like `app` too), IPv4, or [IPv6].
+_HOST = re.compile(r"[\w-]+(\.[\w-]+)*\.?|\[[0-9A-Fa-f:.]+\]")
+
+
+def app_url_problem(url: str) -> str | None:
+    """Why `url` cannot be an SDK app's serve URL, or None. Any http(s) URL with a host: not Django's
+    URLValidator, which refuses single-label hosts (`http://app:3000/api/inngest` in docker compose). No
+    credentials: the sync would send them to the app, and they would show on the Apps page."""
+    if not url:
+        return "a URL is required"
+    if len(url) > MAX_APP_URL_CHARS:
+        return f"at most {MAX_APP_URL_CHARS} characters"
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return "no spaces or control characters"
+    if not url.startswith(("http://", "https://")):
+        return "the scheme must be http or https"
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # a malformed [IPv6] literal
+        netloc = ""
+    if "@" in netloc:
+        return "no user name or password in the URL"
+    host = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
+    if not _HOST.fullmatch(host) or origin(url) is None:
+        return "it needs a host (and a port from 1 to 65535, if any)"
+    return None
 
 
 def _apps_context(request: HttpRequest, form_url: str = "") -> dict[str, Any]:
@@ -350,13 +374,9 @@ def add_app(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(OPERATE):
         return HttpResponseForbidden("You may not add apps (needs the runs.operate_run permission).")
     url = request.POST.get("url", "").strip()
-    try:
-        if len(url) > MAX_APP_URL_CHARS:
-            raise ValidationError(f"at most {MAX_APP_URL_CHARS} characters")
-        _check_app_url(url)
-    except ValidationError as exc:
-        reason = "; ".join(exc.messages) if url else "a URL is required"
-        return _refuse(request, OperatorActionName.ADD_APP, 400, f"Not added: {reason} (an http or https URL).",
+    problem = app_url_problem(url)
+    if problem:
+        return _refuse(request, OperatorActionName.ADD_APP, 400, f"Not added: {problem} (an http or https URL).",
                        url[:MAX_APP_URL_CHARS])
     return _sync_and_report(request, OperatorActionName.ADD_APP, url)
 

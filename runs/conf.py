@@ -23,7 +23,8 @@ def _optional_int(text: str) -> int | None:
     return int(text) if text.strip() else None
 
 
-def _flag(text: str) -> bool:
+def flag(text: str) -> bool:
+    """An on/off environment value: 1, true, yes or on (any case) is on."""
     return text.strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -35,6 +36,10 @@ class Setting:
     doc: str
     # Parses an environment variable's text for the bundled project; None: not taken from the environment there.
     parse: Callable[[str], Any] | None = str
+    # Read from the environment variable of its name when used, in any project, unless the settings module
+    # defines the setting (runs/inngest_mode.py). The bundled project leaves it undefined, so that the
+    # environment decides there (`from_environ` skips it).
+    environ_when_unset: bool = False
 
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
@@ -48,10 +53,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             _optional_int),
     Setting("RUNS_PREPARED_STATEMENTS", True, "On PostgreSQL, the worker's hot statements are prepared once per "
             "connection (parsed and planned once). Turn off behind a transaction-pooling PgBouncer older than 1.21, "
-            "which cannot keep prepared statements.", _flag),
+            "which cannot keep prepared statements.", flag),
     Setting("RUNS_SHARED_COMMITS", True, "On PostgreSQL, an invoke hop that hands a run to its own thread (the "
             "child it started, the parent it resumed) commits together with that run's next pass: one commit for "
-            "two passes, settled before any step's code runs (runs/store/handovers.py).", _flag),
+            "two passes, settled before any step's code runs (runs/store/handovers.py).", flag),
     Setting("RUNS_LEASE_SECONDS", 30.0, "How long a claimed run stays a worker's without a heartbeat; a crashed "
             "worker's runs come back after it.", float),
     Setting("RUNS_RETRY_BASE_SECONDS", 1.0, "First backoff between a step's attempts (doubles each attempt).",
@@ -76,13 +81,14 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_INTAKE_BURST", 10000, "Events a key may send at once before the rate applies.", int),
     # --- official Inngest SDK apps (runs/inngest_api.py) ---
     Setting("RUNS_INNGEST_SIGNING_KEY", "", "Signing key shared with Inngest SDK apps (`signkey-<env>-<hex>`): "
-            "signed mode, in which Call Requests are signed and SDK requests need its bearer. Empty: none. Also "
-            "read from the environment variable of that name in any project.", str),
-    Setting("RUNS_INNGEST_SIGNING_KEY_FALLBACK", "", "A second signing key accepted while keys rotate. Also read "
-            "from the environment.", str),
+            "signed mode, in which Call Requests are signed and SDK requests need its bearer. Empty: none. When "
+            "the settings module does not define it, the environment variable of that name, in any project.", str,
+            environ_when_unset=True),
+    Setting("RUNS_INNGEST_SIGNING_KEY_FALLBACK", "", "A second signing key accepted while keys rotate. When the "
+            "settings module does not define it, the environment variable.", str, environ_when_unset=True),
     Setting("RUNS_INNGEST_DEV", False, "Dev mode for Inngest SDK apps when no signing key is set: nothing is "
-            "signed and SDK requests need no auth (`manage.py serve --dev` turns it on). Also read from the "
-            "environment (`RUNS_INNGEST_DEV=1`).", _flag),
+            "signed and SDK requests need no auth (`manage.py serve --dev` turns it on). When the settings module "
+            "does not define it, the environment variable (`RUNS_INNGEST_DEV=1`).", flag, environ_when_unset=True),
     # --- dashboard ---
     Setting("RUNS_LOGIN_FAILURES_PER_USER", 5, "Failed logins for one username before logins are refused (429).",
             int),
@@ -106,8 +112,17 @@ def get(name: str) -> Any:
     return getattr(settings, name, SETTINGS[name].default)
 
 
+def defined(name: str) -> bool:
+    """Whether the project's settings module defines this Tributary setting itself (to any value, its default
+    included). KeyError for a name not listed here."""
+    if name not in SETTINGS:
+        raise KeyError(name)
+    return hasattr(settings, name)
+
+
 def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Every setting for a settings module: parsed from the environment variable of its name where there is
-    one (and the setting is taken from the environment), else its default."""
+    """The settings for a settings module: each parsed from the environment variable of its name where there is
+    one (and the setting is taken from the environment), else its default. Those read from the environment
+    when used (`environ_when_unset`) are left out: defining them here would stop the environment deciding."""
     return {name: setting.parse(environ[name]) if setting.parse is not None and name in environ
-            else setting.default for name, setting in SETTINGS.items()}
+            else setting.default for name, setting in SETTINGS.items() if not setting.environ_when_unset}

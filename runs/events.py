@@ -15,7 +15,7 @@ from typing import Any
 from runs import conf
 from runs.exceptions import IntakeLimitExceeded, InvalidEvent
 from runs.limits import MAX_NAME_CHARS
-from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
+from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep, utf8_json
 
 RESERVED_PREFIX = "inngest/"
 FUNCTION_FINISHED = "inngest/function.finished"
@@ -68,8 +68,7 @@ def normalise_events(events: Sequence[Any], *, internal: bool = False) -> list[d
             raise InvalidEvent(f"{where}: 'ts' must be integer milliseconds since the epoch")
         clean = {"id": event_id, "name": name, "data": data, "user": user, "ts": ts}
         try:
-            # ensure_ascii=False: a lone surrogate fails here (UnicodeEncodeError) instead of in the database.
-            text = json.dumps(clean, ensure_ascii=False, allow_nan=False)
+            text = utf8_json(clean)  # a lone surrogate fails here instead of in the database
             size = len(text.encode())
         except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidEvent(f"{where}: data is not JSON: {exc}") from None

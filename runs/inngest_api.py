@@ -32,7 +32,7 @@ from runs.models import Event
 from runs.remote import composite_id
 from runs.status import RunStatus
 from runs.store import intake, reads
-from runs.store.sdk_apps import InvalidRegistration, register_app
+from runs.store.sdk_apps import InvalidRegistration, record_refused_registration, register_app
 
 # What both SDKs send to /e/<key> in dev mode when the app has no event key.
 NO_EVENT_KEY = "NO_EVENT_KEY_SET"
@@ -115,6 +115,8 @@ def register(request: HttpRequest) -> JsonResponse:
         result = register_app(payload, sdk_header=request.headers.get("X-Inngest-SDK", ""),
                               framework_header=request.headers.get("X-Inngest-Framework", ""))
     except InvalidRegistration as exc:
+        # An app we know that sends a broken config has not synced: its row says so, not the previous "ok".
+        record_refused_registration(payload, error=f"registration refused: {exc}")
         return fail(400, str(exc))
     return JsonResponse({"ok": True, "modified": result.modified})
 

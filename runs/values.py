@@ -67,6 +67,15 @@ def json_roundtrip(value: Any, what: str) -> Any:
     return json.loads(text)
 
 
+def utf8_json(value: Any) -> str:
+    """`value` as JSON text, not ASCII-escaped, every character of which encodes as UTF-8. ValueError for what a
+    database cannot store: NaN or Infinity, and a lone surrogate ("\\ud800", which `json.loads` accepts):
+    UnicodeEncodeError here, not from the database driver mid-transaction. TypeError for a value not JSON."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text.encode()
+    return text
+
+
 def storable_text(text: str) -> str:
     """Text every database column takes: no NUL (PostgreSQL refuses it), no lone surrogates."""
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")

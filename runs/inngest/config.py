@@ -2,8 +2,10 @@
 Function row: the flow control the engine enforces in the native formats (runs/sdk/flow.py `config()`), and
 every option it does not enforce named in `unsupported`, so nothing is ignored silently.
 
-Pure: no I/O, no layer imported. Both SDKs' shapes are read (inngest-py always sends `concurrency` as a list,
-inngest-js as written; py strips nulls, js omits them).
+Pure: no I/O, no layer imported. Every shape either SDK can send is read: inngest-py always sends `concurrency` as
+a list; inngest-js sends it as written, and its types allow a bare number (the limit), an object or a list
+(inngest 3 and 4 `functionConfigSchema`); py strips nulls, js omits them. Every other option is an object (or,
+for `idempotency`, a string) in both SDKs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from runs.inngest import cel
 from runs.inngest.protocol import duration
@@ -25,17 +28,20 @@ MAX_RETRIES = 20
 # CEL, and `event.data.user_id` is both. Anything richer is flagged instead of enforced with a wrong key.
 _DOTTED_KEY = re.compile(r"^event\.(data|user|name|id)(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
+# Inngest's `idempotency`: at most one run per key value per this long (Go `consts.FunctionIdempotencyPeriod`).
+IDEMPOTENCY_PERIOD_MS = 24 * 60 * 60 * 1000
+
 # Options that appear in a registered config and that the engine does not enforce: the label they get.
 _NOT_ENFORCED = {
     "throttle": "throttle",
     "batchEvents": "batchEvents",
     "priority": "priority",
-    "idempotency": "idempotency",
     "timeouts": "timeouts",
     "singleton": "singleton",
 }
 # Keys read by this module, or harmless (no behaviour of a run depends on them).
-_KNOWN = {"id", "name", "triggers", "steps", "concurrency", "rateLimit", "debounce", "cancel", "retries"}
+_KNOWN = {"id", "name", "triggers", "steps", "concurrency", "rateLimit", "debounce", "cancel", "retries",
+          "idempotency"}
 
 # Tributary never emits this event (only inngest/function.finished): a failure handler trigger never fires.
 _FUNCTION_FAILED = "inngest/function.failed"
@@ -74,10 +80,13 @@ def map_function(raw: Any, *, app_id: str, runtime: str) -> MappedFunction:
     url, retries = _step(raw.get("steps"), where)
     unsupported: list[str] = []
     trigger, triggers = _triggers(raw.get("triggers"), where, unsupported)
+    concurrency = _concurrency(raw.get("concurrency"), where, unsupported)
+    rate_limit = _rate_limit(raw.get("rateLimit"), where, unsupported)
+    idempotency = _idempotency(raw.get("idempotency"), where, unsupported, rate_limit=rate_limit)
     config: dict[str, Any] = {
         "retries": retries,
-        "concurrency": _concurrency(raw.get("concurrency"), where, unsupported),
-        "rate_limit": _rate_limit(raw.get("rateLimit"), where, unsupported),
+        "concurrency": concurrency,
+        "rate_limit": rate_limit or idempotency,
         "debounce": _debounce(raw.get("debounce"), where, unsupported),
         "cancel_on": _cancel(raw.get("cancel"), where),
         "runtime": runtime,
@@ -96,6 +105,21 @@ def map_function(raw: Any, *, app_id: str, runtime: str) -> MappedFunction:
         if raw[key] not in (None, [], {}):
             unsupported.append(f"{key}: not enforced (unknown option)")
     return MappedFunction(function_id=function_id, trigger=trigger, config=config)
+
+
+def origin(url: str) -> str | None:
+    """`scheme://host:port` of an http(s) URL, lower-cased and with the default port filled in, so that two
+    spellings of one origin compare equal; None for a URL without a host or with a port that is not one."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an out-of-range port, a malformed IPv6 literal
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or port == 0:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
 
 
 def _step(steps: Any, where: str) -> tuple[str, int]:
@@ -202,15 +226,18 @@ def _key(raw: dict[str, Any], what: str, where: str, unsupported: list[str]) -> 
 
 
 def _concurrency(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] | None:
-    """One limit with an optional key is enforced (the engine's S17): the first; the rest are flagged."""
+    """One limit with an optional key is enforced (the engine's S17): the first; the rest are flagged. A bare
+    number n (inngest-js `concurrency: 5`, alone or in the list) is `{"limit": n}`."""
     if raw is None:
         return None
     limits = raw if isinstance(raw, list) else [raw]
     rules = []
     for index, item in enumerate(limits):
         what = f"{where}: concurrency[{index}]" if isinstance(raw, list) else f"{where}: concurrency"
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            item = {"limit": item}
         if not isinstance(item, dict):
-            raise ConfigError(f"{what} must be an object")
+            raise ConfigError(f"{what} must be a number or an object with a 'limit'")
         limit = item.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ConfigError(f"{what}.limit must be an integer >= 0, not {limit!r}")
@@ -242,6 +269,22 @@ def _rate_limit(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] 
     period_ms = _ms(raw.get("period"), f"{where}: rateLimit.period")
     enforceable, key = _key(raw, "rateLimit", where, unsupported)
     return {"limit": limit, "period_ms": period_ms, "key": key} if enforceable else None
+
+
+def _idempotency(raw: Any, where: str, unsupported: list[str], *,
+                 rate_limit: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`idempotency` (a CEL key): at most one run per key value per 24 hours, which is the engine's keyed rate
+    limit of 1 per 24 h (the events past it are skipped, as Inngest drops them). The engine keeps one rate limit
+    per function (a run has one rate key): with an enforced `rateLimit` too, idempotency is flagged instead."""
+    if raw is None or raw == "":
+        return None
+    key = _check_cel(raw, f"{where}: idempotency")
+    if rate_limit is not None:
+        unsupported.append("idempotency: not enforced (the function's rateLimit is, and Tributary enforces one "
+                           "rate limit per function)")
+        return None
+    enforceable, path = _key({"key": key}, "idempotency", where, unsupported)
+    return {"limit": 1, "period_ms": IDEMPOTENCY_PERIOD_MS, "key": path} if enforceable else None
 
 
 def _debounce(raw: Any, where: str, unsupported: list[str]) -> dict[str, Any] | None:

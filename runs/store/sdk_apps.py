@@ -7,21 +7,20 @@ deleted (its runs stay; new runs of it fail "function not found").
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from runs.inngest.config import ConfigError, MappedFunction, map_function
+from runs.inngest.config import ConfigError, MappedFunction, map_function, origin
 from runs.limits import MAX_NAME_CHARS
 from runs.models import CancelRule, Function, SdkApp
 from runs.remote import RUNTIME_INNGEST_JS, RUNTIME_INNGEST_PY
 from runs.store.ending import forget_listeners
 from runs.store.passes import forget_function_configs
 from runs.store.transient import retrying
-from runs.values import JSON_NUL, MAX_JSON_DEPTH, too_deep
+from runs.values import JSON_NUL, MAX_JSON_DEPTH, storable_text, too_deep, utf8_json
 
 SYNC_KINDS = ("out_of_band", "in_band")
 _MAX_SYNC_ERROR_CHARS = 2000
@@ -91,9 +90,18 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
         raise ValueError(f"unknown sync kind {kind!r}")
     if not isinstance(payload, dict):
         raise InvalidRegistration("the registration body must be a JSON object")
-    if too_deep(payload) or JSON_NUL.search(json.dumps(payload)):  # neither can be stored (jsonb, text)
-        raise InvalidRegistration(f"the registration nests deeper than {MAX_JSON_DEPTH} levels or contains a NUL "
-                                  "character (\\u0000)")
+    # None of these can be stored (jsonb, text columns): refused here, before anything is written.
+    if too_deep(payload):
+        raise InvalidRegistration(f"the registration nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        text = utf8_json(payload)
+    except UnicodeEncodeError:
+        raise InvalidRegistration("the registration contains text that is not valid Unicode: a lone surrogate "
+                                  "(\\ud800-\\udfff without its pair)") from None
+    except ValueError as exc:  # NaN or Infinity (an in-band answer is parsed leniently)
+        raise InvalidRegistration(f"the registration is not storable JSON: {exc}") from None
+    if JSON_NUL.search(text):
+        raise InvalidRegistration("the registration contains a NUL character (\\u0000)")
     app_id = _text(payload, "appName", "appname")
     if not isinstance(app_id, str) or not app_id.strip():
         raise InvalidRegistration("the registration needs 'appName' (or 'appname'): the app id")
@@ -103,8 +111,9 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
     if kind == "out_of_band" and deploy_type != "ping":
         raise InvalidRegistration(f"'deployType' (or 'deploy_type') must be 'ping', not {deploy_type!r}")
     url = payload.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidRegistration("the registration needs 'url': the app's http(s) serve URL")
+    app_origin = origin(url) if isinstance(url, str) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or app_origin is None:
+        raise InvalidRegistration("the registration needs 'url': the app's http(s) serve URL, with a host")
     sdk: str = payload["sdk"] if isinstance(payload.get("sdk"), str) else ""
     runtime = runtime_of(sdk, sdk_header)
     framework: str = payload["framework"] if isinstance(payload.get("framework"), str) else framework_header
@@ -122,6 +131,12 @@ def parse_registration(payload: Any, *, sdk_header: str = "", framework_header: 
         if fn.function_id in seen:
             raise InvalidRegistration(f"function id {app_id}-{fn.function_id!r} is registered twice")
         seen.add(fn.function_id)
+        # Workers POST to each call URL. The SDKs build it from the same serve origin as `url`; one elsewhere
+        # would let an unauthenticated (dev mode) registration aim workers at any host, so it is refused.
+        if origin(fn.config["url"]) != app_origin:
+            raise InvalidRegistration(f"function {app_id}-{fn.function_id!r}: its call URL "
+                                      f"{fn.config['url'][:300]!r} is not on the app's origin {app_origin} (the "
+                                      "scheme, host and port of 'url')")
     app = {"app_id": app_id, "url": url, "runtime": runtime, "sdk": (sdk or sdk_header)[:64],
            "framework": (framework or "")[:64]}
     return app, mapped
@@ -194,8 +209,31 @@ def record_sync_failure(*, error: str, kind: str, url: str | None = None, app_id
     else:
         return 0
     return retrying(lambda: rows.update(last_sync_at=timezone.now(), last_sync_ok=False, last_sync_kind=kind,
-                                        last_sync_error=error[:_MAX_SYNC_ERROR_CHARS]),
+                                        last_sync_error=storable_text(error)[:_MAX_SYNC_ERROR_CHARS]),
                     "recording a failed sync")
+
+
+def record_refused_registration(payload: Any, *, error: str, kind: str = "out_of_band") -> int:
+    """Note a refused registration on the app it names, if it is one we know: by its app id, else by its URL,
+    so the Apps page does not keep showing the previous sync's "ok". How many rows were updated. A name that no
+    column could hold (see parse_registration) names no app."""
+    if not isinstance(payload, dict):
+        return 0
+    app_id, url = _storable_name(_text(payload, "appName", "appname")), _storable_name(payload.get("url"))
+    updated = record_sync_failure(error=error, kind=kind, app_id=app_id) if app_id else 0
+    if not updated and url:
+        updated = record_sync_failure(error=error, kind=kind, url=url)
+    return updated
+
+
+def _storable_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return None
+    try:
+        utf8_json(value)
+    except ValueError:  # a lone surrogate
+        return None
+    return value
 
 
 def sdk_app_ids() -> list[str]:

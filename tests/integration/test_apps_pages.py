@@ -6,6 +6,7 @@ display names with the hash on hover and copy (pages and the JSON API)."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from runs import inngest_sync
 from runs.inngest_sync import SyncResult
-from runs.models import Function, OperatorAction, Run
+from runs.models import Function, OperatorAction, Run, SdkApp
 from runs.status import ActionOutcome, OperatorActionName
 from tests.benchmarks.trees import run_row
 from tests.integration.sdk_app_rows import (
@@ -187,10 +188,13 @@ def login_again_status(url: str, data: dict[str, str]) -> int:
 
 def test_add_app_by_url_validates_the_url_then_syncs_it(rows: SdkRows, calls: FakeSync) -> None:
     http = login(True)
-    for bad in ("", "ftp://example.com/api/inngest", "not a url", "javascript:alert(1)", "http://" + "a" * 2100):
+    for bad in ("", "ftp://example.com/api/inngest", "not a url", "javascript:alert(1)", "http://" + "a" * 2100,
+                "http://", "http:///api/inngest", "http://app:99999/api/inngest", "http://[::1/api",
+                "http://user:secret@app:3000/api/inngest", "http://token@app/api/inngest", "http://exa<mple/"):
         response = http.post("/apps/add", {"url": bad})
         assert response.status_code == 400, bad
         assert "Not added:" in response.content.decode() and "http or https URL" in response.content.decode()
+    assert "no user name or password" in http.post("/apps/add", {"url": "http://u:p@app/"}).content.decode()
     assert calls == []
     assert list(OperatorAction.objects.values_list("action", "outcome").distinct()) == [
         (OperatorActionName.ADD_APP, ActionOutcome.REFUSED)]
@@ -200,6 +204,11 @@ def test_add_app_by_url_validates_the_url_then_syncs_it(rows: SdkRows, calls: Fa
     assert calls == ["https://apps.example.com/api/inngest"]
     assert "Synced new-app (out-of-band): 1 function." in page
     assert OperatorAction.objects.order_by("-id")[0].outcome == ActionOutcome.DONE
+
+    # Any host an http(s) URL can name: a docker-compose service name (one label), IPv6, an explicit port.
+    for good in ("http://app:3000/api/inngest", "http://worker/api/inngest", "http://[::1]:3000/api/inngest"):
+        http.post("/apps/add", {"url": good})
+    assert calls[1:] == ["http://app:3000/api/inngest", "http://worker/api/inngest", "http://[::1]:3000/api/inngest"]
 
 
 def test_a_sync_that_raises_is_a_failure_message_not_a_500(rows: SdkRows, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,6 +236,87 @@ def test_sync_and_add_need_the_permission_and_csrf(rows: SdkRows, calls: FakeSyn
     token = strict.cookies["csrftoken"].value
     response = strict.post("/apps/sync", {"app_id": PY_APP, "csrfmiddlewaretoken": token})
     assert response.status_code == 302 and calls == ["http://127.0.0.1:8123/api/inngest"]
+
+
+# --- what SDK registrations show on the page -----------------------------------------------------------------
+
+APP_URL = "http://127.0.0.1:8792/api/inngest"
+
+
+def js_body(app_id: str, *, name: str = "Main", url: str = APP_URL, **fields: Any) -> dict[str, Any]:
+    """An inngest-js registration body (protocol document section 3) of one function `main`."""
+    return {"url": url, "deployType": "ping", "framework": "express", "appName": app_id, "sdk": "js:v4.24.0",
+            "functions": [{"id": f"{app_id}-main", "name": name, "triggers": [{"event": "main/event"}],
+                           "steps": {"step": {"id": "step", "name": "step", "runtime": {
+                               "type": "http", "url": f"{url}?fnId={app_id}-main&stepId=step"}}}, **fields}]}
+
+
+@pytest.fixture
+def dev_mode(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RUNS_INNGEST_DEV", "RUNS_INNGEST_SIGNING_KEY", "RUNS_INNGEST_SIGNING_KEY_FALLBACK"):
+        monkeypatch.delenv(name, raising=False)
+    settings.RUNS_INNGEST_DEV = True
+    settings.RUNS_INNGEST_SIGNING_KEY = ""
+
+
+def post_register(body: dict[str, Any]) -> Any:
+    return Client().post("/fn/register", data=json.dumps(body), content_type="application/json",
+                         headers={"X-Inngest-SDK": "inngest-js:v4.24.0"})
+
+
+def apps_page() -> str:
+    http = Client()
+    http.force_login(User.objects.get_or_create(username="reader")[0])
+    return http.get("/apps/").content.decode()
+
+
+def sync_cell(app_id: str) -> str:
+    found = re.search(r'<dd class="app-sync">(.*?)</dd>', card(apps_page(), app_id), re.S)
+    assert found
+    return found.group(1)
+
+
+def test_a_refused_registration_of_a_known_app_is_its_last_sync(dev_mode: None) -> None:
+    assert post_register(js_body("js-app")).status_code == 200
+    assert '<span class="sync-ok">ok</span>' in sync_cell("js-app")
+    broken = post_register(js_body("js-app", debounce={"period": "soon"}))
+    assert broken.status_code == 400
+    cell = sync_cell("js-app")
+    assert "sync-ok" not in cell
+    assert text(cell).split("out-of-band", 1)[1].strip().startswith(
+        "registration refused: function 'js-app-main': debounce.period: 'soon' is not a duration")
+    assert Function.objects.get(app_id="js-app").config["debounce"] is None  # the stored functions are unchanged
+
+    # A body without a usable app id still names the app by its URL.
+    assert post_register(js_body("js-app")).status_code == 200
+    assert post_register({**js_body("js-app"), "appName": ""}).status_code == 400
+    assert "'appName' (or 'appname')" in text(sync_cell("js-app"))
+    # An app never seen before has no row to note it on: nothing is created.
+    assert post_register(js_body("unknown", url="http://127.0.0.1:1/x", debounce={"period": "soon"})).status_code == 400
+    assert not SdkApp.objects.filter(app_id="unknown").exists()
+
+
+def test_app_supplied_strings_are_escaped_on_the_apps_page(dev_mode: None) -> None:
+    tag = "<script>alert(1)</script>"
+    url = "http://127.0.0.1:8792/api/inngest/<script>alert(1)</script>"
+    body = js_body("xss-app", name=f"Main {tag}", url=url)
+    body["framework"], body["sdk"] = f"express{tag}", f"js:v4.24.0{tag}"
+    body["functions"][0]["triggers"] = [{"event": f"main/{tag}", "expression": f"event.data.x == '{tag}'"}]
+    assert post_register(body).status_code == 200, post_register(body).content
+    page = apps_page()
+    app = card(page, "xss-app")
+    assert "<script>" not in page
+    escaped = html.escape(tag)
+    assert f"Main {escaped}" in app  # the function's name
+    assert f'<code class="copy app-url" title="click to copy">{html.escape(url)}</code>' in app
+    assert f"express{escaped}" in app and f"inngest-js 4.24.0{escaped}" in app
+    assert f"main/{escaped} if event.data.x == &#x27;{escaped}&#x27;" in app  # the trigger and its expression
+
+    # A refused registration's reason, which quotes what the app sent, is escaped too.
+    assert post_register({**body, "functions": [{**body["functions"][0], "id": f"xss-app-{tag}",
+                                                  "debounce": {"period": tag}}]}).status_code == 400
+    page = apps_page()
+    assert "<script>" not in page and "registration refused" in card(page, "xss-app")
 
 
 # --- the runtime wherever functions are shown -----------------------------------------------------------------

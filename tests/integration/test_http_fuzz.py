@@ -279,7 +279,31 @@ functions_configs = st.fixed_dictionaries({}, optional={
         "type": "http", "url": "http://127.0.0.1:9/api/inngest?fnId=fuzz-sdk-fn&stepId=step"}}})),
     "concurrency": json_values, "rateLimit": json_values, "debounce": json_values, "cancel": json_values,
     "throttle": json_values, "retries": json_values})
-registrations = st.one_of(json_values, deep_json, st.binary(max_size=200), st.fixed_dictionaries(
+SDK_ORIGIN = "http://127.0.0.1:9"
+
+
+@st.composite
+def valid_shaped_registrations(draw: st.DrawFn) -> dict[str, Any]:
+    """A body every early check accepts (`deployType` "ping", a known SDK, ids prefixed by the app id, call URLs
+    on the app's origin), with fuzzed text inside: it reaches the database, where a string no column can hold
+    (a lone surrogate) once made a 500."""
+    app_id = draw(st.one_of(st.just("fuzz-sdk"), json_text.filter(str.strip)), label="app id")
+
+    def function() -> dict[str, Any]:
+        fn_id = draw(st.one_of(st.just("fn"), json_text.filter(bool)), label="function id")
+        return {"id": f"{app_id}-{fn_id}", "name": draw(json_text, label="function name"),
+                "triggers": [{"event": draw(st.one_of(st.just("fuzz/sdk"), json_text), label="trigger")}],
+                "steps": {"step": {"id": "step", "name": "step", "runtime": {
+                    "type": "http", "url": f"{SDK_ORIGIN}/api/inngest?fnId={draw(json_text, label='fnId')}"}}}}
+
+    return {"url": SDK_ORIGIN + draw(st.one_of(st.just("/api/inngest"), json_text.map(lambda t: "/" + t)), label="path"),
+            "deployType": "ping", "appName": app_id, "sdk": "js:v4.24.0",
+            "framework": draw(json_text, label="framework"),
+            "functions": [function() for _ in range(draw(st.integers(0, 2), label="functions"))]}
+
+
+registrations = st.one_of(json_values, deep_json, st.binary(max_size=200), valid_shaped_registrations(),
+                          valid_shaped_registrations(), st.fixed_dictionaries(
     {"url": st.one_of(st.just("http://127.0.0.1:9/api/inngest"), json_text)},
     optional={"appName": st.one_of(st.just("fuzz-sdk"), json_text, json_values), "appname": json_text,
               "deployType": json_text, "deploy_type": json_text, "sdk": json_values, "framework": json_values,
@@ -302,6 +326,8 @@ def test_sdk_registration_never_500s_and_a_refused_one_stores_nothing(world: Wor
     if response.status_code != 200:
         check_json_reason(response)
         assert (SdkApp.objects.count(), Function.objects.count()) == before, "a refused registration wrote"
+    else:  # what was stored can be shown
+        timed(lambda: world.session.get("/apps/"))
 
 
 @FUZZ

@@ -21,6 +21,7 @@ from django.test import Client
 from runs.inngest import signing
 from runs.models import CancelRule, Event, Function, Run, SdkApp
 from runs.sdk import App, Context
+from runs.status import RunStatus
 from runs.store.functions import sync_functions
 from runs.store.sdk_apps import list_apps, sdk_app_ids
 from runs.testing import wait_for_run
@@ -173,6 +174,15 @@ def test_dev_mode_accepts_inngest_js_with_its_bearer_undefined(client: Client, d
         "main-function", "inngest-js", {"limit": 1, "key": None})
 
 
+def test_a_call_url_on_the_apps_origin_spelled_otherwise_is_accepted(client: Client, dev: None) -> None:
+    """Only the origin counts: another path, an explicit default port, the host's case."""
+    body = _calling("http://127.0.0.1:8792/other/path?fnId=compat-js-main-function&stepId=step")
+    assert register(client, {**body, "url": "http://127.0.0.1:8792"}, sdk="inngest-js:v4.24.0").status_code == 200
+    https = _calling("https://apps.example.com/api/inngest?fnId=compat-js-main-function&stepId=step")
+    response = register(client, {**https, "url": "https://APPS.example.com:443/api/inngest"}, sdk="inngest-js:v4.24.0")
+    assert response.status_code == 200, response.content
+
+
 def test_the_same_registration_again_is_not_modified_and_a_changed_one_updates_and_drops(
         client: Client, dev: None) -> None:
     register(client, py_body())
@@ -196,6 +206,24 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
     assert Run.objects.filter(id=run.id).exists()
 
 
+def _calling(url: str) -> dict[str, Any]:
+    """JS_BODY with its function's call URL (`steps.step.runtime.url`) replaced by `url`."""
+    function = copy.deepcopy(JS_BODY["functions"][0])  # type: ignore[index]
+    function["steps"]["step"]["runtime"]["url"] = url
+    return {**JS_BODY, "functions": [function]}
+
+
+def _with_lone_surrogates() -> list[dict[str, Any]]:
+    """JS_BODY with a lone surrogate in each string the store writes (and one it only keeps in the JSON)."""
+    bodies = [{**JS_BODY, "appName": "\ud800x"}, {**JS_BODY, "url": "http://127.0.0.1:8792/\udfff"},
+              {**JS_BODY, "framework": "express\ud800"}, {**JS_BODY, "sdk": "js:v4\ud800"},
+              {**JS_BODY, "featureObservations": {"\ud800": True}}]
+    for field, value in (("name", "main\ud800"), ("id", "compat-js-\ud800"),
+                         ("triggers", [{"event": "main/\ud800"}]), ("cancel", [{"event": "x\udc00"}])):
+        bodies.append({**JS_BODY, "functions": [{**JS_BODY["functions"][0], field: value}]})  # type: ignore[dict-item]
+    return bodies
+
+
 @pytest.mark.parametrize(("body", "raw", "reason"), [
     (None, b"{not json", "body is not JSON"),
     (None, b"", "body is empty"),
@@ -209,6 +237,15 @@ def test_a_function_that_vanished_keeps_its_runs(client: Client, dev: None) -> N
      "function 'compat-js-main-function': debounce.period"),
     ({**JS_BODY, "functions": JS_BODY["functions"] * 2}, None, "registered twice"),  # type: ignore[operator]
     ({**JS_BODY, "appName": "nul\u0000app"}, None, "NUL character"),
+    # Workers POST to each function's call URL: it must be on the app's origin (scheme, host and port of 'url').
+    *[(_calling(url), None, "is not on the app's origin http://127.0.0.1:8792")
+      for url in ("http://169.254.169.254/latest/meta-data?fnId=x", "http://127.0.0.1:6379/?fnId=x",
+                  "https://127.0.0.1:8792/api/inngest", "http://localhost:8792/api/inngest",
+                  "http://127.0.0.1:8792@10.0.0.1/api/inngest")],
+    ({**JS_BODY, "url": "http://:8792/api/inngest"}, None, "'url'"),
+    ({**JS_BODY, "url": "http://127.0.0.1:99999/api/inngest"}, None, "'url'"),
+    # A lone surrogate parses from JSON ("\\ud800") but no database column stores it: 400, not a 500.
+    *[(body, None, "not valid Unicode") for body in _with_lone_surrogates()],
     ({**JS_BODY, "featureObservations": _nested(80)}, None, "nests deeper than"),
 ])
 def test_a_bad_registration_is_a_400_with_a_json_reason_and_stores_nothing(
@@ -325,6 +362,17 @@ def test_bad_events_are_a_4xx_with_a_json_reason_and_store_nothing(
     assert response.status_code == status, response.content
     assert response.json()["status"] == status and reason in response.json()["error"]
     assert Event.objects.count() == 0
+
+
+def test_idempotency_starts_one_run_per_key(client: Client, dev: None) -> None:
+    """`idempotency: "event.data.userId"` is a rate limit of 1 per 24 h per key: the second event of a user
+    starts no run (its run is stored as skipped), another user's does."""
+    function = {**JS_BODY["functions"][0], "idempotency": "event.data.userId"}  # type: ignore[dict-item]
+    assert register(client, {**JS_BODY, "functions": [function]}, sdk="inngest-js:v4.24.0").status_code == 200
+    ids = [send(client, {"name": "main/event", "data": {"userId": user}}).json()["ids"][0] for user in (1, 1, 2)]
+    statuses = [Run.objects.get(event_id=event_id).status for event_id in ids]
+    assert statuses == [RunStatus.QUEUED, RunStatus.SKIPPED, RunStatus.QUEUED]
+    assert (Run.objects.get(event_id=ids[1]).status_reason or "").startswith("rate limited")
 
 
 def test_events_share_the_intake_rate_limit(client: Client, dev: None, settings: Any) -> None:

@@ -5,13 +5,16 @@ in dev mode the SDK POSTs /fn/register back to us; in signed mode it answers in-
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +126,77 @@ def test_signed_mode_syncs_in_band_and_verifies_the_answer(
     assert (app.last_sync_ok, app.last_sync_kind) == (False, "in_band")
     assert "HTTP 401" in app.last_sync_error
     assert Function.objects.filter(app_id="signed-py").count() == 2  # a failed sync changes no functions
+
+
+class FakeInBandApp(ThreadingHTTPServer):
+    """A stand-in SDK app on a free port that answers the in-band PUT with a valid-looking config (one function
+    of app `forged`) and whatever `X-Inngest-Signature` `signature(body)` gives (None: no header)."""
+
+    def __init__(self, signature: Callable[[bytes], str | None]) -> None:
+        super().__init__(("127.0.0.1", 0), _FakeInBandHandler)
+        self.signature = signature
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/api/inngest"
+
+    def answer(self) -> bytes:
+        return json.dumps({
+            "app_id": "forged", "framework": "express", "sdk": "js:v4.24.0", "url": self.url,
+            "functions": [{"id": "forged-main", "name": "main", "triggers": [{"event": "main/event"}],
+                           "steps": {"step": {"id": "step", "name": "step", "runtime": {
+                               "type": "http", "url": f"{self.url}?fnId=forged-main&stepId=step"}}}}]}).encode()
+
+
+class _FakeInBandHandler(BaseHTTPRequestHandler):
+    server: FakeInBandApp
+
+    def do_PUT(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.server.answer()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Inngest-Sync-Kind", "in_band")
+        signature = self.server.signature(body)
+        if signature is not None:
+            self.send_header("X-Inngest-Signature", signature)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+@contextmanager
+def fake_in_band_app(signature: Callable[[bytes], str | None]) -> Iterator[str]:
+    server = FakeInBandApp(signature)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize(("signature", "reason"), [
+    (lambda body: signing.sign(body, OTHER_KEY), "does not verify with the configured signing key"),  # forged
+    (lambda body: signing.sign(body + b" ", KEY), "does not verify with the configured signing key"),  # another body
+    (lambda body: signing.sign(body, KEY, timestamp=int(time.time()) - 3600), "s old"),  # replayed
+    (lambda body: "t=1&s=", "malformed X-Inngest-Signature"),
+    (lambda body: None, "no X-Inngest-Signature header"),
+])
+def test_signed_mode_refuses_an_in_band_answer_whose_signature_is_wrong_and_registers_nothing(
+        db: None, settings: Any, signature: Callable[[bytes], str | None], reason: str) -> None:
+    settings.RUNS_INNGEST_SIGNING_KEY = KEY
+    with fake_in_band_app(signature) as url:
+        result = sync_app(url)
+    assert (result.ok, result.app_id, result.kind) == (False, None, "in_band")
+    assert result.error and result.error.startswith("the app's answer is refused:") and reason in result.error
+    assert (SdkApp.objects.count(), Function.objects.count()) == (0, 0)
+    # The same answer signed with the server's key is registered: only the signature was wrong.
+    with fake_in_band_app(lambda body: signing.sign(body, KEY)) as url:
+        assert sync_app(url).ok
+    assert list(Function.objects.values_list("app_id", "function_id")) == [("forged", "main")]
 
 
 def test_signed_mode_refuses_an_app_left_in_dev_mode(

@@ -12,7 +12,7 @@ from typing import Any
 import inngest
 import pytest
 
-from runs.inngest.config import DEFAULT_RETRIES, ConfigError, map_function
+from runs.inngest.config import DEFAULT_RETRIES, IDEMPOTENCY_PERIOD_MS, ConfigError, map_function
 
 URL = "http://127.0.0.1:9999/api/inngest"
 
@@ -89,6 +89,20 @@ def test_js_concurrency_as_an_object_and_cancel_on() -> None:
     assert config["runtime"] == "inngest-js"
 
 
+@pytest.mark.parametrize(("concurrency", "enforced", "flags"), [
+    (5, {"limit": 5, "key": None}, []),  # inngest-js `concurrency: 5`
+    (0, None, []),  # 0: no limit of its own, as an object's limit 0
+    ([3, {"limit": 1, "key": "event.data.user"}], {"limit": 3, "key": None},
+     ["concurrency: only the first of 2 limits is enforced"]),
+    ([{"limit": 2, "key": "event.data.user"}, 7], {"limit": 2, "key": "event.data.user"},
+     ["concurrency: only the first of 2 limits is enforced"]),
+])
+def test_js_concurrency_may_be_a_bare_number_alone_or_in_the_list(
+        concurrency: Any, enforced: dict[str, Any] | None, flags: list[str]) -> None:
+    config = map_function(js_config(concurrency=concurrency), app_id="compat-js", runtime="inngest-js").config
+    assert (config["concurrency"], config["unsupported"]) == (enforced, flags)
+
+
 def test_only_the_first_concurrency_limit_is_enforced_and_other_scopes_are_flagged() -> None:
     config = map_function(py_config(concurrency=[inngest.Concurrency(limit=2, scope="account"),
                                                  inngest.Concurrency(limit=5, key="event.data.user")]),
@@ -113,15 +127,44 @@ def test_every_option_the_engine_does_not_enforce_is_named() -> None:
                  inngest.TriggerCron(cron="0 * * * *")],
         throttle=inngest.Throttle(limit=1, period=datetime.timedelta(seconds=1)),
         batch_events=inngest.Batch(max_size=10, timeout=datetime.timedelta(seconds=5)),
-        priority=inngest.Priority(run="10"), idempotency="event.data.id",
+        priority=inngest.Priority(run="10"),
         timeouts=inngest.Timeouts(start=datetime.timedelta(seconds=10)), singleton=inngest.Singleton(mode="skip"),
     ), app_id="probe", runtime="inngest-py").config
     assert config["unsupported"] == [
         "event trigger 'probe/other': not enforced (only the first event trigger, 'probe/go', starts runs)",
         "cron trigger '0 * * * *': not enforced",
         "throttle: not enforced", "batchEvents: not enforced", "priority: not enforced",
-        "idempotency: not enforced", "timeouts: not enforced", "singleton: not enforced",
+        "timeouts: not enforced", "singleton: not enforced",
     ]
+
+
+def test_idempotency_is_a_rate_limit_of_one_per_day_per_key() -> None:
+    config = map_function(py_config(idempotency="event.data.userId"), app_id="probe", runtime="inngest-py").config
+    assert config["rate_limit"] == {"limit": 1, "period_ms": IDEMPOTENCY_PERIOD_MS, "key": "event.data.userId"}
+    assert IDEMPOTENCY_PERIOD_MS == 24 * 3_600_000
+    assert config["unsupported"] == []
+    js = map_function(js_config(idempotency="event.data.order.id"), app_id="compat-js", runtime="inngest-js").config
+    assert js["rate_limit"] == {"limit": 1, "period_ms": IDEMPOTENCY_PERIOD_MS, "key": "event.data.order.id"}
+
+
+def test_idempotency_beyond_an_event_path_or_beside_a_rate_limit_is_flagged() -> None:
+    config = map_function(js_config(idempotency='event.data.a + "-" + event.data.b'),
+                          app_id="compat-js", runtime="inngest-js").config
+    assert config["rate_limit"] is None
+    assert config["unsupported"] == ["idempotency with key 'event.data.a + \"-\" + event.data.b': not enforced "
+                                     "(keys must be event paths like 'event.data.id')"]
+    # One rate limit per function: the function's own rateLimit is kept, idempotency flagged.
+    both = map_function(js_config(idempotency="event.data.id", rateLimit={"limit": 5, "period": "1m"}),
+                        app_id="compat-js", runtime="inngest-js").config
+    assert both["rate_limit"] == {"limit": 5, "period_ms": 60_000, "key": None}
+    assert both["unsupported"] == ["idempotency: not enforced (the function's rateLimit is, and Tributary enforces "
+                                   "one rate limit per function)"]
+    # A rateLimit that is itself not enforced (its key is not a path) leaves the one rate limit to idempotency.
+    keyed = map_function(js_config(idempotency="event.data.id",
+                                   rateLimit={"limit": 5, "period": "1m", "key": "event.data.a + event.data.b"}),
+                         app_id="compat-js", runtime="inngest-js").config
+    assert keyed["rate_limit"] == {"limit": 1, "period_ms": IDEMPOTENCY_PERIOD_MS, "key": "event.data.id"}
+    assert len(keyed["unsupported"]) == 1 and keyed["unsupported"][0].startswith("rateLimit with key")
 
 
 def test_a_cron_only_function_has_no_trigger_and_says_why() -> None:
@@ -166,6 +209,12 @@ def test_an_unknown_option_is_named_too() -> None:
     ({"cancel": [{"event": "x", "if": "async.data.id =="}]}, "function 'compat-js-fn': cancel[0].if: CEL expression"),
     ({"cancel": [{"event": "x", "timeout": "1 fortnight"}]}, "function 'compat-js-fn': cancel[0].timeout:"),
     ({"concurrency": [{"limit": -1}]}, "function 'compat-js-fn': concurrency[0].limit must be an integer >= 0"),
+    ({"concurrency": -2}, "function 'compat-js-fn': concurrency.limit must be an integer >= 0"),
+    ({"concurrency": 1.5}, "function 'compat-js-fn': concurrency.limit must be an integer >= 0"),
+    ({"concurrency": [True]}, "function 'compat-js-fn': concurrency[0] must be a number or an object"),
+    ({"concurrency": "5"}, "function 'compat-js-fn': concurrency must be a number or an object"),
+    ({"idempotency": 7}, "function 'compat-js-fn': idempotency must be a non-empty CEL expression"),
+    ({"idempotency": "event.data.("}, "function 'compat-js-fn': idempotency: CEL"),
     ({"concurrency": {"limit": 2, "key": "event.data.("}}, "function 'compat-js-fn': concurrency.key: CEL"),
     ({"triggers": [{"event": "x", "expression": "event.data.x ="}]}, "function 'compat-js-fn': triggers[0].expression"),
     ({"triggers": [{}]}, "function 'compat-js-fn': triggers[0] needs an 'event' or a 'cron'"),

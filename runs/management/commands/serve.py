@@ -34,8 +34,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, no_worker: bool, demo: bool = False, dev: bool = False,
                **options: Any) -> None:
-        if dev:  # runs.inngest_mode reads the variable in any project, so this process's server and worker see it
-            os.environ["RUNS_INNGEST_DEV"] = "1"
+        if dev:  # for this process's server and worker, whatever the setting or the environment say
+            inngest_mode.force_dev()
             # The system checks ran before this line turned dev mode on: show its warning now.
             for message in inngest_mode_problems(debug=settings.DEBUG, database_url=bool(os.environ.get("DATABASE_URL"))):
                 self.stderr.write(str(message))

@@ -61,6 +61,12 @@ def json_roundtrip(value: Any, what: str) -> Any:
         raise SerializationError(f"{what} is not JSON-serialisable: {exc}") from None
     if JSON_NUL.search(text):
         raise SerializationError(f"{what} contains a NUL character (\\u0000), which cannot be stored")
+    if "\\ud" in text:  # a UTF-16 surrogate escape: a pair is one character, half of one is not text
+        try:
+            utf8_json(value)
+        except UnicodeEncodeError:
+            raise SerializationError(f"{what} contains a lone surrogate (half of a UTF-16 pair, e.g. \\ud83d), "
+                                     f"which is not text and cannot be stored") from None
     if len(text.encode()) > MAX_OUTPUT_BYTES:
         # A size limit, not a type problem (S20): LimitExceeded, which is non-retriable too.
         raise LimitExceeded(f"{what} is {len(text.encode())} bytes; the limit is {MAX_OUTPUT_BYTES} (4 MiB)")

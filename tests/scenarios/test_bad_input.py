@@ -149,6 +149,15 @@ async def returns_nul(ctx: Context) -> str:
     return await ctx.step.run("nul-step", text_with_nul)
 
 
+@app.function(id="returns-surrogate", trigger="bad/surrogate", retries=3)
+async def returns_surrogate(ctx: Context) -> str:
+    def text_with_lone_surrogate() -> str:
+        NUL_ATTEMPTS["surrogate"] += 1
+        return "half of \U0001f600: \ud83d"
+
+    return await ctx.step.run("surrogate-step", text_with_lone_surrogate)
+
+
 @app.function(id="sends-bad-event", trigger="bad/send", retries=3)
 async def sends_bad_event(ctx: Context) -> None:
     NUL_ATTEMPTS["send"] += 1
@@ -163,6 +172,17 @@ def test_a_nul_character_in_a_step_output_fails_the_step_clearly_not_at_commit(w
     assert done.error["name"] == "SerializationError"
     assert "NUL" in done.error["message"] and "nul-step" in done.error["message"]
     assert NUL_ATTEMPTS["step"] == 1  # non-retriable: a value that cannot be stored will not be storable later
+
+
+def test_a_lone_surrogate_in_a_step_output_fails_the_step_clearly_not_at_commit(worker) -> None:
+    """No database stores half a UTF-16 pair (PostgreSQL's jsonb refuses it, SQLite's driver cannot encode it): a
+    SerializationError at once, like a NUL; a whole pair (an emoji) is fine."""
+    NUL_ATTEMPTS.clear()
+    [run] = client.runs_for_event(client.send("bad/surrogate"))
+    done = wait_for_run(run.id)
+    assert (done.status, done.error["name"]) == ("failed", "SerializationError"), done.error
+    assert "surrogate" in done.error["message"] and "surrogate-step" in done.error["message"]
+    assert NUL_ATTEMPTS["surrogate"] == 1
 
 
 def test_an_event_a_step_cannot_send_fails_the_run_at_once(worker) -> None:

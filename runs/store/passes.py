@@ -182,6 +182,10 @@ def _finish_pass_once(claim: ClaimedRun, ops: Sequence[StepOp], outcome: Outcome
     ops = _resolve_composites(ops)
     refusals = _invoke_refusals(claim, ops)
     attempts = _attempts(claim, ops)
+    if checkpointed:
+        # This pass's checkpoints stored their steps' attempts on the row (a step retried, then another step or
+        # SDK call): the claim's count predates them, and writing it back would lose them (S15).
+        attempts = max(attempts, Run.objects.filter(id=claim.id).values_list("attempts", flat=True).first() or 0)
     status, output, error, cause, failed_step = "", None, None, None, None
     if isinstance(outcome, RunFinished):
         status, output = RunStatus.COMPLETED, outcome.output

@@ -93,6 +93,14 @@ async def separate_budgets(ctx: Context) -> list[str]:
     return [first, second]
 
 
+@app.function(id="s15-retried-then-more", trigger="s15/retried-then-more", retries=1)
+async def retried_then_more(ctx: Context) -> list[str]:
+    first = await ctx.step.run("first", _fail_until, "retried", 1, ctx.attempt)
+    # A step after the retried one: its side effect starts only after a checkpoint has stored the retry.
+    second = await ctx.step.run("second", lambda: "second ok")
+    return [first, second]
+
+
 @app.function(id="s15-no-failures", trigger="s15/clean")
 async def no_failures(ctx: Context) -> int:
     CALLS["clean"].append(ctx.attempt)
@@ -172,6 +180,15 @@ def test_s15_each_step_has_its_own_budget(worker) -> None:  # S15
     assert done.output == ["first ok", "second ok"]
     assert CALLS["first"] == [0, 1] and CALLS["second"] == [0, 1]
     assert [s.attempts for s in done.steps] == [2, 2]
+    assert done.attempts == 2
+
+
+def test_s15_attempts_counts_a_retry_that_a_checkpoint_stored(worker) -> None:  # S15
+    # The retry of `first` is committed by the checkpoint before `second` runs; the end of that pass must not
+    # write back the attempts the run had when it was claimed.
+    done = _finish("s15/retried-then-more")
+    assert done.status == "completed" and done.output == ["retried ok", "second ok"]
+    assert [(s.attempts, s.status) for s in done.steps] == [(2, "completed"), (1, "completed")]
     assert done.attempts == 2
 
 

@@ -32,6 +32,8 @@ from tests.sdk.harness import (
     require_node,
     start_sdk_app,
     start_tributary,
+    sync,
+    wait_registered,
 )
 
 
@@ -93,19 +95,21 @@ def tributary_server(transactional_db: None, _tributary_servers: Callable[[str],
 
 @pytest.fixture(scope="module")
 def _sdk_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SdkAppProcess]]:
-    started: dict[tuple[str, ...], tuple[SdkAppProcess, TributaryServer]] = {}
+    started: dict[tuple[Any, ...], tuple[SdkAppProcess, TributaryServer]] = {}
     log_dir = tmp_path_factory.mktemp("sdk-apps")
 
-    def start(kind: str, server: TributaryServer, app_id: str | None = None) -> SdkAppProcess:
+    def start(kind: str, server: TributaryServer, app_id: str | None = None,
+              env: dict[str, str] | None = None) -> SdkAppProcess:
         for stale in [key for key, (_, origin) in started.items() if not origin.process.alive()]:
             started.pop(stale)[0].process.stop()  # pointed at a server that has been stopped
-        key = (kind, server.url, app_id or "")
+        key = (kind, server.url, app_id or "", *sorted((env or {}).items()))
         if key not in started or not started[key][0].process.alive():
             require_node(kind)
             app = start_sdk_app(kind, mode=server.mode, origin=server.url, log_dir=log_dir, app_id=app_id,
                                 signing_key=server.signing_key,
                                 # Dev mode sends with the SDKs' NO_EVENT_KEY_SET, as against `inngest dev`.
-                                event_key=server.event_key if server.mode == "signed" else None)
+                                event_key=server.event_key if server.mode == "signed" else None,
+                                extra_env=env)
             started[key] = (app, server)
         return started[key][0]
 
@@ -119,12 +123,36 @@ def _sdk_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...
 @pytest.fixture
 def sdk_app(tributary_server: TributaryServer, _sdk_apps: Callable[..., SdkAppProcess],
             ) -> Callable[..., SdkAppProcess]:
-    """`sdk_app(kind, app_id=None, server=None)`: the official SDK app `kind` (js3, js4, py) pointed at `server`
-    (default: this test's tributary_server) in the server's mode, started once per module."""
+    """`sdk_app(kind, app_id=None, server=None, env=None)`: the official SDK app `kind` (js3, js4, py) pointed at
+    `server` (default: this test's tributary_server) in the server's mode, started once per module and per
+    `env` (the apps' test switches, e.g. `{"OMIT_FUNCTIONS": "probe-wait"}`)."""
 
-    def get(kind: str, app_id: str | None = None, server: TributaryServer | None = None) -> SdkAppProcess:
+    def get(kind: str, app_id: str | None = None, server: TributaryServer | None = None,
+            env: dict[str, str] | None = None) -> SdkAppProcess:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        return _sdk_apps(kind, server or tributary_server, app_id)
+        return _sdk_apps(kind, server or tributary_server, app_id, env)
 
     return get
+
+
+@pytest.fixture
+def app(kind: str, tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess],
+        ) -> SdkAppProcess:
+    """The SDK app of the test's `kind` (parametrize it), synced with this test's (emptied) tables."""
+    started = sdk_app(kind)
+    sync(started)
+    wait_registered(started)
+    return started
+
+
+@pytest.fixture
+def api_token(tributary_server: TributaryServer) -> str:
+    """A read token of a fresh user, for the dashboard's JSON API on the live server (the test database)."""
+    from django.contrib.auth.models import User
+
+    from runs.models import ApiToken
+    from runs.store import tokens
+
+    user = User.objects.create_user("sdk-reader", password="unused-password")
+    return tokens.issue(user, scope=ApiToken.Scope.READ, expires_in=None)[1]

@@ -264,6 +264,18 @@ class SdkAppProcess:
     def log(self) -> str:
         return self.process.log()
 
+    def call_requests(self, run_id: str) -> list[dict[str, Any]]:
+        """The Call Requests this app received for `run_id`, in order, as its call log has them
+        (`call-request {...}` lines: tests/sdk_apps/serve.js, py/pyapp/calls.py)."""
+        calls = []
+        for line in self.log().splitlines():
+            _, marker, logged = line.partition("call-request ")
+            if marker:
+                call = json.loads(logged)
+                if call.get("run_id") == run_id:
+                    calls.append(call)
+        return calls
+
 
 def sdk_env(mode: str, origin: str, *, signing_key: str | None = None, event_key: str | None = None,
             ) -> dict[str, str]:
@@ -282,8 +294,10 @@ def sdk_env(mode: str, origin: str, *, signing_key: str | None = None, event_key
 
 
 def start_sdk_app(kind: str, *, mode: str, origin: str, log_dir: Path, app_id: str | None = None,
-                  signing_key: str | None = None, event_key: str | None = None) -> SdkAppProcess:
-    """Start one of tests/sdk_apps on a free port and wait until it answers its introspection GET."""
+                  signing_key: str | None = None, event_key: str | None = None,
+                  extra_env: Mapping[str, str] | None = None) -> SdkAppProcess:
+    """Start one of tests/sdk_apps on a free port and wait until it answers its introspection GET. `extra_env`
+    holds the apps' own test switches (`OMIT_FUNCTIONS`: function ids to leave out; tests/sdk_apps/README.md)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     app_id = app_id or DEFAULT_APP_IDS[kind]
@@ -291,7 +305,7 @@ def start_sdk_app(kind: str, *, mode: str, origin: str, log_dir: Path, app_id: s
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("INNGEST_", "RUNS_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))}
     env.update(sdk_env(mode, origin, signing_key=signing_key, event_key=event_key))
-    env.update({"PORT": str(port), "APP_ID": app_id, "PYTHONUNBUFFERED": "1"})
+    env.update({"PORT": str(port), "APP_ID": app_id, "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     if kind == "py":
         env["DJANGO_SETTINGS_MODULE"] = "pyapp.settings"
         args = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]

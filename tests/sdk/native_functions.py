@@ -33,3 +33,21 @@ async def native_ts_chain(ctx: Context) -> Any:
 async def native_on_sent(ctx: Context) -> Any:
     """Started by the event an SDK app's step.sendEvent sends (tests/sdk/test_probes.py)."""
     return {"from": ctx.event.data["from"]}
+
+
+@app.function(id="native-invokes-sdk", trigger="native/invokes-sdk")
+async def native_invokes_sdk(ctx: Context) -> Any:
+    """native -> the SDK function the event names (`app_id`, `function_id`): with default retries, so a parent
+    that retried its body on a child's failure would show it (tests/sdk/test_cross_runtime_failures.py)."""
+    target = reference_function(ctx.event.data["function_id"], app_id=ctx.event.data["app_id"])
+    return await ctx.step.invoke("invoke-sdk", function=target)
+
+
+@app.function(id="native-fails", trigger="native/fails", retries=1)
+async def native_fails(ctx: Context) -> Any:
+    """A native child whose step fails on both of its attempts, invoked by the SDK apps' probe-invoke-native-fails."""
+
+    def broken() -> None:
+        raise ValueError("native broke")
+
+    return await ctx.step.run("native-broken", broken)

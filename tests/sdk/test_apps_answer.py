@@ -34,6 +34,10 @@ PROBES = {
     "probe-chain": "probe/chain", "probe-long": "probe/long", "probe-invoke-slow": "probe/invoke-slow",
     "probe-fixable": "probe/fixable", "probe-fix-parent": "probe/fix-parent",
     "probe-wait-timeout": "probe/wait-timeout", "probe-cancel-on": "probe/cancel-on",
+    "probe-concurrency": "probe/concurrency", "probe-invoke-concurrency": "probe/invoke-concurrency",
+    "probe-rate-limit": "probe/rate-limit", "probe-parallel-flaky": "probe/parallel-flaky",
+    "probe-parallel-broken": "probe/parallel-broken", "probe-parallel-sleep": "probe/parallel-sleep",
+    "probe-step-retry-after": "probe/step-retry-after", "probe-invoke-native-fails": "probe/invoke-native-fails",
 }
 TRIGGERS = {"compute-square": "calculate/square", "main-function": "main/event", **PROBES}
 # The cross-runtime probes each invoke the other SDK's app, so each app has only its own.

@@ -12,47 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.sdk.harness import (
-    MODES,
-    SdkAppProcess,
-    TributaryServer,
-    http,
-    send,
-    sync,
-    wait_registered,
-    wait_run,
-)
+from tests.sdk.harness import MODES, SdkAppProcess, TributaryServer, send, wait_run
+from tests.sdk.probing import dashboard_get, synced
 
 NATIVE_APP = "native-app"
 NATIVE = "python"  # runs.remote.RUNTIME_NATIVE
 JS = "inngest-js"
 PY = "inngest-py"
-
-
-@pytest.fixture
-def api_token(tributary_server: TributaryServer) -> str:
-    """A read token of a fresh user, for the dashboard's JSON API on the live server (the test database)."""
-    from django.contrib.auth.models import User
-
-    from runs.models import ApiToken
-    from runs.store import tokens
-
-    user = User.objects.create_user("cross-reader", password="unused-password")
-    return tokens.issue(user, scope=ApiToken.Scope.READ, expires_in=None)[1]
-
-
-def dashboard_get(server: TributaryServer, token: str, path: str) -> Any:
-    answer = http("GET", f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"})
-    assert answer.status == 200, f"GET {path} answered {answer.status}: {answer.body[:500]!r}"
-    return answer.json()
-
-
-def synced(sdk_app: Callable[..., SdkAppProcess], *kinds: str) -> list[SdkAppProcess]:
-    apps = [sdk_app(kind) for kind in kinds]
-    for app in apps:
-        sync(app)
-        wait_registered(app)
-    return apps
 
 
 def tree_of(root_id: str) -> list[Any]:

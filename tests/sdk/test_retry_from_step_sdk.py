@@ -8,9 +8,9 @@ import pytest
 
 from runs.models import Run
 from tests.sdk.harness import SdkAppProcess, TributaryServer
-from tests.sdk.test_probes import PROBE_KINDS, app, explain, run_of, step_hash, steps_of, wait_status
+from tests.sdk.probing import explain, run_of, step_hash, steps_of, wait_status
+from tests.sdk.test_probes import PROBE_KINDS
 
-__all__ = ["app"]  # the fixture: the SDK app of this test's kind, synced
 pytestmark = pytest.mark.parametrize("kind", PROBE_KINDS)
 
 

@@ -7,6 +7,11 @@
 const fs = require("fs");
 
 const RUNTIME = "inngest-js";
+// How long probe-concurrency's step holds its concurrency slot: long enough for runs to overlap if unlimited.
+const HOLD_MS = 400;
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => Date.now() / 1000; // seconds, as the Python app's time.time()
 
 function probes({ define, sdk }) {
   const { NonRetriableError, RetryAfterError, referenceFunction } = sdk;
@@ -29,6 +34,17 @@ function probes({ define, sdk }) {
       return `fixed: ${fs.readFileSync(event.data.path, "utf8")}`;
     });
   });
+
+  // Concurrency 1 per event.data.key: its one step holds the slot a moment and reports when it ran.
+  const probeConcurrency = define("probe-concurrency", "probe/concurrency",
+    { concurrency: { limit: 1, key: "event.data.key" } },
+    async ({ event, step }) => {
+      return await step.run("hold", async () => {
+        const start = now();
+        await pause(HOLD_MS);
+        return { key: event.data.key, start, end: now() };
+      });
+    });
 
   return [
     define("probe-step-run", "probe/step-run", {}, async ({ step }) => {
@@ -159,6 +175,80 @@ function probes({ define, sdk }) {
 
     define("probe-fix-parent", "probe/fix-parent", {}, async ({ event, step }) => {
       return await step.invoke("invoke-fixable", { function: probeFixable, data: { path: event.data.path } });
+    }),
+
+    probeConcurrency,
+
+    // Two children of probe-concurrency with the same key, invoked at once: their own limit serialises them.
+    define("probe-invoke-concurrency", "probe/invoke-concurrency", {}, async ({ event, step }) => {
+      const data = { key: event.data.key };
+      return await Promise.all([
+        step.invoke("hold-1", { function: probeConcurrency, data }),
+        step.invoke("hold-2", { function: probeConcurrency, data }),
+      ]);
+    }),
+
+    define("probe-rate-limit", "probe/rate-limit", { rateLimit: { limit: 1, period: "1m", key: "event.data.key" } },
+      async ({ event }) => event.data.key),
+
+    // Two parallel steps: `flaky` fails on attempt 0 only. Each execution appends a line to event.data.path.
+    define("probe-parallel-flaky", "probe/parallel-flaky", {}, async ({ event, step, attempt }) => {
+      const path = event.data.path;
+      return await Promise.all([
+        step.run("steady", () => {
+          fs.appendFileSync(path, "steady\n");
+          return "S";
+        }),
+        step.run("flaky", () => {
+          fs.appendFileSync(path, `flaky ${attempt}\n`);
+          if (attempt === 0) {
+            throw new Error("flaky fails once");
+          }
+          return `flaky ok on attempt ${attempt}`;
+        }),
+      ]);
+    }),
+
+    // Two parallel steps: `broken` always fails (retries: 1, so twice). Each execution appends a line.
+    define("probe-parallel-broken", "probe/parallel-broken", { retries: 1 }, async ({ event, step }) => {
+      const path = event.data.path;
+      await Promise.all([
+        step.run("steady", () => {
+          fs.appendFileSync(path, "steady\n");
+          return "S";
+        }),
+        step.run("broken", () => {
+          fs.appendFileSync(path, "broken\n");
+          throw new Error("broken for good");
+        }),
+      ]);
+      return "unreachable";
+    }),
+
+    // Parallel steps, then a sleep, then a new step: after the sleep the server must still disable immediate
+    // execution (protocol document section 7), which the call log shows (serve.js).
+    define("probe-parallel-sleep", "probe/parallel-sleep", {}, async ({ step }) => {
+      await Promise.all([step.run("p1", () => "P1"), step.run("p2", () => "P2")]);
+      await step.sleep("nap", "1s");
+      return await step.run("after-nap", () => "after");
+    }),
+
+    // RetryAfterError thrown inside a step on attempt 0; each attempt appends its instant to event.data.path.
+    define("probe-step-retry-after", "probe/step-retry-after", {}, async ({ event, step, attempt }) => {
+      return await step.run("patient", () => {
+        fs.appendFileSync(event.data.path, `${now()}\n`);
+        if (attempt === 0) {
+          throw new RetryAfterError("come back in a second", "1s");
+        }
+        return `patient on attempt ${attempt}`;
+      });
+    }),
+
+    define("probe-invoke-native-fails", "probe/invoke-native-fails", {}, async ({ step }) => {
+      return await step.invoke("invoke-native-fails", {
+        function: referenceFunction({ appId: "native-app", functionId: "native-fails" }),
+        data: {},
+      });
     }),
 
     define("probe-long", "probe/long", {}, async ({ step }) => {

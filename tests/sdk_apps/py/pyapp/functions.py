@@ -8,11 +8,14 @@ import asyncio
 import datetime
 import logging
 import os
+import time
 from typing import Any
 
 import inngest
 
 RUNTIME = "inngest-py"
+# How long probe-concurrency's step holds its concurrency slot: long enough for runs to overlap if unlimited.
+HOLD_SECONDS = 0.4
 
 client = inngest.Inngest(app_id=os.environ.get("APP_ID", "py-app"), logger=logging.getLogger("pyapp"))
 
@@ -200,8 +203,114 @@ async def probe_long(ctx: inngest.Context) -> str:
     return await ctx.step.run("long-step", long_step)
 
 
-functions = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait,
+@client.create_function(fn_id="probe-concurrency", trigger=_on("probe/concurrency"),
+                        concurrency=[inngest.Concurrency(limit=1, key="event.data.key")])
+async def probe_concurrency(ctx: inngest.Context) -> Any:
+    """Concurrency 1 per event.data.key: its one step holds the slot a moment and reports when it ran."""
+    async def hold() -> dict[str, Any]:
+        start = time.time()
+        await asyncio.sleep(HOLD_SECONDS)
+        return {"key": ctx.event.data["key"], "start": start, "end": time.time()}
+
+    return await ctx.step.run("hold", hold)
+
+
+@client.create_function(fn_id="probe-invoke-concurrency", trigger=_on("probe/invoke-concurrency"))
+async def probe_invoke_concurrency(ctx: inngest.Context) -> list[Any]:
+    """Two children of probe-concurrency with the same key, invoked at once: their own limit serialises them."""
+    data = {"key": ctx.event.data["key"]}
+    both = await ctx.group.parallel((
+        lambda: ctx.step.invoke("hold-1", function=probe_concurrency, data=data),
+        lambda: ctx.step.invoke("hold-2", function=probe_concurrency, data=data)))
+    return list(both)
+
+
+@client.create_function(fn_id="probe-rate-limit", trigger=_on("probe/rate-limit"),
+                        rate_limit=inngest.RateLimit(limit=1, period=datetime.timedelta(minutes=1),
+                                                     key="event.data.key"))
+async def probe_rate_limit(ctx: inngest.Context) -> Any:
+    return ctx.event.data["key"]
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+@client.create_function(fn_id="probe-parallel-flaky", trigger=_on("probe/parallel-flaky"))
+async def probe_parallel_flaky(ctx: inngest.Context) -> list[str]:
+    """Two parallel steps: `flaky` fails on attempt 0 only. Each execution appends a line to event.data.path."""
+    path = str(ctx.event.data["path"])
+
+    def steady() -> str:
+        _append(path, "steady")
+        return "S"
+
+    def flaky() -> str:
+        _append(path, f"flaky {ctx.attempt}")
+        if ctx.attempt == 0:
+            raise ValueError("flaky fails once")
+        return f"flaky ok on attempt {ctx.attempt}"
+
+    both = await ctx.group.parallel((lambda: ctx.step.run("steady", steady), lambda: ctx.step.run("flaky", flaky)))
+    return list(both)
+
+
+@client.create_function(fn_id="probe-parallel-broken", trigger=_on("probe/parallel-broken"), retries=1)
+async def probe_parallel_broken(ctx: inngest.Context) -> str:
+    """Two parallel steps: `broken` always fails (retries=1, so twice). Each execution appends a line."""
+    path = str(ctx.event.data["path"])
+
+    def steady() -> str:
+        _append(path, "steady")
+        return "S"
+
+    def broken() -> str:
+        _append(path, "broken")
+        raise ValueError("broken for good")
+
+    await ctx.group.parallel((lambda: ctx.step.run("steady", steady), lambda: ctx.step.run("broken", broken)))
+    return "unreachable"
+
+
+@client.create_function(fn_id="probe-parallel-sleep", trigger=_on("probe/parallel-sleep"))
+async def probe_parallel_sleep(ctx: inngest.Context) -> str:
+    """Parallel steps, then a sleep, then a new step: after the sleep the server must still disable immediate
+    execution (protocol document section 7), which the call log shows (pyapp/calls.py)."""
+    await ctx.group.parallel((lambda: ctx.step.run("p1", lambda: "P1"), lambda: ctx.step.run("p2", lambda: "P2")))
+    await ctx.step.sleep("nap", datetime.timedelta(seconds=1))
+    return await ctx.step.run("after-nap", lambda: "after")
+
+
+@client.create_function(fn_id="probe-step-retry-after", trigger=_on("probe/step-retry-after"))
+async def probe_step_retry_after(ctx: inngest.Context) -> str:
+    """RetryAfterError raised inside a step on attempt 0 (inngest-py lifts it to the function: the Call Request
+    answers with Retry-After); each attempt appends its instant to event.data.path."""
+    path = str(ctx.event.data["path"])
+
+    def patient() -> str:
+        _append(path, str(time.time()))
+        if ctx.attempt == 0:
+            raise inngest.RetryAfterError("come back in a second", datetime.timedelta(seconds=1))
+        return f"patient on attempt {ctx.attempt}"
+
+    return await ctx.step.run("patient", patient)
+
+
+@client.create_function(fn_id="probe-invoke-native-fails", trigger=_on("probe/invoke-native-fails"))
+async def probe_invoke_native_fails(ctx: inngest.Context) -> Any:
+    return await ctx.step.invoke_by_id("invoke-native-fails", app_id="native-app", function_id="native-fails",
+                                       data={})
+
+
+# OMIT_FUNCTIONS (comma-separated function ids) leaves functions out, so a test can re-sync the app without one.
+_OMITTED = set(filter(None, os.environ.get("OMIT_FUNCTIONS", "").split(",")))
+
+functions: list[inngest.Function[Any]] = [compute_square, main_function, probe_step_run, probe_parallel, probe_sleep, probe_wait,
              probe_wait_timeout, probe_cancel_on, probe_send,
              probe_retry, probe_step_failed, probe_nonretriable, probe_retry_after, probe_invoke_missing,
              probe_invoke_timeout, probe_slow, probe_invoke_slow, probe_invoke_native, probe_invoke_ts,
-             probe_leaf_fails, probe_chain, probe_fixable, probe_fix_parent, probe_long]
+             probe_leaf_fails, probe_chain, probe_fixable, probe_fix_parent, probe_long, probe_concurrency,
+             probe_invoke_concurrency, probe_rate_limit, probe_parallel_flaky, probe_parallel_broken,
+             probe_parallel_sleep, probe_step_retry_after, probe_invoke_native_fails]
+functions = [fn for fn in functions if fn.local_id not in _OMITTED]

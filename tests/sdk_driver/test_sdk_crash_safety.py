@@ -4,14 +4,9 @@ and the child invoked before it exists once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from runs import client
@@ -19,36 +14,9 @@ from runs.models import Run
 from runs.testing import wait_for_run
 from tests.integration.effects import label_counts, release
 from tests.integration.processes import LEASE_SECONDS, requires_postgres, wait_until, worker_fleet
-from tests.sdk_driver.registration import free_port, register_rows
+from tests.sdk_driver.registration import register_rows
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
-
-APP = Path(__file__).with_name("crash_app.py")
-
-
-@pytest.fixture
-def crash_app(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "INNGEST_DEV": "http://127.0.0.1:9", "PYTHONUNBUFFERED": "1"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    log = (tmp_path / "app.log").open("wb")
-    app = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/api/inngest"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        app.terminate()
-        app.wait(15)
-        log.close()
 
 
 def test_s2_worker_killed_while_an_sdk_step_is_in_flight(tmp_path: Path, crash_app: str) -> None:

@@ -166,17 +166,19 @@ class _Pass:
             raise _Failed(RunFailed(error=_error(
                 "ProtocolError", f"the app answered {MAX_CALLS_PER_PASS} requests in one pass without the function "
                                  f"finishing or waiting; giving up")))
-        body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
-                         attempt=attempt, max_attempts=self.function.retries + 1,
-                         disable_immediate_execution=self.disable_immediate, step_id=step_id,
-                         version=self.version)
-        # Signed requests are sent as the canonical bytes they are signed over; unsigned ones need not be.
-        raw = signing.canonical(body) if self.keys else json.dumps(body, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
-                   "X-Request-Id": f"{self.invocation.run_id}-{self.calls}"}
-        if self.keys:
-            headers["X-Inngest-Signature"] = signing.sign(raw, self.keys[0])
         url = _step_url(self.function.url, step_id)
+        try:
+            raw, headers = self._request(step_id, attempt)
+        except signing.UnsignableValue as exc:
+            # The run's event or memo holds it: every later attempt would build the same body.
+            raise self._body_failure(_error("UnsignableValue", f"cannot sign the Call Request to {url}: {exc}"),
+                                     None, final=True) from None
+        except Exception as exc:
+            # Whatever else goes wrong building a request ends this attempt with its reason; escaping the pass
+            # it would leave the run to be replayed at every lease expiry, never failing.
+            logger.exception("run %s: building the Call Request to %s failed", self.invocation.run_id, url)
+            raise self._body_failure(_error("CallRequestError", f"could not build the Call Request to {url}: "
+                                                                f"{type(exc).__name__}: {exc}"), None) from None
         try:
             answer = http_calls.post(url, raw, headers, self.timeout)
         except http_calls.CallFailed as exc:
@@ -199,6 +201,20 @@ class _Pass:
         if answer.status not in (200, 206):
             raise self._function_error(answer)
         return answer
+
+    def _request(self, step_id: str, attempt: int) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a Call Request (signed in signed mode)."""
+        body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
+                         attempt=attempt, max_attempts=self.function.retries + 1,
+                         disable_immediate_execution=self.disable_immediate, step_id=step_id,
+                         version=self.version)
+        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
+                   "X-Request-Id": f"{self.invocation.run_id}-{self.calls}"}
+        if not self.keys:
+            return json.dumps(body, separators=(",", ":"), allow_nan=False).encode(), headers
+        raw, signed = signing.request_body(body)
+        headers["X-Inngest-Signature"] = signing.sign(signed, self.keys[0])
+        return raw, headers
 
     # --- answers ----------------------------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ from runs.ops import (
 )
 from runs.remote import RemoteFunction
 from runs.status import StepKind, StepStatus
-from runs.values import json_roundtrip
+from runs.values import json_roundtrip, storable_text
 
 logger = logging.getLogger("runs.worker")
 
@@ -188,18 +188,19 @@ class _Pass:
             else:
                 error = _error("AppUnreachable", f"could not reach the app at {url}: {exc}")
             raise self._body_failure(error, None) from None
-        answered = answer.header("x-inngest-req-version")
-        if answered.lstrip("-").isdigit() and int(answered) > 0:
-            self.version = int(answered)
-        if self.keys and answer.status in (200, 206):  # an answer that drives the run must be the app's
+        if self.keys:
+            # In signed mode the SDKs sign every answer (an error too) to a request they could check: one that
+            # is not signed may come from anyone in the path, so nothing in it is acted on.
             try:
                 signing.verify(answer.body, answer.header("x-inngest-signature"), self.keys,
                                max_age_seconds=None)
             except signing.SignatureError as exc:
-                raise self._body_failure(_error("SignatureError", f"the app's answer to {url} was refused: {exc}"),
-                                         None) from None
+                raise self._untrusted(answer, url, exc) from None
+        answered = answer.header("x-inngest-req-version")
+        if answered.lstrip("-").isdigit() and int(answered) > 0:
+            self.version = int(answered)
         if answer.status not in (200, 206):
-            raise self._function_error(answer)
+            raise self._function_error(answer, url)
         return answer
 
     def _request(self, step_id: str, attempt: int) -> tuple[bytes, dict[str, str]]:
@@ -371,14 +372,27 @@ class _Pass:
 
     # --- the function failed ----------------------------------------------------------------------------------
 
-    def _function_error(self, answer: http_calls.Response) -> _Failed:
-        error = error_from_body(answer.body, answer.status)
+    def _function_error(self, answer: http_calls.Response, url: str) -> _Failed:
+        """A trusted error answer: the function's error, retried unless the app says not to or when it says."""
         if answer.status == 401:
-            error = _error("SignatureError", f"the app refused our Call Request (401): {error['message']}; check "
-                                             f"that the app and Tributary use the same signing key")
+            return self._body_failure(_error("SignatureError", _refused_message(answer)), None)
+        error = error_from_body(answer.body, answer.status)
         no_retry = answer.header("x-inngest-no-retry", "").lower() == "true"
         return self._body_failure({**_error(error["name"], error["message"]), "stack": error.get("stack")},
                                   retry_after(answer.header("retry-after"), now()), final=no_retry)
+
+    def _untrusted(self, answer: http_calls.Response, url: str, problem: signing.SignatureError) -> _Failed:
+        """An answer whose signature does not verify, in signed mode: a failed attempt, retried on Tributary's
+        backoff; neither its body nor its headers (X-Inngest-No-Retry, Retry-After) are acted on."""
+        if answer.status == 401:  # the SDK's own refusal of our signature is never signed
+            return self._body_failure(_error("SignatureError", _refused_message(answer)), None)
+        if answer.status in (200, 206):
+            message = f"the app's answer to {url} was refused: {problem}"
+        else:
+            message = (f"the app's HTTP {answer.status} answer to {url} is not signed ({problem}), so it is not "
+                       f"trusted: retried on Tributary's backoff, its X-Inngest-No-Retry and Retry-After ignored; "
+                       f"it began {_excerpt(answer.body)}")
+        return self._body_failure(_error("SignatureError", message), None)
 
     def _body_failure(self, error: dict[str, Any], retry_at: datetime | None, *, final: bool = False) -> _Failed:
         """The body failed: another attempt later, or (non-retriable, out of attempts) the run fails."""
@@ -449,6 +463,17 @@ def _stored_error(error: dict[str, Any] | None) -> dict[str, Any]:
     stack = error.get("stack")
     return {**_error(str(error.get("name") or "Error"), str(error.get("message") or "")),
             "stack": stack if isinstance(stack, str) else None}
+
+
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    """The start of an answer, quoted, for an error message (never the whole of an answer not trusted)."""
+    text = storable_text(body[:limit].decode(errors="replace"))
+    return repr(text) + ("..." if len(body) > limit else "")
+
+
+def _refused_message(answer: http_calls.Response) -> str:
+    return (f"the app refused our Call Request (401: {_excerpt(answer.body)}); check that the app and Tributary "
+            f"use the same signing key")
 
 
 def _step_url(url: str, step_id: str) -> str:

@@ -188,6 +188,8 @@ class _Pass:
             else:
                 error = _error("AppUnreachable", f"could not reach the app at {url}: {exc}")
             raise self._body_failure(error, None) from None
+        if 300 <= answer.status < 400:
+            raise self._body_failure(_error("AppRedirected", _redirect_message(answer, url)), None)
         if self.keys:
             # In signed mode the SDKs sign every answer (an error too) to a request they could check: one that
             # is not signed may come from anyone in the path, so nothing in it is acted on.
@@ -377,6 +379,8 @@ class _Pass:
         if answer.status == 401:
             return self._body_failure(_error("SignatureError", _refused_message(answer)), None)
         error = error_from_body(answer.body, answer.status)
+        if answer.status == 404 and error["name"] == "Error":
+            error["message"] += f" (is {url} the app's serve URL? a sync updates it)"
         no_retry = answer.header("x-inngest-no-retry", "").lower() == "true"
         return self._body_failure({**_error(error["name"], error["message"]), "stack": error.get("stack")},
                                   retry_after(answer.header("retry-after"), now()), final=no_retry)
@@ -474,6 +478,13 @@ def _excerpt(body: bytes, limit: int = 200) -> str:
 def _refused_message(answer: http_calls.Response) -> str:
     return (f"the app refused our Call Request (401: {_excerpt(answer.body)}); check that the app and Tributary "
             f"use the same signing key")
+
+
+def _redirect_message(answer: http_calls.Response, url: str) -> str:
+    location = answer.header("location")
+    to = f" to {location[:300]!r}" if location else ""
+    return (f"the app answered {url} with HTTP {answer.status}, a redirect{to}; redirects are not followed: "
+            f"serve the app at the URL it syncs with (INNGEST_SERVE_ORIGIN / INNGEST_SERVE_PATH), then sync it")
 
 
 def _step_url(url: str, step_id: str) -> str:

@@ -21,11 +21,13 @@ class FakeApp:
         self.sign_with: str | None = None  # sign each answer with this key (as a cloud-mode SDK does)
         self.respond: Callable[[BaseHTTPRequestHandler], None] | None = None
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each request
         self.stopping = threading.Event()  # set when the test ends: a `respond` still writing stops
         app = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
+                app.arrived.append(time.monotonic())
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 app.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 if app.respond is not None:

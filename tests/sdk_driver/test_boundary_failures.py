@@ -34,6 +34,43 @@ def test_app_that_answers_too_late_fails_as_a_timeout(fake_app: FakeApp, setting
     assert done.error["name"] == "AppTimeout" and "RUNS_INNGEST_CALL_TIMEOUT_SECONDS" in done.error["message"]
 
 
+def test_app_timeout_is_retried_with_backoff_then_fails_with_the_cause(fake_app: FakeApp, settings: Any) -> None:
+    settings.RUNS_INNGEST_CALL_TIMEOUT_SECONDS = 0.3
+    settings.RUNS_RETRY_BASE_SECONDS = 0.5  # the first backoff: 0.45 to 0.55 s
+    fake_app.delay = 1.0
+    done = run_edge(fake_app.url, retries=1)
+    assert done.status == "failed"
+    assert done.error["name"] == "AppTimeout" and fake_app.url in done.error["message"], done.error
+    assert done.attempts == 2 and fake_app.calls == 2
+    first, second = fake_app.arrived
+    assert second - first >= 0.3 + 0.45  # the timeout, then the backoff
+
+
+@pytest.mark.parametrize("mode", ["dev", "signed"])
+def test_a_redirect_is_not_followed_and_fails_clearly(fake_app: FakeApp, mode: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    if mode == "signed":
+        request.getfixturevalue("signed")
+    fake_app.status, fake_app.body = 302, b""
+    fake_app.headers = {"Location": "http://127.0.0.1:9/elsewhere"}
+    done = run_edge(fake_app.url, retries=1)
+    assert done.status == "failed"
+    assert done.error["name"] == "AppRedirected", done.error
+    assert "HTTP 302, a redirect to 'http://127.0.0.1:9/elsewhere'; redirects are not followed" in done.error["message"]
+    assert done.attempts == 2 and fake_app.calls == 2
+
+
+def test_a_404_from_the_app_fails_naming_the_url(crash_app: str) -> None:
+    wrong = crash_app.replace("/api/inngest", "/api/nowhere")  # Django answers its own 404 page
+    register_rows("crash-py", wrong, {"crash-child": "edge/child"}, runtime="inngest-py", retries=0)
+    with worker():
+        [run] = client.runs_for_event(client.send("edge/child", {"path": "/dev/null"}))
+        done = wait_for_run(run.id, timeout=30)
+    assert done.status == "failed"
+    assert done.error["message"].startswith("the app answered HTTP 404: "), done.error
+    assert f"(is {wrong}?fnId=crash-py-crash-child&stepId=step the app's serve URL?" in done.error["message"]
+
+
 @pytest.mark.parametrize("body, says", [
     (b"<html>not json</html>", "is not JSON"),
     (json.dumps([{"op": "AIGateway", "id": "abc"}]).encode(), "opcode 'AIGateway' is not supported"),

@@ -81,8 +81,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_INNGEST_SIGNING_KEY_FALLBACK", "", "A second signing key accepted while keys rotate. Also read "
             "from the environment.", str),
     Setting("RUNS_INNGEST_DEV", False, "Dev mode for Inngest SDK apps when no signing key is set: nothing is "
-            "signed and SDK requests need no auth (`manage.py serve --dev` turns it on). Also read from the "
-            "environment (`RUNS_INNGEST_DEV=1`).", _flag),
+            "signed and SDK requests need no auth (`manage.py serve --dev` / `worker --dev` turn it on). Also read "
+            "from the environment (`RUNS_INNGEST_DEV=1`).", _flag),
     # --- dashboard ---
     Setting("RUNS_LOGIN_FAILURES_PER_USER", 5, "Failed logins for one username before logins are refused (429).",
             int),

@@ -79,10 +79,18 @@ class _Failed(Exception):
         self.outcome = outcome
 
 
+# What a worker in neither mode says: it calls no app unsigned without dev mode switched on where it runs
+# (`serve --dev` in another process does not switch a separate `manage.py worker`'s on).
+MODE_OFF = ("this worker is in neither signed nor dev mode, so it calls no Inngest SDK app: set "
+            "RUNS_INNGEST_SIGNING_KEY (the apps' INNGEST_SIGNING_KEY) or, for local development only, "
+            "RUNS_INNGEST_DEV=1 (or `manage.py worker --dev`) where the worker runs; the run is retried meanwhile")
+
+
 def execute(function: RemoteFunction, invocation: Invocation, checkpoint: Checkpoint, *,
-            signing_keys: Sequence[str] = (), timeout: float = 300.0) -> PassResult:
-    """Run one pass of `function` over HTTP. `checkpoint` commits ops before the next request."""
-    return _Pass(function, invocation, checkpoint, list(signing_keys), timeout).run()
+            signing_keys: Sequence[str] = (), dev: bool = False, timeout: float = 300.0) -> PassResult:
+    """Run one pass of `function` over HTTP. `checkpoint` commits ops before the next request. With signing
+    keys the calls are signed (signed mode); without, only in dev mode are they made at all."""
+    return _Pass(function, invocation, checkpoint, list(signing_keys), dev, timeout).run()
 
 
 def _error(name: str, message: str) -> dict[str, Any]:
@@ -92,11 +100,12 @@ def _error(name: str, message: str) -> dict[str, Any]:
 
 class _Pass:
     def __init__(self, function: RemoteFunction, invocation: Invocation, checkpoint: Checkpoint,
-                 signing_keys: list[str], timeout: float) -> None:
+                 signing_keys: list[str], dev: bool, timeout: float) -> None:
         self.function = function
         self.invocation = invocation
         self.checkpoint = checkpoint
         self.keys = signing_keys
+        self.dev = dev
         self.timeout = timeout
         self.recorded: dict[str, StepMemo] = dict(invocation.memo)
         self.settled: dict[str, MemoEntry] = {}
@@ -115,6 +124,10 @@ class _Pass:
 
     def run(self) -> PassResult:
         try:
+            if not self.keys and not self.dev:
+                logger.warning("run %s (%s/%s): %s", self.invocation.run_id, self.invocation.app_id,
+                               self.invocation.function_id, MODE_OFF)
+                raise self._body_failure(_error("InngestModeOff", MODE_OFF), None)
             # Steps whose retry is due run first, each targeted by its id, as Inngest does. (A reopened invoke
             # step is not one: the SDK reports it again when it reaches it, and it invokes anew.)
             retrying = sorted((m for m in self.recorded.values()

@@ -61,9 +61,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "(restart, lost connection, deadlock, serialization failure).", float),
     Setting("RUNS_PRUNE_OLDER_THAN", None, "Workers delete finished run trees older than this (\"30d\", \"12h\"), "
             "at most hourly; None keeps everything.", _optional),
-    Setting("RUNS_INNGEST_CALL_TIMEOUT_SECONDS", 300.0, "How long a Call Request to an Inngest SDK app may take "
-            "(one step, or the function up to its next step); past it the attempt fails as a timeout and is retried.",
-            float),
+    Setting("RUNS_INNGEST_CALL_TIMEOUT_SECONDS", 300.0, "How long a Call Request to an Inngest SDK app may take in "
+            "all (connecting, the app running one step or the function up to its next step, reading its whole "
+            "answer); past it the attempt fails as a timeout and is retried.", float),
     # --- event intake over HTTP ---
     Setting("RUNS_EVENT_KEY", "", "Bearer key of `POST <prefix>api/events`; empty: every HTTP intake request is "
             "refused (runs.client.send still works). The bundled project takes it from the environment or "

@@ -5,10 +5,15 @@ with a clear error instead of a commit the database refuses.
 """
 
 from runs.exceptions import LimitExceeded
+from runs.values import MAX_OUTPUT_BYTES
 
 MAX_NAME_CHARS = 200  # app, function and event names; a wait's event name and match path
 MAX_STEP_ID_CHARS = 300  # a step id, with the suffix a reused id gets
 MAX_KEY_CHARS = 300  # flow-control keys (concurrency, rate limit, debounce)
+
+# An SDK app's answer to a Call Request: the largest value it may carry (a step's output, a return value, an
+# invoke's data: the native output limit) and room for the protocol around it (the op's fields, an error).
+MAX_ANSWER_BYTES = MAX_OUTPUT_BYTES + 1024 * 1024
 
 
 def check_length(value: str, limit: int, what: str) -> str:

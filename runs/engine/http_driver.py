@@ -39,7 +39,7 @@ from runs.inngest.protocol import (
     retry_after,
     sleep_until,
 )
-from runs.limits import MAX_NAME_CHARS
+from runs.limits import MAX_ANSWER_BYTES, MAX_NAME_CHARS
 from runs.ops import (
     InvokePlanned,
     PassResult,
@@ -55,7 +55,7 @@ from runs.ops import (
 )
 from runs.remote import RemoteFunction
 from runs.status import StepKind, StepStatus
-from runs.values import json_roundtrip, storable_text
+from runs.values import MAX_OUTPUT_BYTES, json_roundtrip, storable_text
 
 logger = logging.getLogger("runs.worker")
 
@@ -193,11 +193,16 @@ class _Pass:
             raise self._body_failure(_error("CallRequestError", f"could not build the Call Request to {url}: "
                                                                 f"{type(exc).__name__}: {exc}"), None) from None
         try:
-            answer = http_calls.post(url, raw, headers, self.timeout)
+            answer = http_calls.post(url, raw, headers, self.timeout, max_bytes=MAX_ANSWER_BYTES)
         except http_calls.CallFailed as exc:
-            if exc.timed_out:
-                error = _error("AppTimeout", f"the app did not answer {url} within {self.timeout:g} s "
-                                             f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS)")
+            if isinstance(exc, http_calls.AnswerTooLarge):
+                # Retried, not final: an answer too big to read is one whose signature cannot be checked.
+                error = _error("AnswerTooLarge", f"the app's answer to {url} was refused: {exc} (the "
+                                                 f"{MAX_OUTPUT_BYTES // 2**20} MiB output limit and 1 MiB for "
+                                                 f"the protocol)")
+            elif exc.timed_out:
+                error = _error("AppTimeout", f"the app did not answer {url} in full within {self.timeout:g} s "
+                                             f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS, the deadline of a whole call)")
             else:
                 error = _error("AppUnreachable", f"could not reach the app at {url}: {exc}")
             raise self._body_failure(error, None) from None
@@ -345,6 +350,8 @@ class _Pass:
         position = self._position(op.id)
         try:
             planned = self._planned(op, position, at)
+        except (LimitExceeded, SerializationError) as exc:  # invoke data the native limits refuse
+            raise _Failed(RunFailed(error=_error(type(exc).__name__, f"step {op.display_name!r}: {exc}"))) from None
         except (ProtocolError, cel.ExpressionError, ValueError) as exc:
             raise _Failed(RunFailed(error=_error("ProtocolError", f"step {op.display_name!r}: {exc}"))) from None
         self._remember(planned, StepMemo(step_id=op.id, kind=_kind(planned), status=StepStatus.WAITING,
@@ -361,9 +368,7 @@ class _Pass:
             timeout = op.opts.get("timeout")
             deadline = at + (duration(timeout, "invoke timeout") if timeout else ONE_YEAR)
             data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-            problem = _too_big(data, f"invoke {op.display_name!r} data")
-            if problem:
-                raise ProtocolError(problem)
+            json_roundtrip(data, f"invoke {op.display_name!r} data")
             return InvokePlanned(step_id=op.id, app_id="", function_id=target, data=data, user=payload.get("user") if isinstance(payload.get("user"), dict) else {},
                                  deadline=deadline, position=position, attempt=self._attempt(op.id),
                                  display_name=op.display_name, planned_at=at)

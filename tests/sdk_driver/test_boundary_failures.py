@@ -85,7 +85,7 @@ def test_an_answer_no_sdk_sends_fails_the_run_without_retrying(fake_app: FakeApp
 
 
 def test_a_return_value_over_the_output_limit_fails_the_run(fake_app: FakeApp) -> None:
-    fake_app.body = json.dumps({"big": "x" * (5 * 1024 * 1024)}).encode()
+    fake_app.body = json.dumps({"big": "x" * (4 * 1024 * 1024 + 512 * 1024)}).encode()  # an answer's limit: 5 MiB
     done = run_edge(fake_app.url, retries=0)
     assert done.status == "failed"
     assert done.error["name"] == "LimitExceeded" and "4 MiB" in done.error["message"]

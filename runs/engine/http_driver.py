@@ -31,6 +31,7 @@ from runs.inngest.protocol import (
     MemoEntry,
     Op,
     ProtocolError,
+    app_error,
     call_body,
     duration,
     error_from_body,
@@ -481,10 +482,9 @@ def _starts_something(op: StepOp) -> bool:
 
 
 def _stored_error(error: dict[str, Any] | None) -> dict[str, Any]:
-    error = error or {}
-    stack = error.get("stack")
-    return {**_error(str(error.get("name") or "Error"), str(error.get("message") or "")),
-            "stack": stack if isinstance(stack, str) else None}
+    """A step error an app reported in an op, bounded as every error from an app is (protocol.app_error)."""
+    bounded = app_error(error)
+    return {**_error(bounded["name"], bounded["message"]), "stack": bounded["stack"]}
 
 
 def _excerpt(body: bytes, limit: int = 200) -> str:

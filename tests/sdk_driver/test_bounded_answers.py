@@ -4,10 +4,11 @@ for the whole call, however slowly the app sends) and an answer has a size limit
 bytes held the worker for ever while its heartbeat kept the run's lease.
 
 Values inside an answer keep the native limits: a step's output over 4 MiB fails the step, invoke data over it
-fails the run, both saying so."""
+fails the run, both saying so; an error the app reports is cut to the error limits (runs/limits.py)."""
 
 from __future__ import annotations
 
+import json
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from runs import client
+from runs.limits import MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_NAME_CHARS
 from runs.models import Run, Step
 from runs.testing import wait_for_run, worker
 from tests.sdk_driver.fake_app import FakeApp
@@ -111,3 +113,38 @@ def test_invoke_data_over_the_limit_fails_the_run_saying_so(crash_app: str) -> N
     assert done.error["message"].startswith("step 'child': invoke 'child' data is ")
     assert "the limit is 4194304 (4 MiB)" in done.error["message"]
     assert not Run.objects.filter(parent_run_id=run.id).exists()  # no child was started
+
+
+HUGE_ERROR = {"name": "E" * 300, "message": "m" * 100_000, "stack": "s" * 1_000_000}
+
+
+@pytest.mark.parametrize("where", ["function", "step"])
+def test_an_apps_error_is_stored_within_the_error_limits(fake_app: FakeApp, where: str) -> None:
+    if where == "function":
+        fake_app.status, fake_app.body = 500, json.dumps(HUGE_ERROR).encode()
+    else:
+        fake_app.status = 206
+        fake_app.body = json.dumps([{"op": "StepFailed", "id": "a1", "displayName": "s", "error": HUGE_ERROR}]).encode()
+        fake_app.respond = _then_fail_like_the_step(fake_app)
+    done = run_edge(fake_app.url, retries=0)
+    assert done.status == "failed"
+    errors = [done.error] + [step.error for step in Step.objects.filter(run_id=done.id)]
+    for error in errors:
+        assert len(error["name"]) == MAX_NAME_CHARS and error["name"].startswith("EEE"), error["name"]
+        assert len(error["message"]) == MAX_ERROR_MESSAGE_CHARS
+        assert error["message"].endswith("... [100000 characters, cut to 10000]")
+        assert len(error["stack"]) == MAX_ERROR_STACK_CHARS
+    assert len(errors) == (1 if where == "function" else 2)
+
+
+def _then_fail_like_the_step(fake_app: FakeApp) -> Any:
+    """The step's StepFailed first; then, as an SDK re-raises the failed step, the same error as the function's."""
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        first = fake_app.calls == 1
+        body = fake_app.body if first else json.dumps(HUGE_ERROR).encode()
+        handler.send_response(206 if first else 500)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("X-Inngest-No-Retry", "true")
+        handler.end_headers()
+        handler.wfile.write(body)
+    return respond

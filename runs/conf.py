@@ -66,9 +66,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "(restart, lost connection, deadlock, serialization failure).", float),
     Setting("RUNS_PRUNE_OLDER_THAN", None, "Workers delete finished run trees older than this (\"30d\", \"12h\"), "
             "at most hourly; None keeps everything.", _optional),
-    Setting("RUNS_INNGEST_CALL_TIMEOUT_SECONDS", 300.0, "How long a Call Request to an Inngest SDK app may take "
-            "(one step, or the function up to its next step); past it the attempt fails as a timeout and is retried.",
-            float),
+    Setting("RUNS_INNGEST_CALL_TIMEOUT_SECONDS", 300.0, "How long a Call Request to an Inngest SDK app may take in "
+            "all (connecting, the app running one step or the function up to its next step, reading its whole "
+            "answer); past it the attempt fails as a timeout and is retried.", float),
     # --- event intake over HTTP ---
     Setting("RUNS_EVENT_KEY", "", "Bearer key of `POST <prefix>api/events`; empty: every HTTP intake request is "
             "refused (runs.client.send still works). The bundled project takes it from the environment or "
@@ -87,8 +87,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("RUNS_INNGEST_SIGNING_KEY_FALLBACK", "", "A second signing key accepted while keys rotate. When the "
             "settings module does not define it, the environment variable.", str, environ_when_unset=True),
     Setting("RUNS_INNGEST_DEV", False, "Dev mode for Inngest SDK apps when no signing key is set: nothing is "
-            "signed and SDK requests need no auth (`manage.py serve --dev` turns it on). When the settings module "
-            "does not define it, the environment variable (`RUNS_INNGEST_DEV=1`).", flag, environ_when_unset=True),
+            "signed and SDK requests need no auth (`manage.py serve --dev` / `worker --dev` turn it on). When the "
+            "settings module does not define it, the environment variable (`RUNS_INNGEST_DEV=1`).", flag,
+            environ_when_unset=True),
     # --- dashboard ---
     Setting("RUNS_LOGIN_FAILURES_PER_USER", 5, "Failed logins for one username before logins are refused (429).",
             int),

@@ -52,8 +52,9 @@ def _execute_remote(claim: ClaimedRun, remote: RemoteFunction, memo: dict[str, S
         retry_base_seconds=conf.get("RUNS_RETRY_BASE_SECONDS"), max_depth=conf.get("RUNS_MAX_INVOKE_DEPTH"),
     )
     timeout = conf.get("RUNS_INNGEST_CALL_TIMEOUT_SECONDS")
+    keys, dev = inngest_mode.signing_keys(), inngest_mode.mode() == "dev"
     return _run_pass(claim, memo, store, lambda checkpoint: http_driver.execute(
-        remote, invocation, checkpoint, signing_keys=inngest_mode.signing_keys(), timeout=timeout))
+        remote, invocation, checkpoint, signing_keys=keys, dev=dev, timeout=timeout))
 
 
 def _sdk_event(claim: ClaimedRun, remote: RemoteFunction) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from runs.inngest.protocol import (
     MemoEntry,
     Op,
     ProtocolError,
+    app_error,
     call_body,
     duration,
     error_from_body,
@@ -39,7 +40,7 @@ from runs.inngest.protocol import (
     retry_after,
     sleep_until,
 )
-from runs.limits import MAX_NAME_CHARS
+from runs.limits import MAX_ANSWER_BYTES, MAX_NAME_CHARS
 from runs.ops import (
     InvokePlanned,
     PassResult,
@@ -55,7 +56,7 @@ from runs.ops import (
 )
 from runs.remote import RemoteFunction
 from runs.status import StepKind, StepStatus
-from runs.values import json_roundtrip
+from runs.values import MAX_OUTPUT_BYTES, json_roundtrip, storable_text
 
 logger = logging.getLogger("runs.worker")
 
@@ -79,10 +80,18 @@ class _Failed(Exception):
         self.outcome = outcome
 
 
+# What a worker in neither mode says: it calls no app unsigned without dev mode switched on where it runs
+# (`serve --dev` in another process does not switch a separate `manage.py worker`'s on).
+MODE_OFF = ("this worker is in neither signed nor dev mode, so it calls no Inngest SDK app: set "
+            "RUNS_INNGEST_SIGNING_KEY (the apps' INNGEST_SIGNING_KEY) or, for local development only, "
+            "RUNS_INNGEST_DEV=1 (or `manage.py worker --dev`) where the worker runs; the run is retried meanwhile")
+
+
 def execute(function: RemoteFunction, invocation: Invocation, checkpoint: Checkpoint, *,
-            signing_keys: Sequence[str] = (), timeout: float = 300.0) -> PassResult:
-    """Run one pass of `function` over HTTP. `checkpoint` commits ops before the next request."""
-    return _Pass(function, invocation, checkpoint, list(signing_keys), timeout).run()
+            signing_keys: Sequence[str] = (), dev: bool = False, timeout: float = 300.0) -> PassResult:
+    """Run one pass of `function` over HTTP. `checkpoint` commits ops before the next request. With signing
+    keys the calls are signed (signed mode); without, only in dev mode are they made at all."""
+    return _Pass(function, invocation, checkpoint, list(signing_keys), dev, timeout).run()
 
 
 def _error(name: str, message: str) -> dict[str, Any]:
@@ -92,11 +101,12 @@ def _error(name: str, message: str) -> dict[str, Any]:
 
 class _Pass:
     def __init__(self, function: RemoteFunction, invocation: Invocation, checkpoint: Checkpoint,
-                 signing_keys: list[str], timeout: float) -> None:
+                 signing_keys: list[str], dev: bool, timeout: float) -> None:
         self.function = function
         self.invocation = invocation
         self.checkpoint = checkpoint
         self.keys = signing_keys
+        self.dev = dev
         self.timeout = timeout
         self.recorded: dict[str, StepMemo] = dict(invocation.memo)
         self.settled: dict[str, MemoEntry] = {}
@@ -115,6 +125,10 @@ class _Pass:
 
     def run(self) -> PassResult:
         try:
+            if not self.keys and not self.dev:
+                logger.warning("run %s (%s/%s): %s", self.invocation.run_id, self.invocation.app_id,
+                               self.invocation.function_id, MODE_OFF)
+                raise self._body_failure(_error("InngestModeOff", MODE_OFF), None)
             # Steps whose retry is due run first, each targeted by its id, as Inngest does. (A reopened invoke
             # step is not one: the SDK reports it again when it reaches it, and it invokes anew.)
             retrying = sorted((m for m in self.recorded.values()
@@ -166,39 +180,63 @@ class _Pass:
             raise _Failed(RunFailed(error=_error(
                 "ProtocolError", f"the app answered {MAX_CALLS_PER_PASS} requests in one pass without the function "
                                  f"finishing or waiting; giving up")))
-        body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
-                         attempt=attempt, max_attempts=self.function.retries + 1,
-                         disable_immediate_execution=self.disable_immediate, step_id=step_id,
-                         version=self.version)
-        # Signed requests are sent as the canonical bytes they are signed over; unsigned ones need not be.
-        raw = signing.canonical(body) if self.keys else json.dumps(body, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
-                   "X-Request-Id": f"{self.invocation.run_id}-{self.calls}"}
-        if self.keys:
-            headers["X-Inngest-Signature"] = signing.sign(raw, self.keys[0])
         url = _step_url(self.function.url, step_id)
         try:
-            answer = http_calls.post(url, raw, headers, self.timeout)
+            raw, headers = self._request(step_id, attempt)
+        except signing.UnsignableValue as exc:
+            # The run's event or memo holds it: every later attempt would build the same body.
+            raise self._body_failure(_error("UnsignableValue", f"cannot sign the Call Request to {url}: {exc}"),
+                                     None, final=True) from None
+        except Exception as exc:
+            # Whatever else goes wrong building a request ends this attempt with its reason; escaping the pass
+            # it would leave the run to be replayed at every lease expiry, never failing.
+            logger.exception("run %s: building the Call Request to %s failed", self.invocation.run_id, url)
+            raise self._body_failure(_error("CallRequestError", f"could not build the Call Request to {url}: "
+                                                                f"{type(exc).__name__}: {exc}"), None) from None
+        try:
+            answer = http_calls.post(url, raw, headers, self.timeout, max_bytes=MAX_ANSWER_BYTES)
         except http_calls.CallFailed as exc:
-            if exc.timed_out:
-                error = _error("AppTimeout", f"the app did not answer {url} within {self.timeout:g} s "
-                                             f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS)")
+            if isinstance(exc, http_calls.AnswerTooLarge):
+                # Retried, not final: an answer too big to read is one whose signature cannot be checked.
+                error = _error("AnswerTooLarge", f"the app's answer to {url} was refused: {exc} (the "
+                                                 f"{MAX_OUTPUT_BYTES // 2**20} MiB output limit and 1 MiB for "
+                                                 f"the protocol)")
+            elif exc.timed_out:
+                error = _error("AppTimeout", f"the app did not answer {url} in full within {self.timeout:g} s "
+                                             f"(RUNS_INNGEST_CALL_TIMEOUT_SECONDS, the deadline of a whole call)")
             else:
                 error = _error("AppUnreachable", f"could not reach the app at {url}: {exc}")
             raise self._body_failure(error, None) from None
-        answered = answer.header("x-inngest-req-version")
-        if answered.lstrip("-").isdigit() and int(answered) > 0:
-            self.version = int(answered)
-        if self.keys and answer.status in (200, 206):  # an answer that drives the run must be the app's
+        if 300 <= answer.status < 400:
+            raise self._body_failure(_error("AppRedirected", _redirect_message(answer, url)), None)
+        if self.keys:
+            # In signed mode the SDKs sign every answer (an error too) to a request they could check: one that
+            # is not signed may come from anyone in the path, so nothing in it is acted on.
             try:
                 signing.verify(answer.body, answer.header("x-inngest-signature"), self.keys,
                                max_age_seconds=None)
             except signing.SignatureError as exc:
-                raise self._body_failure(_error("SignatureError", f"the app's answer to {url} was refused: {exc}"),
-                                         None) from None
+                raise self._untrusted(answer, url, exc) from None
+        answered = answer.header("x-inngest-req-version")
+        if answered.lstrip("-").isdigit() and int(answered) > 0:
+            self.version = int(answered)
         if answer.status not in (200, 206):
-            raise self._function_error(answer)
+            raise self._function_error(answer, url)
         return answer
+
+    def _request(self, step_id: str, attempt: int) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a Call Request (signed in signed mode)."""
+        body = call_body(event=self.invocation.event, memo=list(self.settled.values()), run_id=self.invocation.run_id,
+                         attempt=attempt, max_attempts=self.function.retries + 1,
+                         disable_immediate_execution=self.disable_immediate, step_id=step_id,
+                         version=self.version)
+        headers = {"Content-Type": "application/json", "X-Inngest-Server-Kind": "cloud" if self.keys else "dev",
+                   "X-Request-Id": f"{self.invocation.run_id}-{self.calls}"}
+        if not self.keys:
+            return json.dumps(body, separators=(",", ":"), allow_nan=False).encode(), headers
+        raw, signed = signing.request_body(body)
+        headers["X-Inngest-Signature"] = signing.sign(signed, self.keys[0])
+        return raw, headers
 
     # --- answers ----------------------------------------------------------------------------------------------
 
@@ -313,6 +351,8 @@ class _Pass:
         position = self._position(op.id)
         try:
             planned = self._planned(op, position, at)
+        except (LimitExceeded, SerializationError) as exc:  # invoke data the native limits refuse
+            raise _Failed(RunFailed(error=_error(type(exc).__name__, f"step {op.display_name!r}: {exc}"))) from None
         except (ProtocolError, cel.ExpressionError, ValueError) as exc:
             raise _Failed(RunFailed(error=_error("ProtocolError", f"step {op.display_name!r}: {exc}"))) from None
         self._remember(planned, StepMemo(step_id=op.id, kind=_kind(planned), status=StepStatus.WAITING,
@@ -329,9 +369,7 @@ class _Pass:
             timeout = op.opts.get("timeout")
             deadline = at + (duration(timeout, "invoke timeout") if timeout else ONE_YEAR)
             data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-            problem = _too_big(data, f"invoke {op.display_name!r} data")
-            if problem:
-                raise ProtocolError(problem)
+            json_roundtrip(data, f"invoke {op.display_name!r} data")
             return InvokePlanned(step_id=op.id, app_id="", function_id=target, data=data, user=payload.get("user") if isinstance(payload.get("user"), dict) else {},
                                  deadline=deadline, position=position, attempt=self._attempt(op.id),
                                  display_name=op.display_name, planned_at=at)
@@ -355,14 +393,29 @@ class _Pass:
 
     # --- the function failed ----------------------------------------------------------------------------------
 
-    def _function_error(self, answer: http_calls.Response) -> _Failed:
-        error = error_from_body(answer.body, answer.status)
+    def _function_error(self, answer: http_calls.Response, url: str) -> _Failed:
+        """A trusted error answer: the function's error, retried unless the app says not to or when it says."""
         if answer.status == 401:
-            error = _error("SignatureError", f"the app refused our Call Request (401): {error['message']}; check "
-                                             f"that the app and Tributary use the same signing key")
+            return self._body_failure(_error("SignatureError", _refused_message(answer)), None)
+        error = error_from_body(answer.body, answer.status)
+        if answer.status == 404 and error["name"] == "Error":
+            error["message"] += f" (is {url} the app's serve URL? a sync updates it)"
         no_retry = answer.header("x-inngest-no-retry", "").lower() == "true"
         return self._body_failure({**_error(error["name"], error["message"]), "stack": error.get("stack")},
                                   retry_after(answer.header("retry-after"), now()), final=no_retry)
+
+    def _untrusted(self, answer: http_calls.Response, url: str, problem: signing.SignatureError) -> _Failed:
+        """An answer whose signature does not verify, in signed mode: a failed attempt, retried on Tributary's
+        backoff; neither its body nor its headers (X-Inngest-No-Retry, Retry-After) are acted on."""
+        if answer.status == 401:  # the SDK's own refusal of our signature is never signed
+            return self._body_failure(_error("SignatureError", _refused_message(answer)), None)
+        if answer.status in (200, 206):
+            message = f"the app's answer to {url} was refused: {problem}"
+        else:
+            message = (f"the app's HTTP {answer.status} answer to {url} is not signed ({problem}), so it is not "
+                       f"trusted: retried on Tributary's backoff, its X-Inngest-No-Retry and Retry-After ignored; "
+                       f"it began {_excerpt(answer.body)}")
+        return self._body_failure(_error("SignatureError", message), None)
 
     def _body_failure(self, error: dict[str, Any], retry_at: datetime | None, *, final: bool = False) -> _Failed:
         """The body failed: another attempt later, or (non-retriable, out of attempts) the run fails."""
@@ -429,10 +482,27 @@ def _starts_something(op: StepOp) -> bool:
 
 
 def _stored_error(error: dict[str, Any] | None) -> dict[str, Any]:
-    error = error or {}
-    stack = error.get("stack")
-    return {**_error(str(error.get("name") or "Error"), str(error.get("message") or "")),
-            "stack": stack if isinstance(stack, str) else None}
+    """A step error an app reported in an op, bounded as every error from an app is (protocol.app_error)."""
+    bounded = app_error(error)
+    return {**_error(bounded["name"], bounded["message"]), "stack": bounded["stack"]}
+
+
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    """The start of an answer, quoted, for an error message (never the whole of an answer not trusted)."""
+    text = storable_text(body[:limit].decode(errors="replace"))
+    return repr(text) + ("..." if len(body) > limit else "")
+
+
+def _refused_message(answer: http_calls.Response) -> str:
+    return (f"the app refused our Call Request (401: {_excerpt(answer.body)}); check that the app and Tributary "
+            f"use the same signing key")
+
+
+def _redirect_message(answer: http_calls.Response, url: str) -> str:
+    location = answer.header("location")
+    to = f" to {location[:300]!r}" if location else ""
+    return (f"the app answered {url} with HTTP {answer.status}, a redirect{to}; redirects are not followed: "
+            f"serve the app at the URL it syncs with (INNGEST_SERVE_ORIGIN / INNGEST_SERVE_PATH), then sync it")
 
 
 def _step_url(url: str, step_id: str) -> str:

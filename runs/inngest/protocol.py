@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runs.durations import parse_duration
+from runs.limits import MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_NAME_CHARS, shortened
+from runs.values import storable_text
 
 # "Let the SDK pick its execution version" (inngest-js 3 picks 1, 4 picks 2; inngest-js refuses 0). The
 # driver sends back the X-Inngest-Req-Version an SDK answered, for the rest of the pass.
@@ -133,13 +135,26 @@ def error_from_body(body: bytes, status: int) -> dict[str, Any]:
     """The function error an SDK answered with (py {code, message, name, stack}; js {name, message, stack})."""
     try:
         raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raw = None
     if isinstance(raw, dict) and (raw.get("message") or raw.get("name")):
-        return {"name": str(raw.get("name") or "Error"), "message": str(raw.get("message") or ""),
-                "stack": raw.get("stack") if isinstance(raw.get("stack"), str) else None}
+        return app_error(raw)
     text = body[:500].decode(errors="replace")
-    return {"name": "Error", "message": f"the app answered HTTP {status}: {text}", "stack": None}
+    return app_error({"name": "Error", "message": f"the app answered HTTP {status}: {text}"})
+
+
+def app_error(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """An error an app reported ({name, message, stack}), as it can be stored: text every column takes, the
+    name within MAX_NAME_CHARS, message and stack cut to their limits (runs/limits.py)."""
+    raw = raw or {}
+    stack = raw.get("stack")
+    return {"name": _text(raw.get("name") or "Error", MAX_NAME_CHARS),
+            "message": _text(raw.get("message") or "", MAX_ERROR_MESSAGE_CHARS),
+            "stack": _text(stack, MAX_ERROR_STACK_CHARS) if isinstance(stack, str) and stack else None}
+
+
+def _text(value: Any, limit: int) -> str:
+    return shortened(storable_text(str(value)), limit)
 
 
 def parse_instant(text: str) -> datetime | None:

@@ -2,15 +2,16 @@
 sends to the server (protocol document section 10).
 
 A key looks like `signkey-<env>-<hex>`. The HMAC key is the hex part as text; a request is signed over its
-RFC 8785 canonical JSON (the SDKs canonicalise before they check, so the canonical bytes are also what we
-send), an answer over its raw bytes. The bearer is the SHA-256 of the hex part's bytes, with or without the
-`signkey-<env>-` prefix (inngest-py sends it bare, inngest-js prefixed).
+RFC 8785 canonical JSON as the SDKs compute it (both parse the body and canonicalise the parsed value: the
+bytes sent need not be the bytes signed), an answer over its raw bytes. The bearer is the SHA-256 of the hex
+part's bytes, with or without the `signkey-<env>-` prefix (inngest-py sends it bare, inngest-js prefixed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
 from collections.abc import Iterable
@@ -20,10 +21,16 @@ from urllib.parse import parse_qs
 import rfc8785
 
 _PREFIX = re.compile(r"^signkey-\w+-")
+# The largest integer an IEEE 754 double holds exactly (JavaScript's Number.MAX_SAFE_INTEGER).
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class SignatureError(ValueError):
     """A signature that is missing, malformed or made with none of the configured keys."""
+
+
+class UnsignableValue(ValueError):
+    """A request body holding a value the SDKs cannot canonicalise, so that no signature of it can verify."""
 
 
 def key_secret(key: str) -> str:
@@ -37,8 +44,52 @@ def key_prefix(key: str) -> str:
 
 
 def canonical(value: Any) -> bytes:
-    """RFC 8785 canonical JSON: the bytes a Call Request is signed over and sent as."""
-    return rfc8785.dumps(value)
+    """RFC 8785 canonical JSON of `value` as the SDKs compute it to check a request's signature.
+
+    Both SDKs canonicalise the parsed body, in which every number is a double: inngest-js's JSON.parse makes it
+    one, and inngest-py's `jcs` formats each int through float(). So an integer beyond +-(2^53-1) is
+    canonicalised as the double nearest it (rfc8785 refuses such integers: they are converted first), and one
+    beyond a double's range cannot be (UnsignableValue, as for text that is not Unicode)."""
+    return request_body(value)[1]
+
+
+def request_body(value: Any) -> tuple[bytes, bytes]:
+    """(the bytes to send, the bytes to sign) of a request body: its canonical JSON both, unless it holds an
+    integer beyond 2^53. Such a body is sent as plain JSON, so that an app reads the integer exactly (inngest-py
+    does; inngest-js's JSON.parse rounds it, as it rounds any such number), and signed as the SDKs see it."""
+    try:
+        raw = rfc8785.dumps(value)
+        return raw, raw
+    except rfc8785.IntegerDomainError:
+        pass  # rare: an integer beyond 2^53 somewhere in the value
+    except rfc8785.CanonicalizationError as exc:
+        raise UnsignableValue(f"the body has no canonical form ({exc}): no signature of it can verify") from None
+    signed = _dumps(_as_doubles(value, ""))
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode(), signed
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise UnsignableValue(f"the body has no canonical form ({exc}): no signature of it can verify") from None
+
+
+def _as_doubles(value: Any, where: str) -> Any:
+    """`value` with every integer beyond 2^53 replaced by the double nearest it, as the SDKs parse it."""
+    if isinstance(value, dict):
+        return {key: _as_doubles(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_doubles(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        try:
+            return float(value)
+        except OverflowError:  # inngest-py's jcs fails on it, inngest-js reads Infinity
+            raise UnsignableValue(
+                f"{where[:300] or 'the body'} is an integer of {value.bit_length()} bits, beyond the range of the "
+                f"numbers the SDKs read (IEEE 754 doubles, up to about 1.8e308): no signature of it can "
+                f"verify") from None
+    return value
 
 
 def _mac(key: str, body: bytes, timestamp: int) -> str:

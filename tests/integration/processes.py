@@ -44,14 +44,14 @@ def database_url_for_workers() -> str:
 
 
 class WorkerProcess:
-    """One `python manage.py worker` subprocess."""
+    """One `python manage.py worker [args]` subprocess."""
 
-    def __init__(self, name: str, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, name: str, log_path: Path, env: dict[str, str], *args: str) -> None:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "worker"], cwd=ROOT, env=env,
+            [sys.executable, "manage.py", "worker", *args], cwd=ROOT, env=env,
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
@@ -100,9 +100,9 @@ class WorkerFleet:
         }
         self.workers: list[WorkerProcess] = []
 
-    def start(self) -> WorkerProcess:
+    def start(self, *args: str) -> WorkerProcess:
         name = f"worker-{len(self.workers) + 1}"
-        worker = WorkerProcess(name, self.log_dir / f"{name}.log", self.env)
+        worker = WorkerProcess(name, self.log_dir / f"{name}.log", self.env, *args)
         self.workers.append(worker)
         return worker
 

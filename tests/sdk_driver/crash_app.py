@@ -1,6 +1,7 @@
-"""An inngest-py 0.5 app for the crash test (tests/sdk_driver/test_sdk_crash_safety.py), served by Django's
-runserver in its own process: `python tests/sdk_driver/crash_app.py` with PORT and INNGEST_DEV in the
-environment. Its steps append to the effects file the event names (tests/integration/effects.py)."""
+"""An inngest-py 0.5 app for the tests of tests/sdk_driver, served by Django's runserver in its own process:
+`python tests/sdk_driver/crash_app.py` with PORT and INNGEST_DEV in the environment (a URL: dev mode; `0` and
+INNGEST_SIGNING_KEY: cloud mode, every request checked and every answer signed). The crash test's steps append
+to the effects file the event names (tests/integration/effects.py); the edge functions misbehave on purpose."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import inngest.django  # noqa: E402
 from tests.integration.effects import block_until_released, record  # noqa: E402
 
 APP_ID = "crash-py"
-client = inngest.Inngest(app_id=APP_ID, is_production=False)
+client = inngest.Inngest(app_id=APP_ID)  # the mode from INNGEST_DEV
 
 
 @client.create_function(fn_id="crash-child", trigger=inngest.TriggerEvent(event="crash/child"), retries=0)
@@ -81,7 +82,33 @@ def chaos_chain(ctx: inngest.ContextSync) -> int:
     return ctx.step.run("plus-one", lambda: (record(data["path"], f"{data['root']}:plus-one"), square + 1)[1])
 
 
-FUNCTIONS = [crash_child, crash_parent, crash_slow_child, crash_invoker, chaos_leaf, chaos_fan, chaos_chain]
+@client.create_function(fn_id="big-numbers", trigger=inngest.TriggerEvent(event="edge/big-numbers"), retries=0)
+def big_numbers(ctx: inngest.ContextSync) -> dict[str, int]:
+    n = ctx.event.data["n"]
+    doubled = ctx.step.run("double", lambda: n * 2)  # memoised, so the next Call Request carries it
+    return {"event": n, "step": doubled}
+
+
+@client.create_function(fn_id="refuse", trigger=inngest.TriggerEvent(event="edge/refuse"), retries=3)
+def refuse(ctx: inngest.ContextSync) -> None:
+    raise inngest.NonRetriableError("nope")  # py: 500 + X-Inngest-No-Retry: true
+
+
+BIG_TEXT = "x" * (4 * 1024 * 1024 + 512 * 1024)  # over the 4 MiB output limit, within an answer's
+
+
+@client.create_function(fn_id="big-step", trigger=inngest.TriggerEvent(event="edge/big-step"), retries=0)
+def big_step(ctx: inngest.ContextSync) -> str:
+    return ctx.step.run("big", lambda: BIG_TEXT)
+
+
+@client.create_function(fn_id="big-invoke", trigger=inngest.TriggerEvent(event="edge/big-invoke"), retries=0)
+def big_invoke(ctx: inngest.ContextSync) -> str:
+    return ctx.step.invoke("child", function=crash_child, data={"path": "/dev/null", "big": BIG_TEXT})
+
+
+FUNCTIONS = [crash_child, crash_parent, crash_slow_child, crash_invoker, chaos_leaf, chaos_fan, chaos_chain,
+             big_numbers, refuse, big_step, big_invoke]
 urlpatterns = [inngest.django.serve(client, FUNCTIONS)]
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@ through a sync."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
+from runs import client
+from runs.domain import RunInfo
 from runs.models import Function, SdkApp
 from runs.remote import composite_id
 from runs.store.passes import forget_function_configs
+from runs.testing import wait_for_run, worker
 
 
 def free_port() -> int:
@@ -23,3 +27,11 @@ def register_rows(app_id: str, url: str, triggers: dict[str, str], *, runtime: s
             "trigger": trigger, "config": {"retries": retries, "runtime": runtime, "cancel_on": [],
                                            "url": f"{url}?fnId={composite_id(app_id, function_id)}&stepId=step"}})
     forget_function_configs()
+
+
+def run_edge(app_url: str, *, retries: int = 1, data: dict[str, Any] | None = None, timeout: float = 30) -> RunInfo:
+    """Register function `edge` of app `edge-app` at `app_url`, run it once in a worker, return the ended run."""
+    register_rows("edge-app", app_url, {"edge": "edge/go"}, runtime="inngest-js", retries=retries)
+    with worker():
+        [run] = client.runs_for_event(client.send("edge/go", data))
+        return wait_for_run(run.id, timeout=timeout)

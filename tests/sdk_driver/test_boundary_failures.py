@@ -6,81 +6,69 @@ sends); the unknown fnId and the unsigned answer come from the real inngest-py a
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from runs import client
 from runs.testing import wait_for_run, worker
-from tests.sdk_driver.registration import free_port, register_rows
+from tests.sdk_driver.fake_app import FakeApp
+from tests.sdk_driver.registration import free_port, register_rows, run_edge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class _App:
-    """A local HTTP server answering every Call Request with `status`, `body` (after `delay` seconds)."""
-
-    def __init__(self) -> None:
-        self.status, self.body, self.delay, self.calls = 200, b"null", 0.0, 0
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                app.calls += 1
-                time.sleep(app.delay)
-                self.send_response(app.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(app.body)))
-                self.end_headers()
-                self.wfile.write(app.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/inngest"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def fake_app() -> Iterator[_App]:
-    app = _App()
-    yield app
-    app.server.shutdown()
-    app.server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries(settings: Any) -> None:
-    settings.RUNS_RETRY_BASE_SECONDS = 0.01
-
-
-def _run(app_url: str, retries: int = 1) -> Any:
-    register_rows("edge-app", app_url, {"edge": "edge/go"}, runtime="inngest-js", retries=retries)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/go"))
-        return wait_for_run(run.id, timeout=30)
-
-
 def test_unreachable_app_is_retried_then_fails_with_the_cause() -> None:
     url = f"http://127.0.0.1:{free_port()}/api/inngest"  # nothing listens there
-    done = _run(url, retries=1)
+    done = run_edge(url, retries=1)
     assert done.status == "failed"
     assert done.error["name"] == "AppUnreachable" and url in done.error["message"]
     assert done.attempts == 2  # the first attempt and one retry
 
 
-def test_app_that_answers_too_late_fails_as_a_timeout(fake_app: _App, settings: Any) -> None:
+def test_app_that_answers_too_late_fails_as_a_timeout(fake_app: FakeApp, settings: Any) -> None:
     settings.RUNS_INNGEST_CALL_TIMEOUT_SECONDS = 0.3
     fake_app.delay = 1.0
-    done = _run(fake_app.url, retries=0)
+    done = run_edge(fake_app.url, retries=0)
     assert done.status == "failed"
     assert done.error["name"] == "AppTimeout" and "RUNS_INNGEST_CALL_TIMEOUT_SECONDS" in done.error["message"]
+
+
+def test_app_timeout_is_retried_with_backoff_then_fails_with_the_cause(fake_app: FakeApp, settings: Any) -> None:
+    settings.RUNS_INNGEST_CALL_TIMEOUT_SECONDS = 0.3
+    settings.RUNS_RETRY_BASE_SECONDS = 0.5  # the first backoff: 0.45 to 0.55 s
+    fake_app.delay = 1.0
+    done = run_edge(fake_app.url, retries=1)
+    assert done.status == "failed"
+    assert done.error["name"] == "AppTimeout" and fake_app.url in done.error["message"], done.error
+    assert done.attempts == 2 and fake_app.calls == 2
+    first, second = fake_app.arrived
+    assert second - first >= 0.3 + 0.45  # the timeout, then the backoff
+
+
+@pytest.mark.parametrize("mode", ["dev", "signed"])
+def test_a_redirect_is_not_followed_and_fails_clearly(fake_app: FakeApp, mode: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    if mode == "signed":
+        request.getfixturevalue("signed")
+    fake_app.status, fake_app.body = 302, b""
+    fake_app.headers = {"Location": "http://127.0.0.1:9/elsewhere"}
+    done = run_edge(fake_app.url, retries=1)
+    assert done.status == "failed"
+    assert done.error["name"] == "AppRedirected", done.error
+    assert "HTTP 302, a redirect to 'http://127.0.0.1:9/elsewhere'; redirects are not followed" in done.error["message"]
+    assert done.attempts == 2 and fake_app.calls == 2
+
+
+def test_a_404_from_the_app_fails_naming_the_url(crash_app: str) -> None:
+    wrong = crash_app.replace("/api/inngest", "/api/nowhere")  # Django answers its own 404 page
+    register_rows("crash-py", wrong, {"crash-child": "edge/child"}, runtime="inngest-py", retries=0)
+    with worker():
+        [run] = client.runs_for_event(client.send("edge/child", {"path": "/dev/null"}))
+        done = wait_for_run(run.id, timeout=30)
+    assert done.status == "failed"
+    assert done.error["message"].startswith("the app answered HTTP 404: "), done.error
+    assert f"(is {wrong}?fnId=crash-py-crash-child&stepId=step the app's serve URL?" in done.error["message"]
 
 
 @pytest.mark.parametrize("body, says", [
@@ -88,17 +76,17 @@ def test_app_that_answers_too_late_fails_as_a_timeout(fake_app: _App, settings: 
     (json.dumps([{"op": "AIGateway", "id": "abc"}]).encode(), "opcode 'AIGateway' is not supported"),
     (json.dumps([{"op": "StepRun"}]).encode(), "carries no step id"),
 ])
-def test_an_answer_no_sdk_sends_fails_the_run_without_retrying(fake_app: _App, body: bytes, says: str) -> None:
+def test_an_answer_no_sdk_sends_fails_the_run_without_retrying(fake_app: FakeApp, body: bytes, says: str) -> None:
     fake_app.status, fake_app.body = 206, body
-    done = _run(fake_app.url, retries=3)
+    done = run_edge(fake_app.url, retries=3)
     assert done.status == "failed"
     assert done.error["name"] == "ProtocolError" and says in done.error["message"], done.error
     assert fake_app.calls == 1
 
 
-def test_a_return_value_over_the_output_limit_fails_the_run(fake_app: _App) -> None:
-    fake_app.body = json.dumps({"big": "x" * (5 * 1024 * 1024)}).encode()
-    done = _run(fake_app.url, retries=0)
+def test_a_return_value_over_the_output_limit_fails_the_run(fake_app: FakeApp) -> None:
+    fake_app.body = json.dumps({"big": "x" * (4 * 1024 * 1024 + 512 * 1024)}).encode()  # an answer's limit: 5 MiB
+    done = run_edge(fake_app.url, retries=0)
     assert done.status == "failed"
     assert done.error["name"] == "LimitExceeded" and "4 MiB" in done.error["message"]
 
@@ -112,11 +100,7 @@ def test_unknown_function_id_in_the_app_fails_with_the_apps_answer(crash_app: st
     assert "crash-py-vanished" in done.error["message"] and "not found" in done.error["message"], done.error
 
 
-def test_an_unsigned_answer_in_signed_mode_is_refused(crash_app: str, monkeypatch: pytest.MonkeyPatch,
-                                                      settings: Any) -> None:
-    key = "signkey-test-" + "ab" * 32
-    monkeypatch.setenv("RUNS_INNGEST_SIGNING_KEY", key)
-    settings.RUNS_INNGEST_SIGNING_KEY = key
+def test_an_unsigned_answer_in_signed_mode_is_refused(crash_app: str, signed: str) -> None:
     register_rows("crash-py", crash_app, {"crash-child": "edge/child"}, runtime="inngest-py", retries=0)
     with worker():
         [run] = client.runs_for_event(client.send("edge/child", {"path": "/dev/null"}))

@@ -37,7 +37,7 @@ def test_sdk_runs_survive_sigkills_of_workers_mid_call(tmp_path: Path, crash_app
     planned = [(rng.choice(sorted(EXPECTED)), f"r{n}") for n in range(ROOTS)]
     kinds: dict[str, tuple[str, str]] = {}  # root run id -> (event name, the root label its steps record)
     with worker_fleet(tmp_path, []) as fleet:
-        workers = [fleet.start() for _ in range(3)]
+        workers = [fleet.start("--dev") for _ in range(3)]  # the app is in dev mode: so are the workers
         for worker in workers:
             worker.wait_ready()
         kills, next_kill = 0, time.monotonic() + rng.uniform(1, 2)
@@ -51,7 +51,7 @@ def test_sdk_runs_survive_sigkills_of_workers_mid_call(tmp_path: Path, crash_app
             if kills < KILLS and time.monotonic() >= next_kill:
                 victim = workers.pop(rng.randrange(len(workers)))
                 victim.kill()
-                workers.append(fleet.start())
+                workers.append(fleet.start("--dev"))
                 kills += 1
                 next_kill = time.monotonic() + rng.uniform(1, 2)
             time.sleep(0.4)  # about 10 roots a second for as long as the kills go on: they land on a busy fleet

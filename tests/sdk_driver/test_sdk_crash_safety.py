@@ -24,7 +24,7 @@ def test_s2_worker_killed_while_an_sdk_step_is_in_flight(tmp_path: Path, crash_a
                   runtime="inngest-py", retries=0)
     effects = str(tmp_path / "effects.log")
     with worker_fleet(tmp_path, []) as fleet:
-        first = fleet.start()
+        first = fleet.start("--dev")  # the app is in dev mode: so are the workers
         [run] = client.runs_for_event(client.send("crash/parent", {"path": effects}))
         wait_until(lambda: label_counts(effects)["parent:slow:start"] == 1, 60, "the SDK step never started", first)
         # In flight for longer than a lease: the heartbeat keeps the run while the app works on the step.
@@ -32,7 +32,7 @@ def test_s2_worker_killed_while_an_sdk_step_is_in_flight(tmp_path: Path, crash_a
         assert label_counts(effects)["parent:slow:start"] == 1
         first.kill()
         release(effects)
-        fleet.start()
+        fleet.start("--dev")
         done = wait_for_run(run.id, timeout=90)
 
     assert done.status == "completed", done.error
@@ -51,14 +51,14 @@ def test_s2_worker_killed_while_the_parent_waits_on_its_sdk_child_in_flight(tmp_
                   runtime="inngest-py", retries=0)
     effects = str(tmp_path / "effects.log")
     with worker_fleet(tmp_path, []) as fleet:
-        first = fleet.start()
+        first = fleet.start("--dev")
         [run] = client.runs_for_event(client.send("crash/invoker", {"path": effects}))
         wait_until(lambda: label_counts(effects)["child:slow:start"] == 1, 60, "the child's step never started",
                    first)
         assert Run.objects.get(id=run.id).status == "waiting"
         first.kill()
         release(effects)
-        fleet.start()
+        fleet.start("--dev")
         done = wait_for_run(run.id, timeout=90)
 
     assert done.status == "completed", done.error

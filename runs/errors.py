@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runs.exceptions import STEP_ERROR_CLASSES, StepError
+from runs.limits import MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_NAME_CHARS, shortened
 from runs.values import storable_text
 
 
@@ -33,12 +34,13 @@ class ErrorRecord:
         """The record of a raised exception; a StepError keeps the name, stack and cause it carries."""
         class_path = _path(type(exc))
         if isinstance(exc, StepError):
-            return cls(name=exc.name, message=exc.message, stack=exc.stack if with_stack else None,
+            return cls(name=_bounded(exc.name, MAX_NAME_CHARS), message=_bounded(exc.message, MAX_ERROR_MESSAGE_CHARS),
+                       stack=_bounded(exc.stack, MAX_ERROR_STACK_CHARS) if with_stack and exc.stack else None,
                        type_name=type(exc).__name__, class_path=class_path, run_id=exc.run_id, step_id=exc.step_id)
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if with_stack else None
-        return cls(name=type(exc).__name__, message=storable_text(str(exc)),
-                   stack=storable_text(stack) if stack is not None else None, type_name=type(exc).__name__,
-                   class_path=class_path)
+        return cls(name=_bounded(type(exc).__name__, MAX_NAME_CHARS), message=_bounded(str(exc), MAX_ERROR_MESSAGE_CHARS),
+                   stack=_bounded(stack, MAX_ERROR_STACK_CHARS) if stack is not None else None,
+                   type_name=type(exc).__name__, class_path=class_path)
 
     @classmethod
     def raised_as(cls, error_class: type[StepError], message: str, *, run_id: str | None = None,
@@ -73,6 +75,12 @@ class ErrorRecord:
         """The StepError a failed step raises in the function on replay."""
         error_class = STEP_ERROR_CLASSES.get(self.type_name, StepError)
         return error_class(self.message, name=self.name, stack=self.stack, run_id=self.run_id, step_id=step_id)
+
+
+def _bounded(text: str, limit: int) -> str:
+    """Text every column takes, cut to `limit` with a note (an error's name is kept in a name column; its message
+    and stack are stored on every attempt and shown on the run page)."""
+    return shortened(storable_text(str(text)), limit)
 
 
 def _path(cls: type) -> str:

@@ -11,9 +11,9 @@ MAX_NAME_CHARS = 200  # app, function and event names; a wait's event name and m
 MAX_STEP_ID_CHARS = 300  # a step id, with the suffix a reused id gets
 MAX_KEY_CHARS = 300  # flow-control keys (concurrency, rate limit, debounce)
 
-# An error an SDK app reports (a failed step's or function's): its name is an error type like any other (the
-# incidents table keeps it in a name column), its message and stack are cut to these (stored on every attempt
-# and shown on the run page; native errors are the Python exception's own text).
+# A stored error, native (runs.errors.ErrorRecord.from_exception) or reported by an SDK app: its name is an error
+# type (the incidents table keeps it in a name column: MAX_NAME_CHARS), its message and stack are cut to these
+# (stored on every attempt and shown on the run page).
 MAX_ERROR_MESSAGE_CHARS = 10_000
 MAX_ERROR_STACK_CHARS = 50_000
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from runs import causes, incidents
 from runs.errors import ErrorRecord
+from runs.limits import MAX_NAME_CHARS
 from runs.models import Incident, Run
 from runs.status import RunStatus
 
@@ -43,7 +44,7 @@ def signature_of(cause: dict[str, Any]) -> Signature:
     step_id = cause.get("failed_step_id") or None
     return Signature(id=incidents.signature_id(cause["app_id"], cause["function_id"], step_id, record.name, message),
                      app_id=cause["app_id"], function_id=cause["function_id"], step_id=step_id,
-                     error_type=record.name, message=message, sample_message=record.message[:2000],
+                     error_type=record.name[:MAX_NAME_CHARS], message=message, sample_message=record.message[:2000],
                      cause_run_id=cause["id"])
 
 

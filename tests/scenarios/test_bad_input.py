@@ -158,6 +158,14 @@ async def returns_surrogate(ctx: Context) -> str:
     return await ctx.step.run("surrogate-step", text_with_lone_surrogate)
 
 
+LONG_NAMED_ERROR = type("Error" + "X" * 300, (Exception,), {})
+
+
+@app.function(id="raises-long-named-error", trigger="bad/long-error", retries=0)
+async def raises_long_named_error(ctx: Context) -> None:
+    raise LONG_NAMED_ERROR("m" * 20_000)
+
+
 @app.function(id="sends-bad-event", trigger="bad/send", retries=3)
 async def sends_bad_event(ctx: Context) -> None:
     NUL_ATTEMPTS["send"] += 1
@@ -183,6 +191,20 @@ def test_a_lone_surrogate_in_a_step_output_fails_the_step_clearly_not_at_commit(
     assert (done.status, done.error["name"]) == ("failed", "SerializationError"), done.error
     assert "surrogate" in done.error["message"] and "surrogate-step" in done.error["message"]
     assert NUL_ATTEMPTS["surrogate"] == 1
+
+
+def test_an_error_too_long_for_its_columns_is_stored_cut_and_joins_its_incident(worker) -> None:
+    """An exception class name longer than the name column and a 20,000-character message: the run fails with
+    both cut (with a note), its failure is not lost to a refused commit, and it joins an incident."""
+    from runs.limits import MAX_ERROR_MESSAGE_CHARS, MAX_NAME_CHARS
+    from runs.models import Incident
+
+    [run] = client.runs_for_event(client.send("bad/long-error"))
+    done = wait_for_run(run.id)
+    assert done.status == "failed", done.error
+    assert len(done.error["name"]) == MAX_NAME_CHARS and done.error["name"].startswith("ErrorXXX")
+    assert len(done.error["message"]) == MAX_ERROR_MESSAGE_CHARS and "20000 characters" in done.error["message"]
+    assert Incident.objects.get(sample_run_id=done.id).error_type == done.error["name"]
 
 
 def test_an_event_a_step_cannot_send_fails_the_run_at_once(worker) -> None:

@@ -1,5 +1,5 @@
 """Issue 10 in real Chromium: the run page of the reference example's main-function run, from a really synced SDK
-app (inngest@4 and inngest-py) against a live `manage.py serve`. An operator logs in and opens it: the graph
+app (inngest@3 with the example verbatim, inngest@4 and inngest-py) against a live `manage.py serve`. An operator logs in and opens it: the graph
 draws the parent and its compute-square child as one graph (two nodes, one edge), the step list names the
 invoke step "compute-square-value" (its SHA-1 on hover), and the runtime badge says inngest-js / inngest-py.
 The inngest@4 page is saved as docs/sdk-run-page.png (the README shows it).
@@ -33,7 +33,7 @@ SCREENSHOT = ROOT / "docs" / "sdk-run-page.png"
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
 
 
-@pytest.mark.parametrize("kind", ["js4", "py"])
+@pytest.mark.parametrize("kind", ["js3", "js4", "py"])
 def test_the_run_page_of_an_sdk_run_shows_one_graph_the_readable_step_name_and_the_runtime(
         tributary_server: TributaryServer, sdk_app: Callable[..., SdkAppProcess], kind: str) -> None:
     from django.contrib.auth.models import User

@@ -76,3 +76,15 @@ def csrf_session(user, page: str = "/runs/"):  # type: ignore[no-untyped-def]
     http.force_login(user)
     http.get(page)
     return http
+
+
+INNGEST_MODE_SETTINGS = ("RUNS_INNGEST_DEV", "RUNS_INNGEST_SIGNING_KEY", "RUNS_INNGEST_SIGNING_KEY_FALLBACK")
+
+
+def inngest_mode(settings, monkeypatch, *, dev: bool) -> None:  # type: ignore[no-untyped-def]
+    """This test's Inngest mode, dev or off, whatever the environment says (runs.inngest_mode reads it when the
+    settings do not define a value): no key, dev mode as asked."""
+    for name in INNGEST_MODE_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    settings.RUNS_INNGEST_DEV = dev
+    settings.RUNS_INNGEST_SIGNING_KEY = ""

@@ -21,6 +21,7 @@ from runs.inngest_sync import SyncResult
 from runs.models import Function, OperatorAction, Run, SdkApp
 from runs.status import ActionOutcome, OperatorActionName
 from tests.benchmarks.trees import run_row
+from tests.helpers import inngest_mode
 from tests.integration.sdk_app_rows import (
     FAILED_STEP,
     FETCH_STEP,
@@ -253,10 +254,7 @@ def js_body(app_id: str, *, name: str = "Main", url: str = APP_URL, **fields: An
 
 @pytest.fixture
 def dev_mode(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RUNS_INNGEST_DEV", "RUNS_INNGEST_SIGNING_KEY", "RUNS_INNGEST_SIGNING_KEY_FALLBACK"):
-        monkeypatch.delenv(name, raising=False)
-    settings.RUNS_INNGEST_DEV = True
-    settings.RUNS_INNGEST_SIGNING_KEY = ""
+    inngest_mode(settings, monkeypatch, dev=True)
 
 
 def post_register(body: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 from runs import client
 from runs.testing import wait_for_run, worker
-from tests.helpers import wait_until
+from tests.helpers import INNGEST_MODE_SETTINGS, inngest_mode, wait_until
 from tests.integration.processes import requires_postgres, worker_fleet
 from tests.sdk_driver.fake_app import FakeApp
 from tests.sdk_driver.registration import register_rows, run_edge
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def mode_off(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RUNS_INNGEST_DEV", "RUNS_INNGEST_SIGNING_KEY", "RUNS_INNGEST_SIGNING_KEY_FALLBACK"):
-        monkeypatch.delenv(name, raising=False)
-    settings.RUNS_INNGEST_DEV = False
-    settings.RUNS_INNGEST_SIGNING_KEY = ""
+    inngest_mode(settings, monkeypatch, dev=False)
 
 
 def test_off_mode_calls_no_app_and_fails_saying_what_to_set(fake_app: FakeApp, mode_off: None) -> None:
@@ -62,7 +59,7 @@ def test_manage_py_worker_dev_switches_dev_mode_on(fake_app: FakeApp, tmp_path: 
                                                    line: str, status: str) -> None:
     register_rows("edge-app", fake_app.url, {"edge": "edge/go"}, runtime="inngest-js", retries=0)
     with worker_fleet(tmp_path, []) as fleet:
-        for name in ("RUNS_INNGEST_DEV", "RUNS_INNGEST_SIGNING_KEY", "RUNS_INNGEST_SIGNING_KEY_FALLBACK"):
+        for name in INNGEST_MODE_SETTINGS:
             fleet.env.pop(name, None)
         process = fleet.start(*args)
         process.wait_ready()

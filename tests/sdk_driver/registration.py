@@ -31,7 +31,15 @@ def register_rows(app_id: str, url: str, triggers: dict[str, str], *, runtime: s
 
 def run_edge(app_url: str, *, retries: int = 1, data: dict[str, Any] | None = None, timeout: float = 30) -> RunInfo:
     """Register function `edge` of app `edge-app` at `app_url`, run it once in a worker, return the ended run."""
-    register_rows("edge-app", app_url, {"edge": "edge/go"}, runtime="inngest-js", retries=retries)
+    return run_once("edge-app", app_url, {"edge": "edge/go"}, "edge/go", data, runtime="inngest-js", retries=retries,
+                    timeout=timeout)
+
+
+def run_once(app_id: str, app_url: str, triggers: dict[str, str], event: str, data: dict[str, Any] | None = None, *,
+             runtime: str = "inngest-py", retries: int = 0, timeout: float = 30) -> RunInfo:
+    """Register the app's functions (`triggers`: function id -> event), send `event` once with a worker running,
+    and return the run it started, ended."""
+    register_rows(app_id, app_url, triggers, runtime=runtime, retries=retries)
     with worker():
-        [run] = client.runs_for_event(client.send("edge/go", data))
+        [run] = client.runs_for_event(client.send(event, data))
         return wait_for_run(run.id, timeout=timeout)

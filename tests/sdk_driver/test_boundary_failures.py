@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from runs import client
-from runs.testing import wait_for_run, worker
 from tests.sdk_driver.fake_app import FakeApp
-from tests.sdk_driver.registration import free_port, register_rows, run_edge
+from tests.sdk_driver.registration import free_port, register_rows, run_edge, run_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,10 +61,7 @@ def test_a_redirect_is_not_followed_and_fails_clearly(fake_app: FakeApp, mode: s
 
 def test_a_404_from_the_app_fails_naming_the_url(crash_app: str) -> None:
     wrong = crash_app.replace("/api/inngest", "/api/nowhere")  # Django answers its own 404 page
-    register_rows("crash-py", wrong, {"crash-child": "edge/child"}, runtime="inngest-py", retries=0)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/child", {"path": "/dev/null"}))
-        done = wait_for_run(run.id, timeout=30)
+    done = run_once("crash-py", wrong, {"crash-child": "edge/child"}, "edge/child", {"path": "/dev/null"})
     assert done.status == "failed"
     assert done.error["message"].startswith("the app answered HTTP 404: "), done.error
     assert f"(is {wrong}?fnId=crash-py-crash-child&stepId=step the app's serve URL?" in done.error["message"]
@@ -92,19 +88,13 @@ def test_a_return_value_over_the_output_limit_fails_the_run(fake_app: FakeApp) -
 
 
 def test_unknown_function_id_in_the_app_fails_with_the_apps_answer(crash_app: str) -> None:
-    register_rows("crash-py", crash_app, {"vanished": "edge/vanished"}, runtime="inngest-py", retries=0)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/vanished"))
-        done = wait_for_run(run.id, timeout=30)
+    done = run_once("crash-py", crash_app, {"vanished": "edge/vanished"}, "edge/vanished")
     assert done.status == "failed"
     assert "crash-py-vanished" in done.error["message"] and "not found" in done.error["message"], done.error
 
 
 def test_an_unsigned_answer_in_signed_mode_is_refused(crash_app: str, signed: str) -> None:
-    register_rows("crash-py", crash_app, {"crash-child": "edge/child"}, runtime="inngest-py", retries=0)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/child", {"path": "/dev/null"}))
-        done = wait_for_run(run.id, timeout=30)
+    done = run_once("crash-py", crash_app, {"crash-child": "edge/child"}, "edge/child", {"path": "/dev/null"})
     assert done.status == "failed"
     assert done.error["name"] == "SignatureError", done.error
 

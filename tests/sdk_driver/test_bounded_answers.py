@@ -15,12 +15,10 @@ from typing import Any
 
 import pytest
 
-from runs import client
 from runs.limits import MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_NAME_CHARS
 from runs.models import Run, Step
-from runs.testing import wait_for_run, worker
 from tests.sdk_driver.fake_app import FakeApp
-from tests.sdk_driver.registration import register_rows, run_edge
+from tests.sdk_driver.registration import run_edge, run_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,28 +89,22 @@ def test_a_huge_body_is_read_no_further_than_the_limit(fake_app: FakeApp) -> Non
 
 
 def test_a_step_output_over_the_limit_fails_the_step_saying_so(crash_app: str) -> None:
-    register_rows("crash-py", crash_app, {"big-step": "edge/big-step"}, runtime="inngest-py", retries=0)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/big-step"))
-        done = wait_for_run(run.id, timeout=60)
+    done = run_once("crash-py", crash_app, {"big-step": "edge/big-step"}, "edge/big-step", timeout=60)
     assert done.status == "failed"
-    [step] = Step.objects.filter(run_id=run.id)
+    [step] = Step.objects.filter(run_id=done.id)
     assert step.status == "failed" and step.error["name"] == "LimitExceeded", step.error
     assert "step 'big' output is" in step.error["message"] and "the limit is 4194304 (4 MiB)" in step.error["message"]
     assert done.error["message"] == step.error["message"] and done.failed_step_id == step.step_id  # re-raised
 
 
 def test_invoke_data_over_the_limit_fails_the_run_saying_so(crash_app: str) -> None:
-    register_rows("crash-py", crash_app, {"big-invoke": "edge/big-invoke", "crash-child": "crash/child"},
-                  runtime="inngest-py", retries=0)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/big-invoke"))
-        done = wait_for_run(run.id, timeout=60)
+    done = run_once("crash-py", crash_app, {"big-invoke": "edge/big-invoke", "crash-child": "crash/child"}, "edge/big-invoke",
+                    timeout=60)
     assert done.status == "failed"
     assert done.error["name"] == "LimitExceeded", done.error
     assert done.error["message"].startswith("step 'child': invoke 'child' data is ")
     assert "the limit is 4194304 (4 MiB)" in done.error["message"]
-    assert not Run.objects.filter(parent_run_id=run.id).exists()  # no child was started
+    assert not Run.objects.filter(parent_run_id=done.id).exists()  # no child was started
 
 
 HUGE_ERROR = {"name": "E" * 300, "message": "m" * 100_000, "stack": "s" * 1_000_000}

@@ -16,7 +16,7 @@ from runs.engine import http_driver
 from runs.testing import wait_for_run, worker
 from tests.sdk.harness import require_node, start_sdk_app
 from tests.sdk_driver.fake_app import FakeApp
-from tests.sdk_driver.registration import register_rows, run_edge
+from tests.sdk_driver.registration import register_rows, run_edge, run_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,11 +24,7 @@ BIG = 9007199254740993  # 2^53 + 1
 
 
 def test_big_integers_in_the_event_and_the_memo_reach_inngest_py_exactly(signed_crash_app: str) -> None:
-    register_rows("crash-py", signed_crash_app, {"big-numbers": "edge/big-numbers"}, runtime="inngest-py",
-                  retries=0)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/big-numbers", {"n": BIG}))
-        done = wait_for_run(run.id, timeout=30)
+    done = run_once("crash-py", signed_crash_app, {"big-numbers": "edge/big-numbers"}, "edge/big-numbers", {"n": BIG})
     assert done.status == "completed", done.error
     assert done.output == {"event": BIG, "step": 2 * BIG}  # the step's output came back in the memo, exact
 

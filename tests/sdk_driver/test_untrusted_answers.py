@@ -11,11 +11,9 @@ import json
 
 import pytest
 
-from runs import client
 from runs.models import Step
-from runs.testing import wait_for_run, worker
 from tests.sdk_driver.fake_app import FakeApp
-from tests.sdk_driver.registration import register_rows, run_edge
+from tests.sdk_driver.registration import run_edge, run_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,10 +22,7 @@ FORGED = json.dumps({"name": "NonRetriableError", "message": "forged " + "A" * 2
 
 
 def test_inngest_pys_signed_non_retriable_error_fails_the_run_at_once(signed_crash_app: str) -> None:
-    register_rows("crash-py", signed_crash_app, {"refuse": "edge/refuse"}, runtime="inngest-py", retries=3)
-    with worker():
-        [run] = client.runs_for_event(client.send("edge/refuse"))
-        done = wait_for_run(run.id, timeout=30)
+    done = run_once("crash-py", signed_crash_app, {"refuse": "edge/refuse"}, "edge/refuse", retries=3)
     assert done.status == "failed"
     assert (done.error["name"], done.error["message"]) == ("NonRetriableError", "nope"), done.error
     assert done.attempts == 1  # its X-Inngest-No-Retry: true was signed, so it counts
